@@ -1,0 +1,190 @@
+// Reverse-mode automatic differentiation over a tape of graph nodes.
+//
+// An op that produces a tensor from inputs that need gradients attaches a GradNode to its output:
+// the inputs, the tensors its backward needs ("saved", each held by its own reference so the
+// caller may dispose its handles), and a function from the output's gradient to the inputs'.
+// backward() walks the nodes reachable from the loss in reverse topological order, summing
+// gradients where a tensor feeds several ops, and stores the sums of leaf tensors in `.grad`.
+// A node's saved tensors are released as soon as backward has passed it, or when the tidy()
+// scope that created it ends and no returned tensor can reach it.
+
+import { Tensor, keep, setNodeReleaser, tidy, trackNode, fmtShape } from './tensor.ts';
+
+export type BackwardFn = (grad: Tensor, saved: Tensor[]) => (Tensor | null)[];
+
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  saved: Tensor[];
+  backward: BackwardFn;
+  released: boolean;
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording anything for backward (evaluation, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const before = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = before;
+  }
+}
+
+/** Marks a tensor as a leaf whose gradient backward() should accumulate. */
+export function param(t: Tensor): Tensor {
+  t.requiresGrad = true;
+  return t;
+}
+
+/**
+ * Called by every differentiable op after computing `out`. Records a node when gradients are on
+ * and some input needs one; `saved` are the tensors `backward` will receive.
+ */
+export function record(op: string, inputs: Tensor[], out: Tensor, backward: BackwardFn, saved: Tensor[] = []): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  const node: GradNode = {
+    op,
+    inputs,
+    saved: saved.map((t) => keep(t.view(t.shape))),
+    backward,
+    released: false,
+  };
+  out.node = node;
+  trackNode(node);
+  return out;
+}
+
+function release(node: GradNode): void {
+  if (node.released) return;
+  node.released = true;
+  for (const t of node.saved) t.dispose();
+  node.saved = [];
+}
+
+setNodeReleaser((nodes, kept) => {
+  const reachable = new Set<GradNode>();
+  const stack = kept.map((t) => t.node).filter((n): n is GradNode => n !== null);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (reachable.has(n)) continue;
+    reachable.add(n);
+    for (const t of n.inputs) if (t.node) stack.push(t.node);
+  }
+  const surviving: GradNode[] = [];
+  for (const n of nodes) {
+    if (reachable.has(n)) surviving.push(n);
+    else release(n);
+  }
+  return surviving;
+});
+
+/**
+ * Computes d(loss)/d(leaf) for every leaf reachable from `loss` and adds it into `leaf.grad`.
+ * `loss` must have one element unless `grad` (the seed, same shape as loss) is given.
+ */
+export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: boolean } = {}): void {
+  if (!loss.node) {
+    throw new Error(`backward: tensor ${fmtShape(loss.shape)} does not depend on any tensor that requires a gradient`);
+  }
+  if (!grad && loss.size !== 1) {
+    throw new Error(`backward: loss ${fmtShape(loss.shape)} is not a scalar; pass the output gradient`);
+  }
+  if (grad && grad.size !== loss.size) {
+    throw new Error(`backward: gradient ${fmtShape(grad.shape)} does not match output ${fmtShape(loss.shape)}`);
+  }
+  const order = topoOrder(loss.node);
+  const grads = new Map<GradNode, Tensor>();
+  noGrad(() => {
+    grads.set(loss.node!, keep(grad ? grad.view(loss.shape) : onesLike(loss)));
+    for (const node of order) {
+      const g = grads.get(node);
+      grads.delete(node);
+      if (!g) continue;
+      if (node.released) {
+        throw new Error(
+          `backward: the graph through ${node.op} was already freed (by an earlier backward, or by the tidy() that made it); ` +
+            'call backward inside the same tidy as the forward pass, or pass { retainGraph: true }',
+        );
+      }
+      const inputGrads = distinct(tidy(() => node.backward(g, node.saved)), [g, ...node.saved]);
+      g.dispose();
+      node.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (!gi) return;
+        if (!input.requiresGrad) return gi.dispose();
+        if (fmtShape(gi.shape) !== fmtShape(input.shape)) {
+          throw new Error(`backward of ${node.op}: gradient ${fmtShape(gi.shape)} for input ${fmtShape(input.shape)}`);
+        }
+        if (input.node) accumulate(grads, input.node, gi);
+        else input.grad = input.grad ? addOwned(input.grad, gi) : keep(gi);
+      });
+      if (!options.retainGraph) release(node);
+    }
+  });
+}
+
+function topoOrder(root: GradNode): GradNode[] {
+  const order: GradNode[] = [];
+  const seen = new Set<GradNode>();
+  // Iterative post-order: deep transformer graphs would overflow a recursive walk.
+  const stack: [GradNode, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [node, i] = top;
+    if (i < node.inputs.length) {
+      top[1] += 1;
+      const child = node.inputs[i].node;
+      if (child && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+// Late-bound so that this file does not import the op modules (they import it).
+let ops: { add: (a: Tensor, b: Tensor) => Tensor; onesLike: (t: Tensor) => Tensor } | null = null;
+export function bindAutogradOps(o: NonNullable<typeof ops>): void {
+  ops = o;
+}
+
+function onesLike(t: Tensor): Tensor {
+  return ops!.onesLike(t);
+}
+
+function addOwned(a: Tensor, b: Tensor): Tensor {
+  const sum = keep(ops!.add(a, b));
+  a.dispose();
+  b.dispose();
+  return sum;
+}
+
+/** A backward may hand back its incoming gradient, a saved tensor, or one tensor twice (add
+ *  does); each such reuse becomes its own view so that every gradient can be disposed alone. */
+function distinct(grads: (Tensor | null)[], taken: Tensor[]): (Tensor | null)[] {
+  const seen = new Set(taken);
+  return grads.map((g) => {
+    if (!g) return g;
+    if (seen.has(g)) return g.view(g.shape);
+    seen.add(g);
+    return g;
+  });
+}
+
+function accumulate(grads: Map<GradNode, Tensor>, node: GradNode, g: Tensor): void {
+  const prev = grads.get(node);
+  grads.set(node, prev ? addOwned(prev, g) : keep(g));
+}

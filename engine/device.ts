@@ -1,0 +1,127 @@
+// Finds WebGPU in whatever runtime we are in and opens a device with the adapter's real limits.
+//
+// Node has no built-in WebGPU: there we load Dawn through the npm package `webgpu`. The import
+// specifier is kept in a variable so that bundlers building the browser page never try to
+// resolve it. Deno and browsers expose `navigator.gpu`.
+
+export type Runtime = 'node' | 'deno' | 'browser';
+
+export interface AdapterReport {
+  runtime: Runtime;
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  isFallbackAdapter: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Raised when no WebGPU adapter can be had; the message says what to install. */
+export class GPUUnavailableError extends Error {
+  override name = 'GPUUnavailableError';
+}
+
+export function currentRuntime(): Runtime {
+  const g = globalThis as any;
+  if (typeof g.Deno !== 'undefined') return 'deno';
+  if (typeof g.process !== 'undefined' && g.process.versions?.node) return 'node';
+  return 'browser';
+}
+
+const HOW_TO_INSTALL =
+  'Without a GPU, WebGPU needs a software Vulkan driver: Mesa lavapipe 23 or newer ' +
+  '(Debian 12: apt-get install -y libvulkan1 && apt-get install -y -t bookworm-backports mesa-vulkan-drivers; ' +
+  'or run scripts/setup-webgpu.sh as root). With a GPU, install its vendor Vulkan driver. ' +
+  'Check with: npm run doctor';
+
+async function findGPU(runtime: Runtime): Promise<GPU> {
+  const nav = (globalThis as any).navigator;
+  if (nav?.gpu) return nav.gpu as GPU;
+  if (runtime === 'node') {
+    const proc = (globalThis as any).process;
+    // Mesa warns on every start when this is unset; any writable directory silences it.
+    proc.env.XDG_RUNTIME_DIR ??= '/tmp';
+    const specifier = 'webgpu';
+    let mod: any;
+    try {
+      mod = await import(/* @vite-ignore */ specifier);
+    } catch (e) {
+      throw new GPUUnavailableError(
+        `Node has no built-in WebGPU and the npm package 'webgpu' (Dawn) could not be loaded: ${(e as Error).message}. Run 'npm ci'.`,
+      );
+    }
+    Object.assign(globalThis, mod.globals);
+    return mod.create([]) as GPU;
+  }
+  if (runtime === 'deno') {
+    throw new GPUUnavailableError(`Deno did not expose navigator.gpu. ${HOW_TO_INSTALL}`);
+  }
+  throw new GPUUnavailableError(
+    'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, Edge or Safari, ' +
+      'or Firefox with WebGPU enabled; on Linux Chrome may need --enable-unsafe-webgpu.',
+  );
+}
+
+// Limits worth raising to what the adapter really has: the defaults (128 MiB bindings,
+// 16 KiB workgroup storage, 256 invocations) are lower than most adapters offer.
+const WANTED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+
+export interface OpenedDevice {
+  device: GPUDevice;
+  report: AdapterReport;
+  /** Held for the device's lifetime: in Dawn for Node, letting the GPU object be garbage
+   *  collected destroys the instance under a live device and crashes the process. */
+  keepAlive: unknown[];
+}
+
+export interface DeviceOptions {
+  powerPreference?: GPUPowerPreference;
+}
+
+export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDevice> {
+  const runtime = currentRuntime();
+  const gpu = await findGPU(runtime);
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  if (!adapter) throw new GPUUnavailableError(`No WebGPU adapter was found (${runtime}). ${HOW_TO_INSTALL}`);
+
+  const requiredLimits: Record<string, number> = {};
+  for (const name of WANTED_LIMITS) {
+    const v = (adapter.limits as any)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+
+  const info: any = adapter.info ?? {};
+  const limits: Record<string, number> = {};
+  for (const k in device.limits) limits[k] = (device.limits as any)[k];
+  const report: AdapterReport = {
+    runtime,
+    vendor: info.vendor ?? '',
+    architecture: info.architecture ?? '',
+    device: info.device ?? '',
+    description: info.description ?? '',
+    isFallbackAdapter: Boolean(info.isFallbackAdapter ?? (adapter as any).isFallbackAdapter),
+    features: [...device.features].sort(),
+    limits,
+  };
+  return { device, report, keepAlive: [gpu, adapter] };
+}
+
+/** One line naming the adapter, for logs and result files. */
+export function describeAdapter(r: AdapterReport): string {
+  const name = r.description || r.device || r.architecture || 'unknown adapter';
+  return `${r.vendor || '?'} ${name}${r.isFallbackAdapter ? ' (software/fallback)' : ''} via ${r.runtime}`;
+}

@@ -1,0 +1,26 @@
+// The engine's public API.
+
+export { initEngine, engine, destroyEngine, hasEngine, GPUDeviceLostError, GPUValidationError, GPUOutOfMemoryError } from './runtime.ts';
+export { describeAdapter, GPUUnavailableError, type AdapterReport } from './device.ts';
+export { Tensor, tensor, full, zeros, ones, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, type DType, type Shape, type TypedArray } from './tensor.ts';
+export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
+export * from './ops/elementwise.ts';
+export * from './ops/reduce.ts';
+export * from './ops/shape.ts';
+
+import { bindAutogradOps } from './autograd.ts';
+import { add, onesLike } from './ops/elementwise.ts';
+import { engine } from './runtime.ts';
+
+bindAutogradOps({ add, onesLike });
+
+/** Bytes held by the buffer pool (in use, free, waiting). */
+export function memoryStats() {
+  return engine().memoryStats();
+}
+
+/** Submits recorded work, waits for the GPU, and throws any GPU error it produced. */
+export function sync(): Promise<void> {
+  return engine().sync();
+}
+export { Rng, deriveSeed } from './random.ts';

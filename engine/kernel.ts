@@ -1,0 +1,206 @@
+// A compute kernel: one entry point of one kernels/*.wgsl file.
+//
+// Everything about how to call a kernel is read from its WGSL with wgsl_reflect: which bindings
+// it has (read-only storage, read-write storage, uniform), and the layout of its uniform struct,
+// so ops pass buffers and parameters by the names the WGSL gives them and no layout is ever
+// written by hand. Pipelines are cached per set of override constants, bind groups per set of
+// buffers (training repeats the same pattern every step, so most bind groups are reused).
+
+// The package's "main" is a CommonJS build inside an ESM package, which Node refuses; load its
+// ES module build by path.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import { engine, registerKernelFile, UNIFORM_SLOT } from './runtime.ts';
+
+export interface BufferArg {
+  buffer: GPUBuffer;
+  /** Bytes bound, starting at offset 0. */
+  size: number;
+}
+
+/** Values for the kernel's uniform struct, by member name. */
+export type Params = Record<string, number | ArrayLike<number>>;
+
+interface Member {
+  name: string;
+  offset: number;
+  /** 'f32' | 'i32' | 'u32' */
+  scalar: string;
+  /** Scalars in the member (1 for a scalar, 4 for vec4, 4*N for array<vec4, N>). */
+  count: number;
+}
+
+interface Layout {
+  bindings: { name: string; binding: number; type: GPUBufferBindingType }[];
+  uniform: { name: string; binding: number; size: number; members: Member[] } | null;
+}
+
+let nextId = 1;
+const bufferIds = new WeakMap<GPUBuffer, number>();
+function idOf(b: GPUBuffer): number {
+  let id = bufferIds.get(b);
+  if (id === undefined) bufferIds.set(b, (id = nextId++));
+  return id;
+}
+
+const MAX_CACHED_BIND_GROUPS = 8192;
+
+export class Kernel {
+  private layout: Layout | null = null;
+  private bindGroupLayout: GPUBindGroupLayout | null = null;
+  private pipelines = new Map<string, { pipeline: GPUComputePipeline; id: number }>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+
+  /** `file` names kernels/<file>.wgsl; `entry` the @compute function in it. */
+  constructor(
+    readonly file: string,
+    readonly entry = 'main',
+  ) {
+    registerKernelFile(file);
+  }
+
+  private reflect(): Layout {
+    if (this.layout) return this.layout;
+    const r = new WgslReflect(engine().source(this.file));
+    const fn = r.entry.compute.find((f) => f.name === this.entry);
+    if (!fn) throw new Error(`kernels/${this.file}.wgsl has no @compute fn ${this.entry}`);
+    const layout: Layout = { bindings: [], uniform: null };
+    for (const res of fn.resources) {
+      if (res.group !== 0) throw new Error(`kernels/${this.file}.wgsl: only @group(0) is supported (${res.name})`);
+      if (res.resourceType === 0 /* uniform */) {
+        const t: any = res.type;
+        const members: Member[] = t.members.map((m: any) => ({
+          name: m.name,
+          offset: m.offset,
+          scalar: m.type.format?.name ?? m.type.name,
+          count: m.size / 4,
+        }));
+        if (t.size > UNIFORM_SLOT) throw new Error(`kernels/${this.file}.wgsl: uniform struct over ${UNIFORM_SLOT} bytes`);
+        layout.uniform = { name: res.name, binding: res.binding, size: t.size, members };
+      } else {
+        layout.bindings.push({
+          name: res.name,
+          binding: res.binding,
+          type: res.access === 'read' ? 'read-only-storage' : 'storage',
+        });
+      }
+    }
+    return (this.layout = layout);
+  }
+
+  private getPipeline(constants: Record<string, number>): { pipeline: GPUComputePipeline; id: number } {
+    const key = JSON.stringify(constants);
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const { device } = engine();
+    const layout = this.reflect();
+    if (!this.bindGroupLayout) {
+      const entries: GPUBindGroupLayoutEntry[] = layout.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: 4 /* GPUShaderStage.COMPUTE */,
+        buffer: { type: b.type },
+      }));
+      if (layout.uniform) {
+        entries.push({ binding: layout.uniform.binding, visibility: 4, buffer: { type: 'uniform' } });
+      }
+      this.bindGroupLayout = device.createBindGroupLayout({ label: `${this.file}.${this.entry}`, entries });
+    }
+    const module = device.createShaderModule({ label: this.file, code: engine().source(this.file) });
+    const pipeline = device.createComputePipeline({
+      label: `${this.file}.${this.entry} ${key}`,
+      layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout] }),
+      compute: { module, entryPoint: this.entry, constants },
+    });
+    p = { pipeline, id: nextId++ };
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  private packParams(params: Params, label: string): Uint8Array | null {
+    const u = this.reflect().uniform;
+    if (!u) {
+      if (Object.keys(params).length > 0) throw new Error(`${label}: kernel ${this.file}.${this.entry} takes no parameters`);
+      return null;
+    }
+    const bytes = new Uint8Array(u.size);
+    const view = new DataView(bytes.buffer);
+    for (const m of u.members) {
+      const v = params[m.name];
+      if (v === undefined) throw new Error(`${label}: kernel ${this.file}.${this.entry} needs parameter '${m.name}'`);
+      const values = typeof v === 'number' ? [v] : v;
+      if (values.length > m.count) throw new Error(`${label}: parameter '${m.name}' has ${values.length} values, room for ${m.count}`);
+      for (let i = 0; i < values.length; i++) {
+        const at = m.offset + 4 * i;
+        if (m.scalar === 'f32') view.setFloat32(at, values[i], true);
+        else if (m.scalar === 'i32') view.setInt32(at, values[i], true);
+        else view.setUint32(at, values[i], true);
+      }
+    }
+    for (const name of Object.keys(params)) {
+      if (!u.members.some((m) => m.name === name)) {
+        throw new Error(`${label}: kernel ${this.file}.${this.entry} has no parameter '${name}'`);
+      }
+    }
+    return bytes;
+  }
+
+  /**
+   * Records one dispatch. `label` should name the op and its shapes: it is what a GPU error
+   * message will quote.
+   */
+  dispatch(args: {
+    label: string;
+    buffers: Record<string, BufferArg>;
+    params?: Params;
+    constants?: Record<string, number>;
+    workgroups: readonly [number, number?, number?];
+  }): void {
+    const e = engine();
+    e.checkAlive(args.label);
+    const layout = this.reflect();
+    const { pipeline, id } = this.getPipeline(args.constants ?? {});
+    const uniformBytes = this.packParams(args.params ?? {}, args.label);
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxWG = e.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWG || y > maxWG || z > maxWG) {
+      throw new Error(`${args.label}: dispatch of ${x}x${y}x${z} workgroups exceeds ${maxWG} per dimension`);
+    }
+    const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes);
+
+    let key = `${id}`;
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of layout.bindings) {
+      const arg = args.buffers[b.name];
+      if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${b.name}'`);
+      const size = Math.max(4, Math.ceil(arg.size / 4) * 4);
+      entries.push({ binding: b.binding, resource: { buffer: arg.buffer, size } });
+      key += `|${idOf(arg.buffer)}:${size}`;
+    }
+    if (layout.uniform) {
+      entries.push({ binding: layout.uniform.binding, resource: { buffer: arena, offset, size: layout.uniform.size } });
+      key += `|u${idOf(arena)}:${offset}`;
+    }
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
+      group = e.device.createBindGroup({ label: args.label, layout: this.bindGroupLayout!, entries });
+      this.bindGroups.set(key, group);
+    }
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+}
+
+/**
+ * Workgroup counts for `n` independent items at `perGroup` items a workgroup. Counts above the
+ * per-dimension limit spill into y; kernels rebuild the flat index as
+ * `gid.x + gid.y * num_workgroups.x * WG` and skip indices past the end.
+ */
+export function grid(n: number, perGroup: number): [number, number] {
+  const groups = Math.ceil(n / perGroup);
+  const max = engine().device.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}

@@ -1,0 +1,318 @@
+// Elementwise ops (kernels/elementwise.wgsl): unary, scalar, binary with broadcasting, where.
+// Each op's backward sits next to its forward.
+
+import { Kernel, grid } from '../kernel.ts';
+import { Tensor, fmtShape, full, sizeOf, type Shape } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { broadcastShapes, broadcastStrides, checkRank, padTo8, sameShape, stridesOf } from '../shape.ts';
+import { sumTo } from './reduce.ts';
+
+const WG = 64;
+const PER_THREAD = 4;
+const mapKernel = new Kernel('elementwise', 'map');
+const zipKernel = new Kernel('elementwise', 'zip');
+const whereKernel = new Kernel('elementwise', 'where_');
+
+const UNARY = { copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, relu: 6, gelu: 7, tanh: 8, addScalar: 9, mulScalar: 10, powScalar: 11, i32ToF32: 12, reciprocal: 13 } as const;
+const BINARY = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, gt: 7, lt: 8, eq: 9, ne: 10, reluBackward: 11, geluBackward: 12, tanhBackward: 13 } as const;
+
+interface Strided {
+  tensor: Tensor;
+  strides: readonly number[];
+  offset?: number;
+}
+
+function baseParams(n: number, shape: Shape) {
+  return {
+    n,
+    rank: shape.length,
+    off_a: 0,
+    off_b: 0,
+    off_c: 0,
+    off_out: 0,
+    alpha: 0,
+    _pad: 0,
+    shape: padTo8(shape),
+    stride_a: padTo8([]),
+    stride_b: padTo8([]),
+    stride_c: padTo8([]),
+    stride_out: padTo8([]),
+  };
+}
+
+/**
+ * The general strided map: for every index i of `shape`, out[i in dst strides] = f(src[i in src
+ * strides]). Elementwise unary ops, expand, permute, slice and concat are all this one kernel.
+ */
+export function stridedMap(
+  label: string,
+  op: keyof typeof UNARY,
+  src: Strided,
+  dst: Strided,
+  shape: Shape,
+  alpha = 0,
+): void {
+  checkRank(label, shape);
+  const n = sizeOf(shape);
+  if (n === 0) return;
+  const contiguous = (s: Strided) => sameShape(s.strides, stridesOf(shape));
+  const params = {
+    ...baseParams(n, shape),
+    off_a: src.offset ?? 0,
+    off_out: dst.offset ?? 0,
+    alpha,
+    stride_a: padTo8(src.strides),
+    stride_out: padTo8(dst.strides),
+  };
+  mapKernel.dispatch({
+    label,
+    buffers: { a: src.tensor.arg(label), out: dst.tensor.arg(label) },
+    params,
+    constants: { OP: UNARY[op], CONTIGUOUS: contiguous(src) && contiguous(dst) ? 1 : 0, WG, PER_THREAD },
+    workgroups: grid(n, WG * PER_THREAD),
+  });
+}
+
+function unaryOp(op: keyof typeof UNARY, x: Tensor, alpha = 0): Tensor {
+  if (x.dtype !== 'f32' && op !== 'i32ToF32' && op !== 'copy') {
+    throw new Error(`${op}: expects an f32 tensor, got ${x.dtype} ${fmtShape(x.shape)}`);
+  }
+  const out = Tensor.empty(x.shape, op === 'copy' ? x.dtype : 'f32');
+  const strides = stridesOf(x.shape);
+  stridedMap(`${op} ${fmtShape(x.shape)}`, op, { tensor: x, strides }, { tensor: out, strides }, x.shape, alpha);
+  return out;
+}
+
+function binaryOp(op: keyof typeof BINARY, a: Tensor, b: Tensor): Tensor {
+  for (const t of [a, b]) {
+    if (t.dtype !== 'f32') throw new Error(`${op}: expects f32 tensors, got ${t.dtype} ${fmtShape(t.shape)}`);
+  }
+  const label = `${op} ${fmtShape(a.shape)} ${fmtShape(b.shape)}`;
+  const shape = broadcastShapes(op, a.shape, b.shape);
+  checkRank(label, shape);
+  const out = Tensor.empty(shape);
+  const n = out.size;
+  if (n === 0) return out;
+  const contiguous = sameShape(a.shape, shape) && sameShape(b.shape, shape);
+  zipKernel.dispatch({
+    label,
+    buffers: { a: a.arg(label), b: b.arg(label), out: out.arg(label) },
+    params: {
+      ...baseParams(n, shape),
+      stride_a: padTo8(broadcastStrides(a.shape, shape)),
+      stride_b: padTo8(broadcastStrides(b.shape, shape)),
+    },
+    constants: { OP: BINARY[op], CONTIGUOUS: contiguous ? 1 : 0, WG, PER_THREAD },
+    workgroups: grid(n, WG * PER_THREAD),
+  });
+  return out;
+}
+
+// ---- unary ------------------------------------------------------------------------------------
+
+export function neg(x: Tensor): Tensor {
+  return record('neg', [x], unaryOp('neg', x), (g) => [neg(g)]);
+}
+
+export function exp(x: Tensor): Tensor {
+  const y = unaryOp('exp', x);
+  return record('exp', [x], y, (g, [y]) => [mul(g, y)], [y]);
+}
+
+export function log(x: Tensor): Tensor {
+  return record('log', [x], unaryOp('log', x), (g, [x]) => [div(g, x)], [x]);
+}
+
+export function sqrt(x: Tensor): Tensor {
+  const y = unaryOp('sqrt', x);
+  return record('sqrt', [x], y, (g, [y]) => [div(mulScalar(g, 0.5), y)], [y]);
+}
+
+export function rsqrt(x: Tensor): Tensor {
+  const y = unaryOp('rsqrt', x);
+  // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+  return record('rsqrt', [x], y, (g, [y]) => [mul(g, mulScalar(powScalar(y, 3), -0.5))], [y]);
+}
+
+export function relu(x: Tensor): Tensor {
+  return record('relu', [x], unaryOp('relu', x), (g, [x]) => [binaryOp('reluBackward', g, x)], [x]);
+}
+
+/** GELU, tanh approximation (T5 v1.1's gelu_new). */
+export function gelu(x: Tensor): Tensor {
+  return record('gelu', [x], unaryOp('gelu', x), (g, [x]) => [binaryOp('geluBackward', g, x)], [x]);
+}
+
+export function tanh(x: Tensor): Tensor {
+  const y = unaryOp('tanh', x);
+  return record('tanh', [x], y, (g, [y]) => [binaryOp('tanhBackward', g, y)], [y]);
+}
+
+export function reciprocal(x: Tensor): Tensor {
+  const y = unaryOp('reciprocal', x);
+  return record('reciprocal', [x], y, (g, [y]) => [neg(mul(g, mul(y, y)))], [y]);
+}
+
+export function addScalar(x: Tensor, s: number): Tensor {
+  return record('addScalar', [x], unaryOp('addScalar', x, s), (g) => [g]);
+}
+
+export function mulScalar(x: Tensor, s: number): Tensor {
+  return record('mulScalar', [x], unaryOp('mulScalar', x, s), (g) => [mulScalar(g, s)]);
+}
+
+export function powScalar(x: Tensor, s: number): Tensor {
+  return record('powScalar', [x], unaryOp('powScalar', x, s), (g, [x]) => [mul(g, mulScalar(powScalar(x, s - 1), s))], [x]);
+}
+
+/** Converts an i32 tensor (token ids, counts) to f32. */
+export function toFloat(x: Tensor): Tensor {
+  if (x.dtype === 'f32') return unaryOp('copy', x);
+  if (x.dtype !== 'i32') throw new Error(`toFloat: expects i32 or f32, got ${x.dtype}`);
+  return unaryOp('i32ToF32', x);
+}
+
+/** A contiguous copy (a new buffer). */
+export function copy(x: Tensor): Tensor {
+  return record('copy', [x], unaryOp('copy', x), (g) => [g]);
+}
+
+// ---- binary, broadcasting ---------------------------------------------------------------------
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record('add', [a, b], binaryOp('add', a, b), (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record('sub', [a, b], binaryOp('sub', a, b), (g) => [sumTo(g, a.shape), sumTo(neg(g), b.shape)]);
+}
+
+// In the backward closures below, `sa`/`sb` are the saved copies of the inputs; whether each
+// input needs a gradient is read from the inputs themselves, before recording.
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  return record(
+    'mul',
+    [a, b],
+    binaryOp('mul', a, b),
+    (g, [sa, sb]) => [needA ? sumTo(mul(g, sb), a.shape) : null, needB ? sumTo(mul(g, sa), b.shape) : null],
+    [a, b],
+  );
+}
+
+export function div(a: Tensor, b: Tensor): Tensor {
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  return record(
+    'div',
+    [a, b],
+    binaryOp('div', a, b),
+    (g, [sa, sb]) => [
+      needA ? sumTo(div(g, sb), a.shape) : null,
+      needB ? sumTo(neg(div(mul(g, sa), mul(sb, sb))), b.shape) : null,
+    ],
+    [a, b],
+  );
+}
+
+export function pow(a: Tensor, b: Tensor): Tensor {
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  const y = binaryOp('pow', a, b);
+  return record(
+    'pow',
+    [a, b],
+    y,
+    (g, [sa, sb, sy]) => [
+      needA ? sumTo(mul(g, mul(sb, pow(sa, addScalar(sb, -1)))), a.shape) : null,
+      needB ? sumTo(mul(g, mul(sy, log(sa))), b.shape) : null,
+    ],
+    [a, b, y],
+  );
+}
+
+/** Elementwise maximum; the gradient goes to `a` where a >= b, else to `b`. */
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  return record(
+    'maximum',
+    [a, b],
+    binaryOp('maximum', a, b),
+    (g, [sa, sb]) => {
+      const aWins = binaryOp('lt', sb, sa);
+      const tie = binaryOp('eq', sa, sb);
+      const toA = add(aWins, tie);
+      return [sumTo(mul(g, toA), a.shape), sumTo(mul(g, addScalar(neg(toA), 1)), b.shape)];
+    },
+    [a, b],
+  );
+}
+
+// Comparisons give 1 or 0 and have no gradient.
+export const gt = (a: Tensor, b: Tensor) => binaryOp('gt', a, b);
+export const lt = (a: Tensor, b: Tensor) => binaryOp('lt', a, b);
+export const eq = (a: Tensor, b: Tensor) => binaryOp('eq', a, b);
+export const ne = (a: Tensor, b: Tensor) => binaryOp('ne', a, b);
+
+/** cond ? a : b, elementwise with broadcasting. `cond` may be f32, i32 or u32 (nonzero = true). */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const label = `where ${fmtShape(cond.shape)} ${fmtShape(a.shape)} ${fmtShape(b.shape)}`;
+  for (const t of [a, b]) {
+    if (t.dtype !== 'f32') throw new Error(`where: expects f32 values, got ${t.dtype} ${fmtShape(t.shape)}`);
+  }
+  const shape = broadcastShapes('where', cond.shape, a.shape, b.shape);
+  checkRank(label, shape);
+  const out = Tensor.empty(shape);
+  if (out.size > 0) {
+    whereKernel.dispatch({
+      label,
+      buffers: { a: a.arg(label), b: b.arg(label), c: cond.arg(label), out: out.arg(label) },
+      params: {
+        ...baseParams(out.size, shape),
+        stride_a: padTo8(broadcastStrides(a.shape, shape)),
+        stride_b: padTo8(broadcastStrides(b.shape, shape)),
+        stride_c: padTo8(broadcastStrides(cond.shape, shape)),
+      },
+      constants: { WG, PER_THREAD },
+      workgroups: grid(out.size, WG * PER_THREAD),
+    });
+  }
+  return record(
+    'where',
+    [a, b],
+    out,
+    (g, [cond]) => {
+      const zero = full([], 0);
+      return [sumTo(where(cond, g, zero), a.shape), sumTo(where(cond, zero, g), b.shape)];
+    },
+    [cond],
+  );
+}
+
+/** Sets x to `value` where mask is nonzero (attention masks). */
+export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
+  return where(mask, full([], value), x);
+}
+
+/** Broadcasts x to `shape` (a materialized copy). */
+export function expand(x: Tensor, shape: Shape): Tensor {
+  const target = broadcastShapes('expand', x.shape, shape);
+  if (!sameShape(target, shape)) {
+    throw new Error(`expand: ${fmtShape(x.shape)} cannot be expanded to ${fmtShape(shape)}`);
+  }
+  const out = Tensor.empty(shape, x.dtype);
+  stridedMap(
+    `expand ${fmtShape(x.shape)} to ${fmtShape(shape)}`,
+    'copy',
+    { tensor: x, strides: broadcastStrides(x.shape, shape) },
+    { tensor: out, strides: stridesOf(shape) },
+    shape,
+  );
+  return record('expand', [x], out, (g) => [sumTo(g, x.shape)]);
+}
+
+export function onesLike(t: Tensor): Tensor {
+  return full(t.shape, 1);
+}
+
+export function zerosLike(t: Tensor): Tensor {
+  return full(t.shape, 0);
+}

@@ -1,0 +1,258 @@
+// The engine's one GPU context: the device, the buffer pool, and the batch of recorded work.
+//
+// Ops do not submit anything themselves. Each dispatch is recorded into one open compute pass;
+// the batch is submitted when it is full, when data is read back, or on `flush()`. Per-dispatch
+// parameters are packed into one uniform "arena" buffer per batch and uploaded with a single
+// write at submit time. Validation and out-of-memory errors of a batch are captured with error
+// scopes and thrown at the next read back, carrying the labels (op and shapes) that Dawn quotes.
+
+import { openDevice, type AdapterReport, type DeviceOptions } from './device.ts';
+import { BufferPool, bucketSize, type MemoryStats } from './pool.ts';
+import { loadKernelSource } from '../kernels/source.ts';
+
+export class GPUDeviceLostError extends Error {
+  override name = 'GPUDeviceLostError';
+}
+export class GPUValidationError extends Error {
+  override name = 'GPUValidationError';
+}
+export class GPUOutOfMemoryError extends Error {
+  override name = 'GPUOutOfMemoryError';
+}
+
+// The GPUBufferUsage global exists in Node only once Dawn has loaded, after this module is
+// evaluated, so the spec's flag values are spelled out here.
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 };
+export const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+
+/** Bytes of uniform data one dispatch may use; also the arena slot alignment. */
+export const UNIFORM_SLOT = 256;
+
+export class Engine {
+  readonly pool: BufferPool;
+  readonly maxBatch: number;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private arena: GPUBuffer | null = null;
+  private arenaHost: Uint8Array;
+  private slots = 0;
+  private batchLabels: string[] = [];
+  private scopeChecks: Promise<string | null>[] = [];
+  private uncaptured: string[] = [];
+  private staging = new Map<number, GPUBuffer[]>();
+  private lostMessage: string | null = null;
+  private sources = new Map<string, string>();
+  keepAlive: unknown[] = [];
+  /** Total dispatches and submits since start, for benchmarks and tests. */
+  readonly counters = { dispatches: 0, submits: 0, reads: 0 };
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    /** Fill every new tensor's buffer with NaN first, so a kernel that misses an output shows. */
+    readonly poison = false,
+  ) {
+    this.pool = new BufferPool(device);
+    const arenaBytes = Math.min(device.limits.maxUniformBufferBindingSize, 65536);
+    this.maxBatch = Math.floor(arenaBytes / UNIFORM_SLOT);
+    this.arenaHost = new Uint8Array(this.maxBatch * UNIFORM_SLOT);
+    device.lost.then((info) => {
+      this.lostMessage = `${info.reason}: ${info.message}`;
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.uncaptured.push(ev.error.message);
+    };
+  }
+
+  // ---- kernels -------------------------------------------------------------------------------
+
+  async loadSources(names: Iterable<string>): Promise<void> {
+    await Promise.all(
+      [...names]
+        .filter((n) => !this.sources.has(n))
+        .map(async (n) => this.sources.set(n, await loadKernelSource(n))),
+    );
+  }
+
+  source(name: string): string {
+    const s = this.sources.get(name);
+    if (s === undefined) throw new Error(`kernel ${name}.wgsl was not loaded; was its op imported before initEngine()?`);
+    return s;
+  }
+
+  // ---- recording -----------------------------------------------------------------------------
+
+  /** Throws if the device is lost; every op calls this before recording. */
+  checkAlive(op: string): void {
+    if (this.lostMessage !== null) {
+      throw new GPUDeviceLostError(
+        `the GPU device was lost (${this.lostMessage}) before ${op}; every tensor on it is gone. ` +
+          'Re-run with a fresh engine (initEngine); if it recurs, the driver crashed or ran out of memory.',
+      );
+    }
+  }
+
+  private begin(): void {
+    if (this.encoder) return;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.encoder = this.device.createCommandEncoder();
+  }
+
+  /** The open compute pass, and the byte offset of this dispatch's uniform slot in `arena`. */
+  recordDispatch(label: string, uniformBytes: Uint8Array | null): { pass: GPUComputePassEncoder; arena: GPUBuffer; offset: number } {
+    if (this.slots >= this.maxBatch) this.flush();
+    this.begin();
+    if (!this.arena) this.arena = this.pool.acquire(this.arenaHost.byteLength, USAGE.UNIFORM | USAGE.COPY_DST);
+    if (!this.pass) this.pass = this.encoder!.beginComputePass();
+    const offset = this.slots * UNIFORM_SLOT;
+    if (uniformBytes) this.arenaHost.set(uniformBytes, offset);
+    this.slots += 1;
+    this.counters.dispatches += 1;
+    if (this.batchLabels.length < 64) this.batchLabels.push(label);
+    return { pass: this.pass, arena: this.arena, offset };
+  }
+
+  /** The encoder with no pass open, for copies. */
+  commandEncoder(): GPUCommandEncoder {
+    this.begin();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return this.encoder!;
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) this.pass.end();
+    if (this.arena && this.slots > 0) {
+      this.device.queue.writeBuffer(this.arena, 0, this.arenaHost, 0, this.slots * UNIFORM_SLOT);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.counters.submits += 1;
+    const labels = this.batchLabels.join(', ');
+    const validation = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.scopeChecks.push(
+      Promise.all([validation, oom]).then(([v, o]) => {
+        if (o) return `oom:out of GPU memory while running [${labels}]: ${o.message}`;
+        if (v) return `validation:${v.message}`;
+        return null;
+      }),
+    );
+    if (this.arena) this.pool.release(this.arena);
+    this.arena = null;
+    this.encoder = null;
+    this.pass = null;
+    this.slots = 0;
+    this.batchLabels = [];
+    this.pool.submitted();
+  }
+
+  /** Waits for all submitted work and throws the first GPU error it produced. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwPendingErrors();
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    const checks = this.scopeChecks;
+    this.scopeChecks = [];
+    const found = (await Promise.all(checks)).filter((m): m is string => m !== null);
+    const all = [...found, ...this.uncaptured.map((m) => `validation:${m}`)];
+    this.uncaptured = [];
+    this.checkAlive('reading results');
+    if (all.length === 0) return;
+    const first = all[0];
+    if (first.startsWith('oom:')) {
+      throw new GPUOutOfMemoryError(`${first.slice(4)}. Reduce the batch size, sequence length or model size.`);
+    }
+    throw new GPUValidationError(`GPU validation error: ${first.slice('validation:'.length)}`);
+  }
+
+  /** Copies `bytes` bytes of `buffer` back to the CPU. */
+  async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    this.checkAlive('reading results');
+    const size = Math.max(256, bucketSize(bytes));
+    const staging = this.staging.get(size)?.pop() ?? this.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.commandEncoder().copyBufferToBuffer(buffer, offset, staging, 0, Math.ceil(bytes / 4) * 4);
+    this.flush();
+    this.counters.reads += 1;
+    try {
+      await staging.mapAsync(1 /* GPUMapMode.READ */, 0, Math.ceil(bytes / 4) * 4);
+    } catch (e) {
+      this.checkAlive('reading results');
+      throw e;
+    }
+    const out = staging.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
+    staging.unmap();
+    let list = this.staging.get(size);
+    if (!list) this.staging.set(size, (list = []));
+    list.push(staging);
+    await this.throwPendingErrors();
+    return out;
+  }
+
+  /** A pooled storage buffer for a kernel to fill (NaN-filled first when poisoning). */
+  allocate(bytes: number): GPUBuffer {
+    const buffer = this.pool.acquire(Math.max(bytes, 4), STORAGE_USAGE);
+    if (this.poison) this.device.queue.writeBuffer(buffer, 0, new Uint32Array(buffer.size / 4).fill(0x7fc00000));
+    return buffer;
+  }
+
+  /** Uploads data into a fresh pooled buffer. */
+  upload(data: ArrayBufferView, bytes: number): GPUBuffer {
+    const buffer = this.pool.acquire(Math.max(bytes, 4), STORAGE_USAGE);
+    if (bytes > 0) {
+      this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, Math.ceil(bytes / 4) * 4);
+    }
+    return buffer;
+  }
+
+  memoryStats(): MemoryStats {
+    return this.pool.memoryStats();
+  }
+}
+
+let current: Engine | null = null;
+const kernelNames = new Set<string>();
+
+/** Called by each Kernel at module load so that initEngine() knows which sources to fetch. */
+export function registerKernelFile(name: string): void {
+  kernelNames.add(name);
+}
+
+export interface EngineOptions extends DeviceOptions {
+  /** Tests set this: new tensors start as NaN instead of whatever the pool last held. */
+  poison?: boolean;
+}
+
+export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
+  if (current) return current;
+  const { device, report, keepAlive } = await openDevice(options);
+  const e = new Engine(device, report, options.poison ?? false);
+  e.keepAlive = keepAlive;
+  await e.loadSources(kernelNames);
+  current = e;
+  return e;
+}
+
+export function engine(): Engine {
+  if (!current) throw new Error('no GPU engine yet: call `await initEngine()` before using tensors');
+  return current;
+}
+
+export function hasEngine(): boolean {
+  return current !== null;
+}
+
+/** Destroys the device; a later initEngine() opens a new one. */
+export function destroyEngine(): void {
+  if (!current) return;
+  current.flush();
+  current.device.destroy();
+  current = null;
+}

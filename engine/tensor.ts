@@ -1,0 +1,277 @@
+// Tensors: a shape, a dtype and a GPU buffer, always laid out contiguously in row-major order.
+//
+// Several tensors may share one buffer (a reshape is a new view on the same storage), so the
+// storage counts its owners and goes back to the pool when the last one is disposed.
+// Memory is released deterministically: by `dispose()`, or by leaving a `tidy()` scope, which
+// disposes every tensor created inside it except the ones returned or `keep()`-ed.
+
+import { engine } from './runtime.ts';
+import { Rng } from './random.ts';
+import type { BufferArg } from './kernel.ts';
+import type { GradNode } from './autograd.ts';
+
+export type DType = 'f32' | 'i32' | 'u32';
+export type TypedArray = Float32Array | Int32Array | Uint32Array;
+export type Shape = readonly number[];
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function fmtShape(shape: Shape): string {
+  return `[${shape.join(',')}]`;
+}
+
+function arrayFor(dtype: DType, data: ArrayBuffer | number): TypedArray {
+  const buf = data as any;
+  if (dtype === 'f32') return new Float32Array(buf);
+  if (dtype === 'i32') return new Int32Array(buf);
+  return new Uint32Array(buf);
+}
+
+class Storage {
+  owners = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
+  release(): void {
+    if (--this.owners === 0) engine().pool.release(this.buffer);
+  }
+}
+
+// ---- scopes -----------------------------------------------------------------------------------
+
+interface Scope {
+  tensors: Set<Tensor>;
+  nodes: GradNode[];
+}
+const scopes: Scope[] = [];
+
+/** Hook set by autograd: frees the graph nodes of a finished scope that `kept` does not reach. */
+let releaseNodes: (nodes: GradNode[], kept: Tensor[]) => GradNode[] = (n) => n;
+export function setNodeReleaser(f: typeof releaseNodes): void {
+  releaseNodes = f;
+}
+
+export function trackNode(n: GradNode): void {
+  scopes[scopes.length - 1]?.nodes.push(n);
+}
+
+/**
+ * Runs `fn`; afterwards disposes every tensor it created except those in its result (a tensor,
+ * or an array or object of tensors) and those passed to `keep()`. Graph nodes created inside
+ * survive only if a returned tensor can still reach them by backward().
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope: Scope = { tensors: new Set(), nodes: [] };
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  if (result instanceof Promise) throw new Error('tidy() takes a synchronous function; await outside it');
+  const returned = collectTensors(result);
+  const parent = scopes[scopes.length - 1];
+  for (const t of scope.tensors) {
+    if (returned.has(t)) parent?.tensors.add(t);
+    else t.dispose();
+  }
+  const surviving = releaseNodes(scope.nodes, [...returned]);
+  if (parent) parent.nodes.push(...surviving);
+  return result;
+}
+
+/** Takes a tensor out of every enclosing tidy() scope: the caller now owns it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.tensors.delete(t);
+  return t;
+}
+
+/** Disposes every tensor found in a value (tensor, array, object). */
+export function dispose(value: unknown): void {
+  for (const t of collectTensors(value)) t.dispose();
+}
+
+function collectTensors(value: unknown, out = new Set<Tensor>()): Set<Tensor> {
+  if (value instanceof Tensor) out.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
+  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collectTensors(v, out);
+  }
+  return out;
+}
+
+// ---- the tensor -------------------------------------------------------------------------------
+
+export class Tensor {
+  readonly size: number;
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf tensor after backward(). */
+  grad: Tensor | null = null;
+  /** How this tensor was computed, when it needs a gradient. */
+  node: GradNode | null = null;
+  /** A CPU copy kept for integer tensors made from arrays (token ids), so ops like the
+   *  embedding backward can plan on the CPU without a read back. */
+  host: Int32Array | Uint32Array | null = null;
+  private storage: Storage | null;
+
+  constructor(
+    readonly shape: Shape,
+    readonly dtype: DType,
+    storage: Storage,
+  ) {
+    this.size = sizeOf(shape);
+    this.storage = storage;
+    scopes[scopes.length - 1]?.tensors.add(this);
+  }
+
+  /** An empty tensor; kernels fill it. */
+  static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
+    checkShape(shape);
+    const bytes = sizeOf(shape) * 4;
+    return new Tensor(shape, dtype, new Storage(engine().allocate(bytes), bytes));
+  }
+
+  static fromData(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32'): Tensor {
+    checkShape(shape);
+    const n = sizeOf(shape);
+    if (data.length !== n) {
+      throw new Error(`tensor: ${data.length} values do not fill shape ${fmtShape(shape)} (${n} elements)`);
+    }
+    const typed = arrayFor(dtype, n);
+    typed.set(data);
+    const e = engine();
+    e.checkAlive('tensor upload');
+    const t = new Tensor(shape, dtype, new Storage(e.upload(typed, n * 4), n * 4));
+    if (dtype !== 'f32') t.host = typed as Int32Array | Uint32Array;
+    return t;
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** The buffer binding for a kernel; throws if disposed. */
+  arg(op = 'an op'): BufferArg {
+    const s = this.live(op);
+    return { buffer: s.buffer, size: s.bytes };
+  }
+
+  private live(op: string): Storage {
+    if (!this.storage) {
+      throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} was disposed and cannot be used again`);
+    }
+    return this.storage;
+  }
+
+  /** A new tensor of another shape over the same buffer (no copy). */
+  view(shape: Shape): Tensor {
+    const s = this.live('reshape');
+    s.owners += 1;
+    const t = new Tensor(shape, this.dtype, s);
+    t.host = this.host;
+    return t;
+  }
+
+  async toArray(): Promise<TypedArray> {
+    const s = this.live('toArray');
+    const bytes = await engine().read(s.buffer, this.size * 4);
+    return arrayFor(this.dtype, bytes);
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item: tensor ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
+    return (await this.toArray())[0];
+  }
+
+  dispose(): void {
+    if (!this.storage) return;
+    this.storage.release();
+    this.storage = null;
+    for (const s of scopes) s.tensors.delete(this);
+  }
+
+  toString(): string {
+    return `Tensor${fmtShape(this.shape)} ${this.dtype}${this.isDisposed ? ' (disposed)' : ''}`;
+  }
+}
+
+function checkShape(shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`tensor: invalid shape ${fmtShape(shape)}`);
+  }
+}
+
+// ---- creation ---------------------------------------------------------------------------------
+
+/** A tensor from a flat or nested array; the shape is inferred from nesting when not given. */
+export function tensor(data: ArrayLike<number> | NestedArray, shape?: Shape, dtype: DType = 'f32'): Tensor {
+  if (shape === undefined) {
+    shape = inferShape(data);
+    data = flatten(data);
+  } else if (isNested(data)) {
+    data = flatten(data);
+  }
+  return Tensor.fromData(data as ArrayLike<number>, shape, dtype);
+}
+
+export type NestedArray = number | readonly NestedArray[];
+
+function isNested(d: unknown): boolean {
+  return Array.isArray(d) && d.length > 0 && Array.isArray(d[0]);
+}
+
+function inferShape(d: unknown): number[] {
+  const shape: number[] = [];
+  let x: any = d;
+  while (Array.isArray(x) || ArrayBuffer.isView(x)) {
+    shape.push((x as any).length);
+    x = (x as any)[0];
+  }
+  return shape;
+}
+
+function flatten(d: unknown): number[] {
+  if (typeof d === 'number') return [d];
+  const out: number[] = [];
+  const walk = (x: any) => {
+    if (typeof x === 'number') out.push(x);
+    else for (const v of x) walk(v);
+  };
+  walk(d);
+  return out;
+}
+
+export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
+  const n = sizeOf(shape);
+  const data = arrayFor(dtype, n);
+  data.fill(value);
+  return Tensor.fromData(data, shape, dtype);
+}
+
+export const zeros = (shape: Shape, dtype: DType = 'f32') => full(shape, 0, dtype);
+export const ones = (shape: Shape, dtype: DType = 'f32') => full(shape, 1, dtype);
+
+/** Normal samples from a seeded generator (the same values in every runtime). */
+export function randn(shape: Shape, options: { seed: number; mean?: number; std?: number }): Tensor {
+  const rng = new Rng(options.seed);
+  const { mean = 0, std = 1 } = options;
+  return Tensor.fromData(Float32Array.from({ length: sizeOf(shape) }, () => mean + std * rng.nextNormal()), shape);
+}
+
+/** Uniform samples in [lo, hi) from a seeded generator. */
+export function randu(shape: Shape, options: { seed: number; lo?: number; hi?: number }): Tensor {
+  const rng = new Rng(options.seed);
+  const { lo = 0, hi = 1 } = options;
+  return Tensor.fromData(Float32Array.from({ length: sizeOf(shape) }, () => lo + (hi - lo) * rng.nextFloat()), shape);
+}

@@ -1,0 +1,165 @@
+// Elementwise ops over strided tensors, with broadcasting.
+//
+// Three entry points share one indexing scheme:
+//   map:   out[o(i)] = f(a[s_a(i)])               unary ops, and copies that move data:
+//                                                 expand (broadcast), permute, slice, concat
+//   zip:   out[i]    = g(a[s_a(i)], b[s_b(i)])    binary ops with broadcasting
+//   where: out[i]    = c[s_c(i)] != 0 ? a[s_a(i)] : b[s_b(i)]
+// `i` runs over the iteration shape `shape` (up to 8 dims, row-major). s_x(i) is the dot product
+// of i's multi-index with x's strides plus x's offset; a broadcast dim simply has stride 0, a
+// permute permutes the strides. When every operand is contiguous in iteration order the op is
+// compiled with CONTIGUOUS = true and skips the index arithmetic entirely.
+//
+// The op is chosen with the override constant OP, so each op is its own pipeline and the switch
+// folds away at compile time. Each invocation handles PER_THREAD consecutive elements: on the
+// software adapter fewer, fatter invocations amortize the per-invocation overhead.
+
+struct Params {
+  n: u32,          // elements to produce
+  rank: u32,
+  off_a: u32,
+  off_b: u32,
+  off_c: u32,
+  off_out: u32,
+  alpha: f32,      // the scalar of scalar ops (add_scalar, mul_scalar, pow_scalar)
+  _pad: u32,
+  shape: array<vec4<u32>, 2>,
+  stride_a: array<vec4<u32>, 2>,
+  stride_b: array<vec4<u32>, 2>,
+  stride_c: array<vec4<u32>, 2>,
+  stride_out: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> c: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+override OP: u32 = 0u;
+override CONTIGUOUS: bool = true;
+override WG: u32 = 64u;
+override PER_THREAD: u32 = 4u;
+
+const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
+const GELU_C: f32 = 0.044715;
+
+fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+// Offset of flat iteration index i in a tensor with the given strides.
+fn strided(i: u32, strides: array<vec4<u32>, 2>, base: u32) -> u32 {
+  var rest = i;
+  var off = base;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = at(p.shape, u32(d));
+    off += (rest % size) * at(strides, u32(d));
+    rest /= size;
+  }
+  return off;
+}
+
+fn gelu(x: f32) -> f32 {
+  // tanh approximation, as T5 v1.1 ("gelu_new") uses
+  return 0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + GELU_C * x * x * x)));
+}
+
+fn gelu_grad(x: f32) -> f32 {
+  let u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
+  let t = tanh(u);
+  let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x);
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du;
+}
+
+fn unary(x: f32) -> f32 {
+  switch OP {
+    case 0u: { return x; }                        // copy
+    case 1u: { return -x; }                       // neg
+    case 2u: { return exp(x); }
+    case 3u: { return log(x); }
+    case 4u: { return sqrt(x); }
+    case 5u: { return inverseSqrt(x); }
+    case 6u: { return max(x, 0.0); }              // relu
+    case 7u: { return gelu(x); }
+    case 8u: { return tanh(x); }
+    case 9u: { return x + p.alpha; }              // add_scalar
+    case 10u: { return x * p.alpha; }             // mul_scalar
+    case 11u: { return pow_any(x, p.alpha); }     // pow_scalar
+    case 12u: { return f32(bitcast<i32>(x)); }    // i32 -> f32: the input holds i32 bits
+    case 13u: { return 1.0 / x; }                 // reciprocal
+    default: { return x; }
+  }
+}
+
+// WGSL's pow is undefined for negative bases; integer exponents are well defined there.
+fn pow_any(x: f32, y: f32) -> f32 {
+  if (x >= 0.0 || y != round(y)) { return pow(x, y); }
+  let m = pow(-x, y);
+  return select(m, -m, (i32(y) & 1) == 1);
+}
+
+fn binary(x: f32, y: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return pow_any(x, y); }
+    case 5u: { return max(x, y); }
+    case 6u: { return min(x, y); }
+    case 7u: { return select(0.0, 1.0, x > y); }      // gt
+    case 8u: { return select(0.0, 1.0, x < y); }      // lt
+    case 9u: { return select(0.0, 1.0, x == y); }     // eq
+    case 10u: { return select(0.0, 1.0, x != y); }    // ne
+    case 11u: { return select(0.0, x, y > 0.0); }     // relu backward: x = grad, y = input
+    case 12u: { return x * gelu_grad(y); }           // gelu backward: x = grad, y = input
+    case 13u: { return x * (1.0 - y * y); }          // tanh backward: x = grad, y = output
+    default: { return x; }
+  }
+}
+
+fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return (gid.x + gid.y * nwg.x * WG) * PER_THREAD;
+}
+
+@compute @workgroup_size(WG)
+fn map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let start = flat_index(gid, nwg);
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = start + k;
+    if (i >= p.n) { return; }
+    if (CONTIGUOUS) {
+      out[p.off_out + i] = unary(a[p.off_a + i]);
+    } else {
+      out[strided(i, p.stride_out, p.off_out)] = unary(a[strided(i, p.stride_a, p.off_a)]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn zip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let start = flat_index(gid, nwg);
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = start + k;
+    if (i >= p.n) { return; }
+    if (CONTIGUOUS) {
+      out[i] = binary(a[i], b[i]);
+    } else {
+      out[i] = binary(a[strided(i, p.stride_a, p.off_a)], b[strided(i, p.stride_b, p.off_b)]);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn where_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let start = flat_index(gid, nwg);
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = start + k;
+    if (i >= p.n) { return; }
+    // The condition is read as raw bits so that f32 masks and i32/u32 masks both work;
+    // masking the sign bit makes -0.0 count as false.
+    let cond = (c[strided(i, p.stride_c, p.off_c)] & 0x7fffffffu) != 0u;
+    out[i] = select(b[strided(i, p.stride_b, p.off_b)], a[strided(i, p.stride_a, p.off_a)], cond);
+  }
+}
