@@ -7,9 +7,10 @@
 // When may a released buffer be reused? Work is recorded into a command encoder that is only
 // submitted later, while `queue.writeBuffer` takes effect at once on the queue timeline. A buffer
 // released by a not-yet-submitted dispatch and handed to a `writeBuffer` would be overwritten
-// before that dispatch ran. So releases are parked until the batch that used them is submitted;
-// from then on every new use is ordered after the old one on the queue, which WebGPU executes in
-// order, so the GPU is finished with the old contents before anything new touches them.
+// before that dispatch ran. So a buffer released in the open batch is parked: kernels may reuse
+// it at once (dispatches in one pass run in recording order, and WebGPU orders a later write
+// after an earlier read of the same buffer), but uploads get it only once its batch is
+// submitted, when every later queue operation is ordered after the old use.
 
 export interface MemoryStats {
   /** Bytes in buffers owned by the pool, in use or free. */
@@ -31,16 +32,20 @@ export function bucketSize(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
-  private pending: GPUBuffer[] = [];
+  private pending = new Map<string, GPUBuffer[]>();
   private stats: MemoryStats = { allocatedBytes: 0, inUseBytes: 0, freeBytes: 0, pendingBytes: 0, buffers: 0 };
 
   constructor(private device: GPUDevice) {}
 
-  acquire(bytes: number, usage: GPUBufferUsageFlags): GPUBuffer {
+  /** `forKernel`: the buffer will only be written by dispatches recorded from now on, so a
+   *  buffer released earlier in the open batch will do. */
+  acquire(bytes: number, usage: GPUBufferUsageFlags, forKernel = false): GPUBuffer {
     const size = bucketSize(bytes);
-    const list = this.free.get(key(size, usage));
-    let buffer = list?.pop();
+    const k = key(size, usage);
+    let buffer = forKernel ? this.pending.get(k)?.pop() : undefined;
     if (buffer) {
+      this.stats.pendingBytes -= size;
+    } else if ((buffer = this.free.get(k)?.pop())) {
       this.stats.freeBytes -= size;
     } else {
       const maxSize = this.device.limits.maxBufferSize;
@@ -59,20 +64,15 @@ export class BufferPool {
   release(buffer: GPUBuffer): void {
     this.stats.inUseBytes -= buffer.size;
     this.stats.pendingBytes += buffer.size;
-    this.pending.push(buffer);
+    push(this.pending, key(buffer.size, buffer.usage), buffer);
   }
 
   /** Called right after a batch is submitted. */
   submitted(): void {
-    for (const b of this.pending) {
-      const k = key(b.size, b.usage);
-      let list = this.free.get(k);
-      if (!list) this.free.set(k, (list = []));
-      list.push(b);
-      this.stats.freeBytes += b.size;
-    }
+    for (const [k, list] of this.pending) for (const b of list) push(this.free, k, b);
+    this.stats.freeBytes += this.stats.pendingBytes;
     this.stats.pendingBytes = 0;
-    this.pending = [];
+    this.pending.clear();
   }
 
   /** Destroys every free buffer (in-use ones are untouched). */
@@ -91,6 +91,12 @@ export class BufferPool {
   memoryStats(): MemoryStats {
     return { ...this.stats };
   }
+}
+
+function push(map: Map<string, GPUBuffer[]>, k: string, b: GPUBuffer): void {
+  let list = map.get(k);
+  if (!list) map.set(k, (list = []));
+  list.push(b);
 }
 
 function key(size: number, usage: number): string {

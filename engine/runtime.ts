@@ -196,11 +196,9 @@ export class Engine {
     return out;
   }
 
-  /** A pooled storage buffer for a kernel to fill (NaN-filled first when poisoning). */
+  /** A pooled storage buffer that only kernels recorded from now on will write. */
   allocate(bytes: number): GPUBuffer {
-    const buffer = this.pool.acquire(Math.max(bytes, 4), STORAGE_USAGE);
-    if (this.poison) this.device.queue.writeBuffer(buffer, 0, new Uint32Array(buffer.size / 4).fill(0x7fc00000));
-    return buffer;
+    return this.pool.acquire(Math.max(bytes, 4), STORAGE_USAGE, true);
   }
 
   /** Uploads data into a fresh pooled buffer. */

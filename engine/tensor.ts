@@ -7,7 +7,7 @@
 
 import { engine } from './runtime.ts';
 import { Rng } from './random.ts';
-import type { BufferArg } from './kernel.ts';
+import { Kernel, grid, type BufferArg } from './kernel.ts';
 import type { GradNode } from './autograd.ts';
 
 export type DType = 'f32' | 'i32' | 'u32';
@@ -130,11 +130,15 @@ export class Tensor {
     scopes[scopes.length - 1]?.tensors.add(this);
   }
 
-  /** An empty tensor; kernels fill it. */
+  /** An uninitialized tensor for a kernel to fill (NaN-filled when the engine poisons, so a
+   *  kernel that misses an element shows in tests). */
   static empty(shape: Shape, dtype: DType = 'f32'): Tensor {
     checkShape(shape);
     const bytes = sizeOf(shape) * 4;
-    return new Tensor(shape, dtype, new Storage(engine().allocate(bytes), bytes));
+    const e = engine();
+    const t = new Tensor(shape, dtype, new Storage(e.allocate(bytes), bytes));
+    if (e.poison) fillWith(t, 0x7fc00000);
+    return t;
   }
 
   static fromData(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32'): Tensor {
@@ -252,11 +256,21 @@ function flatten(d: unknown): number[] {
   return out;
 }
 
+const fillKernel = new Kernel('fill');
+
+function fillWith(t: Tensor, bits: number): void {
+  const label = `fill ${fmtShape(t.shape)}`;
+  fillKernel.dispatch({ label, buffers: { out: t.arg(label) }, params: { n: t.size, bits }, workgroups: grid(t.size, 256) });
+}
+
+/** A tensor of one repeated value, filled on the GPU (nothing is uploaded). */
 export function full(shape: Shape, value: number, dtype: DType = 'f32'): Tensor {
-  const n = sizeOf(shape);
-  const data = arrayFor(dtype, n);
-  data.fill(value);
-  return Tensor.fromData(data, shape, dtype);
+  checkShape(shape);
+  const t = new Tensor(shape, dtype, new Storage(engine().allocate(sizeOf(shape) * 4), sizeOf(shape) * 4));
+  const one = arrayFor(dtype, 1);
+  one[0] = value;
+  fillWith(t, new Uint32Array(one.buffer)[0]);
+  return t;
 }
 
 export const zeros = (shape: Shape, dtype: DType = 'f32') => full(shape, 0, dtype);

@@ -1,0 +1,21 @@
+// `npm run doctor`: which runtime, which adapter, what it can do.
+import { describeAdapter, initEngine, GPUUnavailableError } from '../engine/index.ts';
+
+try {
+  const e = await initEngine();
+  const a = e.adapter;
+  console.log(`runtime:  ${a.runtime} ${(globalThis as any).process?.version ?? ''}`);
+  console.log(`adapter:  ${describeAdapter(a)}`);
+  console.log(`vendor:   ${a.vendor || '?'}  architecture: ${a.architecture || '?'}  device: ${a.device || '?'}`);
+  console.log(`fallback: ${a.isFallbackAdapter ? 'yes (software rendering: expect CPU speeds)' : 'no'}`);
+  console.log(`features: ${a.features.join(', ') || '(none)'}`);
+  console.log('limits:');
+  for (const [k, v] of Object.entries(a.limits).sort()) console.log(`  ${k.padEnd(42)} ${v}`);
+  process.exit(0);
+} catch (err) {
+  if (err instanceof GPUUnavailableError) {
+    console.error(`no WebGPU: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}

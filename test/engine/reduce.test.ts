@@ -1,0 +1,63 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+/** float64 reduction over `axes` of a row-major array, keeping dims. */
+function reduceRef(data: ArrayLike<number>, shape: number[], axes: number[], op: 'sum' | 'mean' | 'max'): number[] {
+  const outShape = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const n = sizeOfShape(outShape);
+  const acc = new Array(n).fill(op === 'max' ? -Infinity : 0);
+  const count = axes.reduce((c, a) => c * shape[a], 1);
+  for (let i = 0; i < data.length; i++) {
+    let r = i;
+    let o = 0;
+    let mul = 1;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const idx = r % shape[d];
+      r = Math.floor(r / shape[d]);
+      if (!axes.includes(d)) o += idx * mul;
+      mul *= outShape[d];
+    }
+    acc[o] = op === 'max' ? Math.max(acc[o], data[i]) : acc[o] + data[i];
+  }
+  return op === 'mean' ? acc.map((v) => v / count) : acc;
+}
+
+const CASES: [number[], number[]][] = [
+  [[1], [0]],
+  [[7], [0]],
+  [[3, 37], [1]],
+  [[3, 37], [0]],
+  [[2, 5, 7], [0, 2]],
+  [[2, 5, 7], [1, 2]],
+  [[4, 3, 2, 5], [0, 1, 2, 3]],
+  [[5000], [0]], // long axis: the chunked two-pass path
+  [[3, 2999], [1]],
+];
+
+describe('reductions', () => {
+  for (const op of ['sum', 'mean', 'max'] as const) {
+    const f = { sum: E.sum, mean: E.mean, max: E.max }[op];
+    it(`${op} forward over any axes`, async () => {
+      for (const [shape, axes] of CASES) {
+        const data = rand(sizeOfShape(shape), shape.length + axes.length);
+        const t = E.tensor(data, shape);
+        const got = E.tidy(() => f(t, axes, true));
+        expect(got.shape).toEqual(shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+        expectClose(await got.toArray(), reduceRef(data, shape, axes, op), 1e-5, 1e-5, `${op} ${shape} ${axes}`);
+        const dropped = E.tidy(() => f(t, axes));
+        expect(dropped.shape).toEqual(shape.filter((_, i) => !axes.includes(i)));
+      }
+    });
+    it(`${op} backward`, async () => {
+      await checkGradients((x) => f(x, [1]), [{ data: rand(15, 3), shape: [3, 5] }]);
+      await checkGradients((x) => f(x, [0, 2]), [{ data: rand(24, 4), shape: [2, 3, 4] }]);
+      await checkGradients((x) => f(x), [{ data: rand(7, 5), shape: [7] }]);
+    });
+  }
+  it('names the op on a bad axis', () => {
+    expect(() => E.sum(E.zeros([2, 3]), 2)).toThrow(/sum: axis 2 is out of range for rank 2/);
+  });
+});
