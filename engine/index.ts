@@ -7,6 +7,14 @@ export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
 export * from './ops/elementwise.ts';
 export * from './ops/reduce.ts';
 export * from './ops/shape.ts';
+export * from './ops/softmax.ts';
+export * from './ops/norm.ts';
+export * from './ops/embedding.ts';
+export * from './ops/cross_entropy.ts';
+export * from './ops/dropout.ts';
+export { matmul, type MatmulOptions } from './ops/matmul.ts';
+export { attention, type AttentionOptions } from './ops/attention.ts';
+export { FlatLayout } from './flat.ts';
 
 import { bindAutogradOps } from './autograd.ts';
 import { add, onesLike } from './ops/elementwise.ts';

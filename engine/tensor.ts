@@ -198,6 +198,21 @@ export class Tensor {
     return (await this.toArray())[0];
   }
 
+  /** Overwrites the contents from the CPU. Work recorded before is submitted first, so it still
+   *  sees the old values (an upload takes effect on the queue at once). */
+  write(data: ArrayLike<number>): void {
+    if (data.length !== this.size) {
+      throw new Error(`write: ${data.length} values for tensor ${fmtShape(this.shape)} (${this.size} elements)`);
+    }
+    const s = this.live('write');
+    const e = engine();
+    e.flush();
+    const typed = arrayFor(this.dtype, this.size);
+    typed.set(data);
+    if (this.size > 0) e.device.queue.writeBuffer(s.buffer, 0, typed);
+    if (this.host) this.host = typed as Int32Array | Uint32Array;
+  }
+
   dispose(): void {
     if (!this.storage) return;
     this.storage.release();

@@ -1,4 +1,31 @@
-// EXPERIMENT v0 (header comes later)
+// Batched matrix multiply: C[z] = op(A[z]) · op(B[z]), the kernel for adapters without subgroups
+// and for real GPUs (kernels/matmul_subgroups.wgsl is the software adapter's faster path).
+//
+// Layout. op(A) is M x K, op(B) is K x N, C is M x N, all row-major and contiguous. A is stored
+// [M, K], or [K, M] when TRANS_A (read transposed in place, never copied); B is stored [K, N], or
+// [N, K] when TRANS_B. workgroup_id.z walks the broadcast batch: its multi-index over
+// `batch_shape` times `batch_stride_a/b` (0 on a broadcast dim) gives the offsets of A and B;
+// C's batch offset is z * M * N. A and B are bound as vec4 arrays: when a matrix's contiguous
+// dimension is a multiple of 4 (VEC_A / VEC_B) four neighbours are one load, otherwise they are
+// four scalar loads from the same binding.
+//
+// Tiling. Each invocation owns a TM x TN block of C (register blocking: per step of 4 along k it
+// loads TM + TN vec4s and does 4·TM·TN multiply-adds). A workgroup of WG_M x WG_N invocations
+// owns a (WG_M·TM) x (WG_N·TN) tile. Two ways to feed the registers, chosen by STAGE:
+//  - STAGE (real GPUs): the workgroup first copies a BK-deep slice of the A and B tiles into
+//    workgroup memory, each element read from global memory once per workgroup instead of once
+//    per invocation, then every invocation reads its rows and columns from there. That is what
+//    discrete GPUs want: global memory is far, workgroup memory is near, barriers are cheap.
+//  - !STAGE (software adapters without subgroups): invocations load their blocks straight from
+//    the buffers. On a CPU driver (lavapipe) workgroup memory is ordinary memory read through the
+//    same per-lane path as a buffer, and each workgroupBarrier() ends an SIMD chunk's run, so
+//    staging only adds copies and barriers (measured: 0.7-3.5 vs 8-10 GFLOP/s at 1024^3).
+// engine/ops/matmul.ts picks the variant and its tile sizes per adapter (matmulTiling).
+//
+// Bounds. Sizes need not be multiples of anything. Loads never branch: a value at k >= K is
+// replaced by 0 with select (not multiplied away, so garbage cannot leak NaN into a sum); rows
+// and columns past M and N are read from wherever they land (WebGPU clamps out-of-range indices
+// into the binding) and only feed outputs that are not stored.
 
 struct Params {
   m: u32,
@@ -19,92 +46,145 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
-override WG_X: u32 = 64u;
-override WG_Y: u32 = 1u;
-override TM: u32 = 4u;
-const MAX_TM = 8u;
+override STAGE: bool = true;
+override WG_M: u32 = 16u;
+override WG_N: u32 = 16u;
+override TM: u32 = 4u;    // rows per invocation: 4 or 8
+override TN: u32 = 4u;    // columns per invocation: 4 or 8
+override BK: u32 = 32u;   // k per staged slice, a multiple of 4 (4 when !STAGE)
+const MAX_T = 8u;
 
-fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 {
+var<workgroup> tile_a: array<vec4<f32>, WG_M * TM * BK / 4u>;   // [row][k], vec4 over k
+var<workgroup> tile_b: array<vec4<f32>, BK * WG_N * TN / 4u>;   // [k][col], vec4 over columns
+
+fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-fn ea(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
-fn eb(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+/** Element offsets of batch z in A and B. */
+fn batch_offsets(z: u32) -> vec2<u32> {
+  var rest = z;
+  var off = vec2(0u);
+  for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
+    let size = dim(p.batch_shape, u32(d));
+    let i = rest % size;
+    rest /= size;
+    off += i * vec2(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)));
+  }
+  return off;
+}
 
-// Four consecutive stored elements starting at flat index i.
+fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
+fn b1(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+
+// Stored elements i..i+3 (i is a multiple of 4 whenever VEC_A / VEC_B holds).
 fn a4(i: u32) -> vec4<f32> {
   if (VEC_A) { return a[i >> 2u]; }
-  return vec4(ea(i), ea(i + 1u), ea(i + 2u), ea(i + 3u));
+  return vec4(a1(i), a1(i + 1u), a1(i + 2u), a1(i + 3u));
 }
 fn b4(i: u32) -> vec4<f32> {
   if (VEC_B) { return b[i >> 2u]; }
-  return vec4(eb(i), eb(i + 1u), eb(i + 2u), eb(i + 3u));
+  return vec4(b1(i), b1(i + 1u), b1(i + 2u), b1(i + 3u));
 }
 
-@compute @workgroup_size(WG_X, WG_Y)
-fn blocked(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = p.m;
-  let N = p.n;
-  let K = p.k;
-  var rest = wid.z;
-  var off_a = 0u;
-  var off_b = 0u;
-  for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
-    let size = at(p.batch_shape, u32(d));
-    off_a += (rest % size) * at(p.batch_stride_a, u32(d));
-    off_b += (rest % size) * at(p.batch_stride_b, u32(d));
-    rest /= size;
+fn k_live(k: u32) -> vec4<bool> {
+  return vec4(k, k + 1u, k + 2u, k + 3u) < vec4(p.k);
+}
+
+/** Rows r..r+3 of op(A) at k..k+3: one vec4 over k per row; k >= K reads as 0. */
+fn a_block(base: u32, r: u32, k: u32) -> array<vec4<f32>, 4> {
+  let live = k_live(k);
+  var out: array<vec4<f32>, 4>;
+  if (TRANS_A) {
+    var t: array<vec4<f32>, 4>;   // t[j] = A[k + j, r..r+3]
+    for (var j = 0u; j < 4u; j++) { t[j] = a4(base + (k + j) * p.m + r); }
+    for (var i = 0u; i < 4u; i++) {
+      out[i] = select(vec4(0.0), vec4(t[0][i], t[1][i], t[2][i], t[3][i]), live);
+    }
+  } else {
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), a4(base + (r + i) * p.k + k), live); }
   }
-  let row0 = (wid.y * WG_Y + lid.y) * TM;
-  let col0 = (wid.x * WG_X + lid.x) * 4u;
-  if (row0 >= M || col0 >= N) { return; }
+  return out;
+}
 
-  var acc: array<vec4<f32>, MAX_TM>;
-  var rows: array<u32, MAX_TM>;
-  for (var i = 0u; i < TM; i++) { rows[i] = min(row0 + i, M - 1u); }
-  var cols: array<u32, 4>;
-  for (var j = 0u; j < 4u; j++) { cols[j] = min(col0 + j, N - 1u); }
+/** Rows k..k+3 of op(B) at columns col..col+3: one vec4 over columns per k; k >= K reads as 0. */
+fn b_block(base: u32, k: u32, col: u32) -> array<vec4<f32>, 4> {
+  let live = k_live(k);
+  var out: array<vec4<f32>, 4>;
+  if (TRANS_B) {
+    var t: array<vec4<f32>, 4>;   // t[j] = B[col + j, k..k+3]
+    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.k + k), live); }
+    for (var i = 0u; i < 4u; i++) { out[i] = vec4(t[0][i], t[1][i], t[2][i], t[3][i]); }
+  } else {
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.n + col), live[i]); }
+  }
+  return out;
+}
 
-  let k4 = K & ~3u;
-  for (var k0 = 0u; k0 < k4; k0 += 4u) {
-    // av[i] = A[row i, k0..k0+3]
-    var av: array<vec4<f32>, MAX_TM>;
-    if (TRANS_A) {
-      for (var q = 0u; q < TM; q += 4u) {
-        var t: array<vec4<f32>, 4>;
-        for (var kk = 0u; kk < 4u; kk++) { t[kk] = a4(off_a + (k0 + kk) * M + row0 + q); }
-        for (var i = 0u; i < 4u; i++) { av[q + i] = vec4(t[0][i], t[1][i], t[2][i], t[3][i]); }
+@compute @workgroup_size(WG_N, WG_M)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(local_invocation_index) lix: u32,
+) {
+  let off = batch_offsets(wid.z);
+  let tile_m = WG_M * TM;
+  let tile_n = WG_N * TN;
+  let tile_row = wid.y * tile_m;
+  let tile_col = wid.x * tile_n;
+  let row0 = lid.y * TM;   // within the tile
+  let col0 = lid.x * TN;
+  var acc: array<array<vec4<f32>, MAX_T / 4u>, MAX_T>;
+
+  for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    if (STAGE) {
+      for (var t = lix; t < tile_m * BK / 16u; t += WG_M * WG_N) {
+        let r = t / (BK / 4u) * 4u;
+        let kk = t % (BK / 4u) * 4u;
+        let blk = a_block(off.x, tile_row + r, k0 + kk);
+        for (var i = 0u; i < 4u; i++) { tile_a[((r + i) * BK + kk) / 4u] = blk[i]; }
       }
-    } else {
-      for (var i = 0u; i < TM; i++) { av[i] = a4(off_a + rows[i] * K + k0); }
+      for (var t = lix; t < BK * tile_n / 16u; t += WG_M * WG_N) {
+        let kk = t / (tile_n / 4u) * 4u;
+        let cc = t % (tile_n / 4u) * 4u;
+        let blk = b_block(off.y, k0 + kk, tile_col + cc);
+        for (var i = 0u; i < 4u; i++) { tile_b[((kk + i) * tile_n + cc) / 4u] = blk[i]; }
+      }
+      workgroupBarrier();
     }
-    // bv[kk] = B[k0+kk, col0..col0+3]
-    var bv: array<vec4<f32>, 4>;
-    if (TRANS_B) {
-      var t: array<vec4<f32>, 4>;
-      for (var j = 0u; j < 4u; j++) { t[j] = b4(off_b + cols[j] * K + k0); }
-      for (var kk = 0u; kk < 4u; kk++) { bv[kk] = vec4(t[0][kk], t[1][kk], t[2][kk], t[3][kk]); }
-    } else {
-      for (var kk = 0u; kk < 4u; kk++) { bv[kk] = b4(off_b + (k0 + kk) * N + col0); }
+    for (var kk = 0u; kk < BK; kk += 4u) {
+      var av: array<vec4<f32>, MAX_T>;                    // av[i]: row i, vec4 over k
+      var bv: array<array<vec4<f32>, MAX_T / 4u>, 4>;     // bv[j][q]: k + j, columns 4q..4q+3
+      if (STAGE) {
+        for (var i = 0u; i < TM; i++) { av[i] = tile_a[((row0 + i) * BK + kk) / 4u]; }
+        for (var j = 0u; j < 4u; j++) {
+          for (var q = 0u; q < TN / 4u; q++) { bv[j][q] = tile_b[((kk + j) * tile_n + col0) / 4u + q]; }
+        }
+      } else {
+        for (var g = 0u; g < TM / 4u; g++) {
+          let blk = a_block(off.x, tile_row + row0 + 4u * g, k0 + kk);
+          for (var i = 0u; i < 4u; i++) { av[4u * g + i] = blk[i]; }
+        }
+        for (var q = 0u; q < TN / 4u; q++) {
+          let blk = b_block(off.y, k0 + kk, tile_col + col0 + 4u * q);
+          for (var j = 0u; j < 4u; j++) { bv[j][q] = blk[j]; }
+        }
+      }
+      for (var i = 0u; i < TM; i++) {
+        for (var q = 0u; q < TN / 4u; q++) {
+          acc[i][q] += av[i].x * bv[0][q] + av[i].y * bv[1][q] + av[i].z * bv[2][q] + av[i].w * bv[3][q];
+        }
+      }
     }
-    for (var i = 0u; i < TM; i++) {
-      acc[i] += av[i].x * bv[0] + av[i].y * bv[1] + av[i].z * bv[2] + av[i].w * bv[3];
-    }
+    if (STAGE) { workgroupBarrier(); }
   }
-  for (var k = k4; k < K; k++) {
-    var bk: vec4<f32>;
-    for (var j = 0u; j < 4u; j++) {
-      bk[j] = eb(off_b + select(k * N + cols[j], cols[j] * K + k, TRANS_B));
-    }
-    for (var i = 0u; i < TM; i++) {
-      acc[i] += ea(off_a + select(rows[i] * K + k, k * M + rows[i], TRANS_A)) * bk;
-    }
-  }
-  let off_c = wid.z * M * N;
+
+  let out = wid.z * p.m * p.n;
   for (var i = 0u; i < TM; i++) {
-    if (row0 + i >= M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      if (col0 + j < N) { c[off_c + (row0 + i) * N + col0 + j] = acc[i][j]; }
+    let r = tile_row + row0 + i;
+    for (var j = 0u; j < TN; j++) {
+      let col = tile_col + col0 + j;
+      if (r < p.m && col < p.n) { c[out + r * p.n + col] = acc[i][j / 4u][j % 4u]; }
     }
   }
 }

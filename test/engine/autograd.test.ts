@@ -166,3 +166,15 @@ describe('shape ops', () => {
     expect(() => E.expand(E.zeros([2]), [3])).toThrow(/cannot be broadcast/);
   });
 });
+
+describe('write', () => {
+  it('overwrites a tensor after earlier work has read the old values', async () => {
+    const t = E.tensor([1, 2, 3]);
+    const before = E.mulScalar(t, 2); // recorded, not yet submitted
+    t.write([10, 20, 30]);
+    const after = E.mulScalar(t, 2);
+    expect(Array.from(await before.toArray())).toEqual([2, 4, 6]);
+    expect(Array.from(await after.toArray())).toEqual([20, 40, 60]);
+    expect(() => t.write([1])).toThrow(/write: 1 values for tensor \[3\]/);
+  });
+});

@@ -1,0 +1,70 @@
+// Micro-benchmark: the fused attention op (engine/ops/attention.ts) against the unfused
+// composition of the same math (attentionUnfused: two batched products and a softmax, which
+// materializes the scores), forward and forward + backward, set up as T5's encoder uses it: a
+// relative-position bias [H, L, L] shared by the batch and trained, and a key padding mask.
+// Prints milliseconds per iteration.
+//
+//   npm run bench -- attention [--iters N] [--sizes B,H,L,Dh/B,H,L,Dh...] [--causal]
+
+import * as E from '../engine/index.ts';
+import { attention, attentionUnfused, type AttentionOptions } from '../engine/ops/attention.ts';
+
+type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** Milliseconds per iteration of `step`, after untimed calls that compile the pipelines (lavapipe
+ *  finishes compiling on first use, so one call is not always enough). */
+async function time(iters: number, step: () => void): Promise<number> {
+  for (let i = 0; i < 2; i++) step();
+  await E.sync();
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) step();
+  await E.sync();
+  return (performance.now() - t0) / iters;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const iters = Number(option(args, '--iters') ?? 5);
+  const sizes = (option(args, '--sizes') ?? '8,8,128,64/8,4,64,32').split('/').map((s) => s.split(',').map(Number));
+  const causal = args.includes('--causal');
+  const e = await E.initEngine();
+  console.log(`attention, ${E.describeAdapter(e.adapter)}, ${iters} iterations${causal ? ', causal' : ''}`);
+  console.log('B  H   L    Dh  op        forward ms  fwd+bwd ms');
+  for (const [B, H, L, Dh] of sizes) {
+    const q = E.param(E.randn([B, H, L, Dh], { seed: 1 }));
+    const k = E.param(E.randn([B, H, L, Dh], { seed: 2 }));
+    const v = E.param(E.randn([B, H, L, Dh], { seed: 3 }));
+    const bias = E.param(E.randn([H, L, L], { seed: 4 }));
+    // Every other sequence has its last quarter padded.
+    const mask = E.tensor(Float32Array.from({ length: B * L }, (_, n) => (Math.floor(n / L) % 2 === 1 && n % L >= (3 * L) / 4 ? 0 : 1)), [B, L]);
+    const dout = E.randn([B, H, L, Dh], { seed: 5 });
+    const opts: AttentionOptions = { bias, keyPaddingMask: mask, causal };
+    const ops: [string, Op][] = [
+      ['fused', attention],
+      ['unfused', attentionUnfused],
+    ];
+    for (const [name, op] of ops) {
+      // TODO(lead): drop this check when attentionUnfused uses matmul (see its TODO).
+      const productBytes = B * H * L * L * Dh * 4;
+      if (name === 'unfused' && productBytes > e.device.limits.maxStorageBufferBindingSize) {
+        console.log(`${''.padEnd(16)}unfused   skipped: its broadcast products take ${productBytes / 2 ** 20} MiB, over the binding limit`);
+        continue;
+      }
+      const forward = await time(iters, () => E.noGrad(() => E.tidy(() => void op(q, k, v, opts))));
+      const both = await time(iters, () => {
+        E.tidy(() => E.backward(op(q, k, v, opts), dout));
+        for (const t of [q, k, v, bias]) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
+      });
+      const row = [B, H, L, Dh].map((n, i) => String(n).padEnd([3, 4, 5, 4][i])).join('');
+      console.log(`${row}${name.padEnd(10)}${forward.toFixed(1).padStart(10)}${both.toFixed(1).padStart(12)}`);
+    }
+    E.dispose([q, k, v, bias, mask, dout]);
+  }
+}

@@ -1,0 +1,243 @@
+// Fused scaled-dot-product attention (kernels/attention.wgsl): softmax(scale * q k^T + bias) v
+// with key padding and causal masks, streaming over keys so the [Lq, Lk] score matrix is never
+// stored. The backward recomputes the probabilities from q, k, bias and the saved per-row
+// log-sum-exp, and produces gradients for q, k, v and the bias.
+
+import { Kernel, grid } from '../kernel.ts';
+import { Tensor, fmtShape, full, tensor, zeros, type Shape } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { concat, reshape, slice } from './shape.ts';
+import { add, mul, mulScalar, where } from './elementwise.ts';
+import { max, sum } from './reduce.ts';
+import { softmax } from './softmax.ts';
+
+const forwardKernel = new Kernel('attention', 'forward');
+const forwardSplitKernel = new Kernel('attention', 'forward_split');
+const combineKernel = new Kernel('attention', 'combine');
+const backwardPrepKernel = new Kernel('attention', 'backward_prep');
+const backwardQKernel = new Kernel('attention', 'backward_q');
+const backwardKVKernel = new Kernel('attention', 'backward_kv');
+
+/** The kernels keep Dh-wide rows in fixed private arrays of this many floats. */
+export const ATTENTION_MAX_HEAD_SIZE = 64;
+
+export interface AttentionOptions {
+  /** Multiplies q.k before the bias is added. Default 1 (T5 does not scale); 1/sqrt(Dh) for others. */
+  scale?: number;
+  /** Added to the scores: [H, Lq, Lk], [1, H, Lq, Lk] (shared by every batch) or [B, H, Lq, Lk].
+   *  Differentiable; the gradient of a shared bias is summed over the batch. */
+  bias?: Tensor;
+  /** [B, Lk], any dtype: nonzero = attend to this key, 0 = padding (ignored). */
+  keyPaddingMask?: Tensor;
+  /** Query i sees keys j <= i + (Lk - Lq): ordinary causal self-attention when Lq = Lk, and a
+   *  decode step against a KV cache (Lq = 1) sees every key. */
+  causal?: boolean;
+}
+
+// With fewer query rows than this per (batch, head), a workgroup of rows would leave most SIMD
+// lanes idle: the forward splits each row's keys into chunks instead (the decode step, Lq = 1).
+const SPLIT_BELOW_ROWS = 8;
+const SPLIT_KEYS = 32;
+// Workgroup size of the kernels indexed by a flat invocation id.
+const FLAT_WG = 64;
+
+// Rows per workgroup: enough for full SIMD groups, no more than the rows there are.
+function rowsPerGroup(rows: number): number {
+  return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(rows, 1)))));
+}
+
+interface Checked {
+  batch: number;
+  heads: number;
+  lq: number;
+  lk: number;
+  dh: number;
+  /** Batch dim of the bias: 1 when shared, B when per batch, 0 without bias. */
+  biasBatch: number;
+}
+
+function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked {
+  const { bias, keyPaddingMask: mask, scale = 1 } = opts;
+  const all = `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
+  const fail = (why: string): never => {
+    throw new Error(`attention: ${all}${bias ? `, bias ${fmtShape(bias.shape)}` : ''}${mask ? `, keyPaddingMask ${fmtShape(mask.shape)}` : ''}: ${why}`);
+  };
+  for (const [name, t] of [['q', q], ['k', k], ['v', v], ['bias', bias]] as const) {
+    if (t && t.dtype !== 'f32') fail(`${name} must be f32, got ${t.dtype}`);
+  }
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) fail('q, k and v must be [B, H, L, Dh]');
+  const [batch, heads, lq, dh] = q.shape;
+  const lk = k.shape[2];
+  if (k.shape.some((d, i) => d !== v.shape[i])) fail('k and v must have the same shape');
+  if (k.shape[0] !== batch || k.shape[1] !== heads) fail('q and k must agree in batch and heads');
+  if (k.shape[3] !== dh) fail('q and k must have the same head size Dh');
+  if (dh < 1 || dh > ATTENTION_MAX_HEAD_SIZE) fail(`head size Dh must be 1..${ATTENTION_MAX_HEAD_SIZE}`);
+  if (!Number.isFinite(scale)) fail(`scale must be a finite number, got ${scale}`);
+  let biasBatch = 0;
+  if (bias) {
+    const s = bias.shape;
+    const tail = s.slice(-3);
+    const ok = (s.length === 3 || (s.length === 4 && (s[0] === 1 || s[0] === batch))) && tail[0] === heads && tail[1] === lq && tail[2] === lk;
+    if (!ok) fail(`bias must be [H, Lq, Lk] = [${heads},${lq},${lk}] or [1 or B, H, Lq, Lk]`);
+    biasBatch = s.length === 3 ? 1 : s[0];
+  }
+  if (mask && (mask.rank !== 2 || mask.shape[0] !== batch || mask.shape[1] !== lk)) {
+    fail(`keyPaddingMask must be [B, Lk] = [${batch},${lk}]`);
+  }
+  return { batch, heads, lq, lk, dh, biasBatch };
+}
+
+function padLast(x: Tensor, to: number): Tensor {
+  const d = x.shape[3];
+  return concat([x, zeros([...x.shape.slice(0, 3), to - d])], 3);
+}
+
+/**
+ * softmax(scale * q k^T + bias, masked) v for q [B,H,Lq,Dh], k and v [B,H,Lk,Dh]; returns
+ * [B,H,Lq,Dh]. A query row that may see no key at all yields zeros (and zero gradients).
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const c = check(q, k, v, opts);
+  if (c.dh % 4 !== 0) {
+    // The kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
+    const to = Math.ceil(c.dh / 4) * 4;
+    return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
+  }
+  const { batch, heads, lq, lk, dh, biasBatch } = c;
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
+  const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
+  const rows = batch * heads * lq;
+  const splits = lq < SPLIT_BELOW_ROWS ? Math.ceil(lk / SPLIT_KEYS) : 1;
+  const params = {
+    batch,
+    heads,
+    lq,
+    lk,
+    dh4: dh / 4,
+    batch_per_group: 1,
+    scale,
+    causal_offset: lk - lq,
+    bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
+    splits,
+    split_keys: SPLIT_KEYS,
+  };
+  const flags = { HAS_BIAS: bias ? 1 : 0, HAS_MASK: mask ? 1 : 0, CAUSAL: causal ? 1 : 0 };
+  // Absent optional inputs are bound to q: the kernels never read them then.
+  const inputs = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
+    q: t.q.arg(l),
+    k: t.k.arg(l),
+    v: t.v.arg(l),
+    bias: (t.bias ?? t.q).arg(l),
+    keep: (t.mask ?? t.q).arg(l),
+  });
+
+  const out = Tensor.empty(q.shape);
+  const lse = Tensor.empty([batch, heads, lq]);
+  const wgQ = rowsPerGroup(lq);
+  if (splits > 1) {
+    const partAcc = Tensor.empty([rows * splits, dh]);
+    const partMl = Tensor.empty([rows * splits, 2]);
+    const split = `${label} (${splits} key chunks)`;
+    forwardSplitKernel.dispatch({
+      label: split,
+      buffers: { ...inputs(split, { q, k, v, bias, mask }), part_acc: partAcc.arg(split), part_ml: partMl.arg(split) },
+      params,
+      constants: { ...flags, WG: FLAT_WG },
+      workgroups: grid(rows * splits, FLAT_WG),
+    });
+    combineKernel.dispatch({
+      label: split,
+      buffers: { part_acc_in: partAcc.arg(split), part_ml_in: partMl.arg(split), out: out.arg(split), lse: lse.arg(split) },
+      params,
+      constants: { WG: FLAT_WG },
+      workgroups: grid(rows, FLAT_WG),
+    });
+    partAcc.dispose();
+    partMl.dispose();
+  } else {
+    forwardKernel.dispatch({
+      label,
+      buffers: { ...inputs(label, { q, k, v, bias, mask }), out: out.arg(label), lse: lse.arg(label) },
+      params,
+      constants: { ...flags, WG: wgQ },
+      workgroups: [Math.ceil(lq / wgQ), heads, batch],
+    });
+  }
+
+  const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
+  const biasShape: Shape | null = bias ? bias.shape : null;
+  const saved = [q, k, v, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])];
+  const result = record(
+    'attention',
+    bias ? [q, k, v, bias] : [q, k, v],
+    out,
+    (g, s) => {
+      const [sq, sk, sv, so, slse] = s;
+      const sbias = bias ? s[5] : null;
+      const smask = mask ? s[bias ? 6 : 5] : null;
+      const bl = `${label} backward`;
+      const common = { ...inputs(bl, { q: sq, k: sk, v: sv, bias: sbias, mask: smask }), dout: g.arg(bl) };
+      // (lse, D) per query row, then the key mask as 0/1 words.
+      const aux = Tensor.empty([2 * rows + (mask ? batch * lk : 0)], 'u32');
+      backwardPrepKernel.dispatch({
+        label: bl,
+        buffers: { ...common, o: so.arg(bl), lse_in: slse.arg(bl), aux: aux.arg(bl) },
+        params,
+        constants: { ...flags, WG: FLAT_WG },
+        workgroups: grid(Math.max(rows, mask ? batch * lk : 0), FLAT_WG),
+      });
+      const dq = Tensor.empty(q.shape);
+      const dk = Tensor.empty(k.shape);
+      const dv = Tensor.empty(k.shape);
+      // A shared bias has one gradient row per (h, i); the invocation owning it walks the batch.
+      const writeDbias = need[3];
+      const groups = writeDbias ? biasBatch : batch;
+      const dbias = Tensor.empty(writeDbias ? [groups, heads, lq, lk] : [1]);
+      backwardQKernel.dispatch({
+        label: bl,
+        buffers: { ...common, aux_in: aux.arg(bl), dq: dq.arg(bl), dbias: dbias.arg(bl) },
+        params: { ...params, batch_per_group: batch / groups },
+        constants: { ...flags, WG: wgQ, WRITE_DBIAS: writeDbias ? 1 : 0 },
+        workgroups: [Math.ceil(lq / wgQ), heads, groups],
+      });
+      const wgK = rowsPerGroup(lk);
+      backwardKVKernel.dispatch({
+        label: bl,
+        buffers: { ...common, aux_in: aux.arg(bl), dk: dk.arg(bl), dv: dv.arg(bl) },
+        params,
+        constants: { ...flags, WG: wgK },
+        workgroups: [Math.ceil(lk / wgK), heads, batch],
+      });
+      const grads = [dq, dk, dv, writeDbias ? dbias.view(biasShape!) : null];
+      return grads.slice(0, bias ? 4 : 3).map((t, i) => (need[i] ? t : null));
+    },
+    saved,
+  );
+  lse.dispose();
+  return result;
+}
+
+/**
+ * The same attention composed from unfused ops and differentiated by autograd: the baseline the
+ * fused op is tested and benchmarked against. It materializes the [B,H,Lq,Lk] scores (and, for
+ * now, the [B,H,Lq,Lk,Dh] products).
+ */
+export function attentionUnfused(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  const { batch, heads, lq, lk, dh } = check(q, k, v, opts);
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
+  // TODO(lead): once engine/ops/matmul.ts lands, write the two products as
+  // matmul(q, k, { transB: true }) and matmul(p, v); broadcast multiply + sum stands in for now.
+  let s = mulScalar(sum(mul(reshape(q, [batch, heads, lq, 1, dh]), reshape(k, [batch, heads, 1, lk, dh])), 4), scale);
+  if (bias) s = add(s, bias);
+  let p: Tensor;
+  if (mask || causal) {
+    const future = causal ? tensor(Float32Array.from({ length: lq * lk }, (_, n) => (n % lk <= Math.floor(n / lk) + lk - lq ? 1 : 0)), [lq, lk]) : full([], 1);
+    // [B or 1, 1, Lq or 1, Lk]: 1 where the query attends to the key
+    const allowed = mask ? where(reshape(mask, [batch, 1, 1, lk]), future, full([], 0)) : reshape(future, [1, 1, lq, lk]);
+    // A row with no key left would get a uniform softmax; zeroing it matches the fused op.
+    p = mul(softmax(where(allowed, s, full([], -1e30))), max(allowed, -1, true));
+  } else {
+    p = softmax(s);
+  }
+  return sum(mul(reshape(p, [batch, heads, lq, lk, 1]), reshape(v, [batch, heads, 1, lk, dh])), 3);
+}

@@ -1,0 +1,174 @@
+// Matrix multiply (kernels/matmul.wgsl, kernels/matmul_subgroups.wgsl): batched with NumPy-style
+// broadcasting of the leading dims, either operand read transposed in place, and its backward,
+// which uses the same transpose flags so no transpose is ever materialized.
+
+import { Kernel, type BufferArg } from '../kernel.ts';
+import { engine } from '../runtime.ts';
+import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
+import { record } from '../autograd.ts';
+import { broadcastStrides, checkRank, padTo8 } from '../shape.ts';
+import { sumTo } from './reduce.ts';
+import { reshape } from './shape.ts';
+
+const tiledKernel = new Kernel('matmul');
+const sharedRowsKernel = new Kernel('matmul_subgroups');
+
+/**
+ * - 'shared-rows': software adapters with subgroups of 8+ lanes (lavapipe through Dawn).
+ * - 'direct': software adapters without subgroups (lavapipe through Deno's wgpu).
+ * - 'tiled': real GPUs.
+ */
+export type MatmulVariant = 'shared-rows' | 'direct' | 'tiled';
+
+export interface MatmulOptions {
+  /** Read `a` as its last two dims swapped ([..., K, M] instead of [..., M, K]). */
+  transA?: boolean;
+  /** Read `b` as its last two dims swapped ([..., N, K] instead of [..., K, N]). */
+  transB?: boolean;
+  /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
+  variant?: MatmulVariant;
+}
+
+interface Tiling {
+  kernel: Kernel;
+  /** Override constants of the kernel, less the per-call TRANS_* and VEC_*. */
+  constants: Record<string, number>;
+  /** Rows and columns of C one workgroup produces. */
+  tileM: number;
+  tileN: number;
+}
+
+function isSoftware(): boolean {
+  const r = engine().adapter;
+  return r.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${r.architecture} ${r.device} ${r.description}`);
+}
+
+function subgroupMinSize(): number {
+  const e = engine();
+  if (!e.adapter.features.includes('subgroups')) return 0;
+  return (e.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
+}
+
+/**
+ * The kernel and tile sizes for this adapter (the why is in the .wgsl headers and BENCHMARKS.md).
+ * On lavapipe (2 cores, 1024^3) the shared-rows kernel ran at 22-27 GFLOP/s, direct 8 x 8
+ * register blocks at 9-10 and workgroup-memory tiles at 0.7-3.5; on GPUs the tiled 64 x 64
+ * workgroup tile with 4 x 4 per invocation and 32-deep k slices is the textbook choice.
+ */
+export function matmulTiling(variant: MatmulVariant = defaultVariant()): Tiling {
+  switch (variant) {
+    case 'shared-rows':
+      if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
+      return { kernel: sharedRowsKernel, constants: { WG: 64, TM: 16 }, tileM: 16, tileN: 256 };
+    case 'direct':
+      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 8, BK: 4 }, tileM: 32, tileN: 64 };
+    case 'tiled':
+      return { kernel: tiledKernel, constants: { STAGE: 1, WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 }, tileM: 64, tileN: 64 };
+  }
+}
+
+function defaultVariant(): MatmulVariant {
+  if (!isSoftware()) return 'tiled';
+  return subgroupMinSize() >= 8 ? 'shared-rows' : 'direct';
+}
+
+/** The kernels read A and B as vec4 arrays: bind whole vec4s (pool buffers are multiples of 16 bytes). */
+function vec4Arg(t: Tensor, op: string): BufferArg {
+  const { buffer, size } = t.arg(op);
+  return { buffer, size: Math.min(buffer.size, Math.max(16, Math.ceil(size / 16) * 16)) };
+}
+
+/**
+ * op(a) · op(b) over the last two dims, where op transposes when transA / transB is set:
+ * a is [..., M, K] (or [..., K, M]), b is [..., K, N] (or [..., N, K]), the leading dims
+ * broadcast against each other, and the result is [...batch, M, N].
+ */
+export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  const { transA = false, transB = false, variant } = options;
+  const label = `matmul ${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}`;
+  const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
+  for (const t of [a, b]) {
+    if (t.dtype !== 'f32') throw new Error(`matmul: ${shapes}: expects f32 tensors, got ${t.dtype} ${fmtShape(t.shape)}`);
+  }
+  if (a.rank < 2 || b.rank < 2) {
+    throw new Error(`matmul: ${shapes}: both operands need at least 2 dims (reshape a vector to [1, K] or [K, 1])`);
+  }
+  const [m, ka] = transA ? [a.shape[a.rank - 1], a.shape[a.rank - 2]] : [a.shape[a.rank - 2], a.shape[a.rank - 1]];
+  const [kb, n] = transB ? [b.shape[b.rank - 1], b.shape[b.rank - 2]] : [b.shape[b.rank - 2], b.shape[b.rank - 1]];
+  if (ka !== kb) {
+    const flags = transA || transB ? ` (transA=${transA}, transB=${transB})` : '';
+    throw new Error(`matmul: ${shapes}${flags}: inner dimensions ${ka} and ${kb} differ`);
+  }
+
+  // [..., M, K] x [K, N] is one [(...)·M, K] x [K, N] product: fewer, fuller tiles, and the
+  // backward's Aᵀ·dC then sums over the batch inside one product instead of a reduction.
+  if (b.rank === 2 && a.rank > 2 && !transA) {
+    const rows = sizeOf(a.shape.slice(0, -1));
+    const flat = matmul(reshape(a, [rows, ka]), b, options);
+    return reshape(flat, [...a.shape.slice(0, -1), n]);
+  }
+
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batch = broadcastBatch(batchA, batchB, shapes);
+  checkRank(label, batch);
+  const out = Tensor.empty([...batch, m, n]);
+  if (out.size > 0) {
+    const tiling = { ...matmulTiling(variant) }; const ov = (globalThis as any).__mm; if (ov) { tiling.constants = { ...tiling.constants, ...ov.k }; if (ov.tileM) { tiling.tileM = ov.tileM; tiling.tileN = ov.tileN; } } // TUNING-TEMP
+    tiling.kernel.dispatch({
+      label,
+      buffers: { a: vec4Arg(a, label), b: vec4Arg(b, label), c: out.arg(label) },
+      params: {
+        m,
+        n,
+        k: ka,
+        batch_rank: batch.length,
+        batch_shape: padTo8(batch),
+        batch_stride_a: padTo8(broadcastStrides(batchA, batch).map((s) => s * m * ka)),
+        batch_stride_b: padTo8(broadcastStrides(batchB, batch).map((s) => s * ka * n)),
+      },
+      constants: {
+        ...tiling.constants,
+        TRANS_A: Number(transA),
+        TRANS_B: Number(transB),
+        VEC_A: Number((transA ? m : ka) % 4 === 0),
+        VEC_B: Number((transB ? ka : n) % 4 === 0),
+      },
+      workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(batch)],
+    });
+  }
+
+  const [needA, needB] = [a.requiresGrad, b.requiresGrad];
+  const saved = [...(needA ? [b] : []), ...(needB ? [a] : [])];
+  return record(
+    'matmul',
+    [a, b],
+    out,
+    (g, kept) => {
+      const sb = needA ? kept[0] : null;
+      const sa = needB ? kept[kept.length - 1] : null;
+      const o = { variant };
+      // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
+      // transpose of that, which swaps the factors instead of transposing anything.
+      const ga = sb && (transA ? matmul(sb, g, { ...o, transA: transB, transB: true }) : matmul(g, sb, { ...o, transB: !transB }));
+      const gb = sa && (transB ? matmul(g, sa, { ...o, transA: true, transB: transA }) : matmul(sa, g, { ...o, transA: !transA }));
+      return [ga && sumTo(ga, a.shape), gb && sumTo(gb, b.shape)];
+    },
+    saved,
+  );
+}
+
+/** NumPy broadcasting of the batch dims, with an error that names both full shapes. */
+function broadcastBatch(x: Shape, y: Shape, shapes: string): number[] {
+  const rank = Math.max(x.length, y.length);
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    const dx = x[x.length - rank + i] ?? 1;
+    const dy = y[y.length - rank + i] ?? 1;
+    if (dx !== dy && dx !== 1 && dy !== 1) {
+      throw new Error(`matmul: ${shapes}: batch dims ${fmtShape(x)} and ${fmtShape(y)} cannot be broadcast together`);
+    }
+    out.push(dx === 1 ? dy : dx);
+  }
+  return out;
+}

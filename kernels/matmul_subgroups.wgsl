@@ -1,0 +1,151 @@
+// Batched matrix multiply, C[z] = op(A[z]) · op(B[z]), for software adapters with subgroups
+// (Mesa lavapipe via Dawn). Same inputs, layout, batching and bounds rules as kernels/matmul.wgsl;
+// `enable subgroups` makes the whole file uncompilable where the feature is missing, so it
+// cannot live there, and WGSL has no includes: Params, the bindings, batch_offsets, a4/b4,
+// k_live and b_block repeat matmul.wgsl's and must stay identical (the tests run both files on
+// the same cases).
+//
+// Why a separate kernel. lavapipe runs 8 invocations as the 8 lanes of one SIMD register, and
+// the driver (Mesa 25.0) turns every buffer load whose address is not a compile-time constant
+// into a loop over the lanes: one scalar load, bounds check and insert per lane and component,
+// about 10 instructions per element, while a multiply-add is one instruction for all 8 lanes.
+// Loads are the whole cost, so the kernel must need as few loaded elements per multiply-add as
+// possible. Register blocking helps (a TM x TN block needs TM + TN elements per k for TM·TN
+// multiply-adds) but runs out of registers at 8 x 8 (measured 9-10 GFLOP/s at 1024^3).
+//
+// Tiling. The invocations of a workgroup lie side by side along n (each owns 4 columns, one vec4
+// of B per k) and share the same TM rows of A. Those rows are loaded once per subgroup instead of
+// once per lane: per step of 4 along k, lane s of each group of 8 loads one vec4 of the TM x 4
+// block of A (TM / 8 loads per lane) and subgroupBroadcast hands every lane all of them, which
+// on lavapipe is a register extract, not a memory access. Per lane and 4 k that is 4 + TM / 8
+// vec4 loads for 16·TM multiply-adds (TM = 16: 6 loads for 256; the plain 8 x 8 block needs 16
+// loads for 256), and no barrier. The shared rows need a subgroup of at least 8 lanes, which
+// engine/ops/matmul.ts checks before choosing this kernel; larger subgroups just load
+// duplicates in lanes 8 and up.
+
+enable subgroups;
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  batch_rank: u32,
+  batch_shape: array<vec4<u32>, 2>,
+  batch_stride_a: array<vec4<u32>, 2>,
+  batch_stride_b: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override VEC_A: bool = true;
+override VEC_B: bool = true;
+override WG: u32 = 64u;   // invocations along n, a multiple of the subgroup size
+override TM: u32 = 16u;   // rows per workgroup: 8, 16, 24 or 32
+const MAX_TM = 32u;
+
+fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
+  return v[d / 4u][d % 4u];
+}
+
+/** Element offsets of batch z in A and B. */
+fn batch_offsets(z: u32) -> vec2<u32> {
+  var rest = z;
+  var off = vec2(0u);
+  for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
+    let size = dim(p.batch_shape, u32(d));
+    let i = rest % size;
+    rest /= size;
+    off += i * vec2(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)));
+  }
+  return off;
+}
+
+fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
+fn b1(i: u32) -> f32 { return b[i >> 2u][i & 3u]; }
+
+// Stored elements i..i+3 (i is a multiple of 4 whenever VEC_A / VEC_B holds).
+fn a4(i: u32) -> vec4<f32> {
+  if (VEC_A) { return a[i >> 2u]; }
+  return vec4(a1(i), a1(i + 1u), a1(i + 2u), a1(i + 3u));
+}
+fn b4(i: u32) -> vec4<f32> {
+  if (VEC_B) { return b[i >> 2u]; }
+  return vec4(b1(i), b1(i + 1u), b1(i + 2u), b1(i + 3u));
+}
+
+fn k_live(k: u32) -> vec4<bool> {
+  return vec4(k, k + 1u, k + 2u, k + 3u) < vec4(p.k);
+}
+
+/** Rows k..k+3 of op(B) at columns col..col+3: one vec4 over columns per k; k >= K reads as 0. */
+fn b_block(base: u32, k: u32, col: u32) -> array<vec4<f32>, 4> {
+  let live = k_live(k);
+  var out: array<vec4<f32>, 4>;
+  if (TRANS_B) {
+    var t: array<vec4<f32>, 4>;   // t[j] = B[col + j, k..k+3]
+    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.k + k), live); }
+    for (var i = 0u; i < 4u; i++) { out[i] = vec4(t[0][i], t[1][i], t[2][i], t[3][i]); }
+  } else {
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.n + col), live[i]); }
+  }
+  return out;
+}
+
+/**
+ * This lane's share of the 8 x 4 block of op(A) at rows r..r+7, k..k+3: row s as a vec4 over k,
+ * or, transposed, A[k + s/2, r + 4(s%2) .. +3] as a vec4 over rows (s = lane mod 8).
+ */
+fn a_share(base: u32, r: u32, k: u32, s: u32) -> vec4<f32> {
+  if (TRANS_A) {
+    let kk = k + (s >> 1u);
+    return select(vec4(0.0), a4(base + kk * p.m + r + 4u * (s & 1u)), kk < p.k);
+  }
+  return select(vec4(0.0), a4(base + (r + s) * p.k + k), k_live(k));
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
+  let off = batch_offsets(wid.z);
+  let row0 = wid.y * TM;
+  let col0 = (wid.x * WG + lid.x) * 4u;
+  let s = lane & 7u;
+  var acc: array<vec4<f32>, MAX_TM>;
+
+  for (var k = 0u; k < p.k; k += 4u) {
+    let bv = b_block(off.y, k, col0);
+    for (var g = 0u; g < TM / 8u; g++) {
+      let mine = a_share(off.x, row0 + 8u * g, k, s);
+      let w = array(
+        subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
+        subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u),
+      );
+      for (var i = 0u; i < 8u; i++) {
+        var row = w[i];   // row i of the block, vec4 over k
+        if (TRANS_A) {
+          let h = i >> 2u;
+          let j = i & 3u;
+          row = vec4(w[h][j], w[2u + h][j], w[4u + h][j], w[6u + h][j]);
+        }
+        acc[8u * g + i] += row.x * bv[0] + row.y * bv[1] + row.z * bv[2] + row.w * bv[3];
+      }
+    }
+  }
+
+  let out = wid.z * p.m * p.n;
+  for (var i = 0u; i < TM; i++) {
+    let r = row0 + i;
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + j;
+      if (r < p.m && col < p.n) { c[out + r * p.n + col] = acc[i][j]; }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// Layer norm and RMS norm over the last axis, and their fused backward pass.
+//
+// Layout: x, y, g, dx, dweight_rows are contiguous [rows, len]; weight and bias are [len];
+// stats is [rows, 2] = (shift, rstd) per row, written by the forward for the backward.
+//   layer norm   y = (x - mean) * rstd * weight + bias      rstd = 1 / sqrt(var(x) + eps)
+//   RMS (T5)     y = x * rstd * weight                      rstd = 1 / sqrt(mean(x^2) + eps)
+//                (mean is taken as 0: no centering, no bias)
+// Accuracy when |mean| >> std (activations riding on a large offset): the mean is summed from
+// x - pivot, the pivot being the row's first value, so the sum holds small numbers; x - pivot is
+// exact in float32, and the centred value is (x - pivot) - shift with shift = mean - pivot, never
+// x - mean with a mean rounded at the offset's magnitude. The variance is then summed from the
+// centred values in a second pass, not as E[x^2] - mean^2, which cancels catastrophically.
+// Backward, with xhat = (x - mean) * rstd and gh = g * weight:
+//   dx             = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))    (RMS: no mean(gh) term)
+//   dweight_rows   = g * xhat, per row; the host sums it over rows (reduce.ts, a fixed order,
+//                    so dweight is deterministic: no float atomics)
+//
+// Tiling: as in softmax.wgsl (the rationale is in its header): TPR lanes per row, WG / TPR rows
+// per workgroup, partial sums combined in workgroup memory; TPR = 1 on lavapipe, where the
+// helper folds away. The helper is repeated here because WGSL has no includes; it reduces vec2
+// so that the backward's two sums share one set of barriers.
+
+struct Params {
+  rows: u32,
+  len: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> stats_out: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(6) var<storage, read> stats: array<f32>;
+@group(0) @binding(7) var<storage, read> g: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dweight_rows: array<f32>;
+
+override WG: u32 = 64u;
+override TPR: u32 = 1u;
+override RMS: bool = false;
+override HAS_BIAS: bool = false;
+
+var<workgroup> scratch: array<vec2<f32>, WG>;
+
+// The row's total of one value per lane, returned to every lane of the row. Contains barriers:
+// every invocation of the workgroup must call it, live row or not.
+fn row_sum(v: vec2<f32>, lid: u32) -> vec2<f32> {
+  if (TPR == 1u) { return v; }
+  scratch[lid] = v;
+  workgroupBarrier();
+  let lane = lid % TPR;
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) { scratch[lid] += scratch[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = scratch[lid - lane];
+  workgroupBarrier();
+  return r;
+}
+
+struct Row {
+  index: u32,
+  base: u32,   // offset of the row's first value
+  lane: u32,
+  end: u32,    // the row length, or 0 for the idle lanes past the last row
+}
+
+fn locate(lid: u32, wid: vec3<u32>, nwg: vec3<u32>) -> Row {
+  let row = (wid.x + wid.y * nwg.x) * (WG / TPR) + lid / TPR;
+  return Row(row, row * p.len, lid % TPR, select(0u, p.len, row < p.rows));
+}
+
+// The value the row is centred around before summing: its first value (RMS norm: 0).
+fn pivot(r: Row) -> f32 {
+  if (RMS || r.end == 0u) { return 0.0; }
+  return x[r.base];
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = locate(lid, wid, nwg);
+  let n = f32(p.len);
+  let pv = pivot(r);
+  var shift = 0.0;
+  if (!RMS) {
+    var s = 0.0;
+    for (var j = r.lane; j < r.end; j += TPR) { s += x[r.base + j] - pv; }
+    shift = row_sum(vec2(s, 0.0), lid).x / n;
+  }
+  var q = 0.0;
+  for (var j = r.lane; j < r.end; j += TPR) {
+    let d = (x[r.base + j] - pv) - shift;
+    q += d * d;
+  }
+  let rstd = inverseSqrt(row_sum(vec2(q, 0.0), lid).x / n + p.eps);
+  for (var j = r.lane; j < r.end; j += TPR) {
+    var v = ((x[r.base + j] - pv) - shift) * rstd * weight[j];
+    if (HAS_BIAS) { v += bias[j]; }
+    y[r.base + j] = v;
+  }
+  if (r.lane == 0u && r.index < p.rows) {
+    stats_out[2u * r.index] = shift;
+    stats_out[2u * r.index + 1u] = rstd;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = locate(lid, wid, nwg);
+  let pv = pivot(r);
+  var shift = 0.0;
+  var rstd = 0.0;
+  if (r.index < p.rows) {
+    shift = stats[2u * r.index];
+    rstd = stats[2u * r.index + 1u];
+  }
+  var acc = vec2(0.0);
+  for (var j = r.lane; j < r.end; j += TPR) {
+    let xh = ((x[r.base + j] - pv) - shift) * rstd;
+    let gh = g[r.base + j] * weight[j];
+    acc += vec2(gh, gh * xh);
+  }
+  let m = row_sum(acc, lid) / f32(p.len);
+  let centre = select(m.x, 0.0, RMS);
+  for (var j = r.lane; j < r.end; j += TPR) {
+    let i = r.base + j;
+    let xh = ((x[i] - pv) - shift) * rstd;
+    dx[i] = rstd * (g[i] * weight[j] - centre - xh * m.y);
+    dweight_rows[i] = g[i] * xh;
+  }
+}

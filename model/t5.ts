@@ -1,0 +1,262 @@
+// A T5-style encoder–decoder, config-driven, with Hugging Face parameter names and layouts.
+//
+// Parameters live in one map keyed by their HF names (`encoder.block.0.layer.0.SelfAttention.q.weight`)
+// in PyTorch's Linear layout [out, in], so checkpoints load and save without renaming and a
+// linear layer is `x @ Wᵀ` (matmul with transB). What makes it T5: pre-norm RMS norm blocks, no
+// biases, attention without score scaling, one learned relative position bias per stack computed
+// once and added in every layer, and an output head tied to the input embedding (with the
+// decoder output scaled by d_model^-0.5 first).
+
+import * as E from '../engine/index.ts';
+import type { Tensor } from '../engine/index.ts';
+import { Rng } from '../engine/random.ts';
+import type { T5Config } from './config.ts';
+import { expectedParameters, validateCheckpoint } from './checkpoint-format.ts';
+import type { SafetensorsFile } from './safetensors.ts';
+import { bucketGrid } from './position.ts';
+
+export interface Batch {
+  /** [B, Ls] i32 */
+  inputIds: Tensor;
+  /** [B, Ls] f32, 1 = real token, 0 = padding */
+  attentionMask: Tensor;
+  /** [B, Lt] i32: labels shifted right, starting with decoderStartTokenId */
+  decoderInputIds: Tensor;
+  /** [B, Lt] i32, -100 where no loss is taken */
+  labels?: Tensor;
+}
+
+/** Per-layer keys and values kept between decoding steps. */
+export interface KVCache {
+  /** self-attention keys/values per decoder layer, [B, H, t, dKv] */
+  selfK: Tensor[];
+  selfV: Tensor[];
+  /** cross-attention keys/values per decoder layer, computed once from the encoder output */
+  crossK: Tensor[];
+  crossV: Tensor[];
+  /** positions decoded so far */
+  length: number;
+}
+
+export interface ForwardOptions {
+  /** Dropout on (training); needs `rng` for the masks. */
+  training?: boolean;
+  rng?: Rng;
+}
+
+export const IGNORE_INDEX = -100;
+
+export class T5 {
+  readonly params = new Map<string, Tensor>();
+
+  constructor(readonly config: T5Config) {}
+
+  /** A model with freshly initialized weights (the initialization HF's T5 uses). */
+  static init(config: T5Config, seed: number): T5 {
+    const m = new T5(config);
+    const rng = new Rng(seed);
+    for (const { name, shape } of expectedParameters(config)) {
+      const t = name.endsWith('layer_norm.weight') ? E.ones(shape) : E.randn(shape, { seed: rng.nextUint32(), std: initStd(name, config) });
+      m.params.set(name, E.keep(E.param(t)));
+    }
+    return m;
+  }
+
+  /** A model holding the weights of a safetensors file (HF names); every missing or misshapen
+   *  tensor is named in one error. */
+  static fromSafetensors(config: T5Config, file: SafetensorsFile): T5 {
+    validateCheckpoint(file, config);
+    const m = new T5(config);
+    for (const { name, shape } of expectedParameters(config)) {
+      m.params.set(name, E.keep(E.param(E.tensor(file.getF32(name), shape))));
+    }
+    return m;
+  }
+
+  p(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`T5: no parameter ${name}`);
+    return t;
+  }
+
+  parameters(): Tensor[] {
+    return [...this.params.values()];
+  }
+
+  // ---- building blocks ----------------------------------------------------------------------
+
+  private linear(x: Tensor, name: string): Tensor {
+    return E.matmul(x, this.p(name), { transB: true });
+  }
+
+  private norm(x: Tensor, name: string): Tensor {
+    return E.rmsNorm(x, this.p(name), this.config.layerNormEpsilon);
+  }
+
+  private dropout(x: Tensor, o: ForwardOptions): Tensor {
+    const rate = this.config.dropoutRate;
+    if (!o.training || rate === 0) return x;
+    if (!o.rng) throw new Error('T5: training with dropout needs an rng');
+    return E.dropout(x, rate, o.rng.nextUint32());
+  }
+
+  /** [B, L, H*dKv] -> [B, H, L, dKv] */
+  private heads(x: Tensor): Tensor {
+    const [B, L] = x.shape;
+    return E.permute(E.reshape(x, [B, L, this.config.numHeads, this.config.dKv]), [0, 2, 1, 3]);
+  }
+
+  /** [B, H, L, dKv] -> [B, L, H*dKv] */
+  private merge(x: Tensor): Tensor {
+    const [B, H, L, D] = x.shape;
+    return E.reshape(E.permute(x, [0, 2, 1, 3]), [B, L, H * D]);
+  }
+
+  /** The [H, Lq, Lk] position bias of a stack, for queries starting at `offset`. */
+  positionBias(stack: 'encoder' | 'decoder', queries: number, keys: number, offset = 0): Tensor {
+    const c = this.config;
+    const ids = bucketGrid(queries, keys, offset, stack === 'encoder', c.relativeAttentionNumBuckets, c.relativeAttentionMaxDistance);
+    const table = this.p(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`);
+    const bias = E.embedding(table, E.tensor(ids, [queries, keys], 'i32')); // [Lq, Lk, H]
+    return E.permute(bias, [2, 0, 1]);
+  }
+
+  private ff(x: Tensor, prefix: string, o: ForwardOptions): Tensor {
+    let h: Tensor;
+    if (this.config.feedForwardProj === 'gated-gelu') {
+      h = E.mul(E.gelu(this.linear(x, `${prefix}.wi_0.weight`)), this.linear(x, `${prefix}.wi_1.weight`));
+    } else {
+      h = E.relu(this.linear(x, `${prefix}.wi.weight`));
+    }
+    return this.linear(this.dropout(h, o), `${prefix}.wo.weight`);
+  }
+
+  // ---- encoder ------------------------------------------------------------------------------
+
+  /** Encoder output [B, Ls, dModel] (after the final norm). */
+  encode(inputIds: Tensor, attentionMask: Tensor, o: ForwardOptions = {}): Tensor {
+    const c = this.config;
+    const L = inputIds.shape[1];
+    let x = this.dropout(E.embedding(this.p('shared.weight'), inputIds), o);
+    const bias = this.positionBias('encoder', L, L);
+    for (let i = 0; i < c.numLayers; i++) {
+      const b = `encoder.block.${i}`;
+      const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
+      const a = `${b}.layer.0.SelfAttention`;
+      const att = E.attention(this.heads(this.linear(h, `${a}.q.weight`)), this.heads(this.linear(h, `${a}.k.weight`)), this.heads(this.linear(h, `${a}.v.weight`)), {
+        bias,
+        keyPaddingMask: attentionMask,
+      });
+      x = E.add(x, this.dropout(this.linear(this.merge(att), `${a}.o.weight`), o));
+      x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.1.layer_norm.weight`), `${b}.layer.1.DenseReluDense`, o), o));
+    }
+    return this.dropout(this.norm(x, 'encoder.final_layer_norm.weight'), o);
+  }
+
+  // ---- decoder ------------------------------------------------------------------------------
+
+  /**
+   * Decoder output [B, Lt, dModel] (after the final norm) for decoder inputs at positions
+   * cache.length.. (0 without a cache). With a cache, the new keys and values are appended to it.
+   */
+  decode(decoderInputIds: Tensor, encoderOut: Tensor, attentionMask: Tensor, o: ForwardOptions = {}, cache?: KVCache): Tensor {
+    const c = this.config;
+    const Lt = decoderInputIds.shape[1];
+    const offset = cache?.length ?? 0;
+    let x = this.dropout(E.embedding(this.p('shared.weight'), decoderInputIds), o);
+    const bias = this.positionBias('decoder', Lt, offset + Lt, offset);
+    for (let i = 0; i < c.numDecoderLayers; i++) {
+      const b = `decoder.block.${i}`;
+      const sa = `${b}.layer.0.SelfAttention`;
+      const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
+      let k = this.heads(this.linear(h, `${sa}.k.weight`));
+      let v = this.heads(this.linear(h, `${sa}.v.weight`));
+      if (cache) {
+        if (offset > 0) {
+          k = E.concat([cache.selfK[i], k], 2);
+          v = E.concat([cache.selfV[i], v], 2);
+          cache.selfK[i].dispose();
+          cache.selfV[i].dispose();
+        }
+        cache.selfK[i] = E.keep(k);
+        cache.selfV[i] = E.keep(v);
+      }
+      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true });
+      x = E.add(x, this.dropout(this.linear(this.merge(self), `${sa}.o.weight`), o));
+
+      const ca = `${b}.layer.1.EncDecAttention`;
+      const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
+      let ck: Tensor;
+      let cv: Tensor;
+      if (cache && cache.crossK[i]) {
+        ck = cache.crossK[i];
+        cv = cache.crossV[i];
+      } else {
+        ck = this.heads(this.linear(encoderOut, `${ca}.k.weight`));
+        cv = this.heads(this.linear(encoderOut, `${ca}.v.weight`));
+        if (cache) {
+          cache.crossK[i] = E.keep(ck);
+          cache.crossV[i] = E.keep(cv);
+        }
+      }
+      const cross = E.attention(this.heads(this.linear(h2, `${ca}.q.weight`)), ck, cv, { keyPaddingMask: attentionMask });
+      x = E.add(x, this.dropout(this.linear(this.merge(cross), `${ca}.o.weight`), o));
+      x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.2.layer_norm.weight`), `${b}.layer.2.DenseReluDense`, o), o));
+    }
+    if (cache) cache.length += Lt;
+    return this.dropout(this.norm(x, 'decoder.final_layer_norm.weight'), o);
+  }
+
+  /** Logits [B, Lt, V] from decoder output. */
+  head(decoderOut: Tensor): Tensor {
+    const c = this.config;
+    if (c.tieWordEmbeddings) {
+      return E.matmul(E.mulScalar(decoderOut, c.dModel ** -0.5), this.p('shared.weight'), { transB: true });
+    }
+    return this.linear(decoderOut, 'lm_head.weight');
+  }
+
+  /** Logits [B, Lt, V] for a batch. */
+  forward(batch: Batch, o: ForwardOptions = {}): Tensor {
+    const enc = this.encode(batch.inputIds, batch.attentionMask, o);
+    return this.head(this.decode(batch.decoderInputIds, enc, batch.attentionMask, o));
+  }
+
+  /** Mean cross-entropy over label tokens that are not IGNORE_INDEX. */
+  loss(batch: Batch, o: ForwardOptions = {}): Tensor {
+    if (!batch.labels) throw new Error('T5.loss: the batch has no labels');
+    const logits = this.forward(batch, o);
+    const [B, Lt, V] = logits.shape;
+    return E.crossEntropy(E.reshape(logits, [B * Lt, V]), E.reshape(batch.labels, [B * Lt]), { ignoreIndex: IGNORE_INDEX });
+  }
+
+  emptyCache(): KVCache {
+    return { selfK: [], selfV: [], crossK: [], crossV: [], length: 0 };
+  }
+
+  /** Releases the tensors a decoding cache holds. */
+  static disposeCache(cache: KVCache): void {
+    E.dispose([cache.selfK, cache.selfV, cache.crossK, cache.crossV]);
+  }
+
+  dispose(): void {
+    for (const t of this.params.values()) {
+      t.grad?.dispose();
+      t.dispose();
+    }
+    this.params.clear();
+  }
+}
+
+/** Initial standard deviation of a weight, by its role (Hugging Face's T5 initialization, whose
+ *  scales keep activations near unit size through the unscaled attention). */
+function initStd(name: string, c: T5Config): number {
+  const inner = c.numHeads * c.dKv;
+  if (name === 'shared.weight' || name === 'lm_head.weight') return 1;
+  if (name.endsWith('.q.weight')) return (c.dModel * c.dKv) ** -0.5;
+  if (name.endsWith('.k.weight') || name.endsWith('.v.weight')) return c.dModel ** -0.5;
+  if (name.endsWith('.o.weight')) return inner ** -0.5;
+  if (name.endsWith('.wo.weight')) return c.dFf ** -0.5;
+  if (name.includes('.wi') || name.endsWith('relative_attention_bias.weight')) return c.dModel ** -0.5;
+  throw new Error(`T5: no initialization rule for ${name}`);
+}

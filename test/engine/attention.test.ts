@@ -1,0 +1,349 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { attention, attentionUnfused, type AttentionOptions } from '../../engine/ops/attention.ts';
+import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+type BiasKind = 'none' | 'shared3' | 'shared4' | 'batched';
+
+interface Case {
+  B: number;
+  H: number;
+  Lq: number;
+  Lk: number;
+  Dh: number;
+  bias?: BiasKind;
+  mask?: boolean;
+  causal?: boolean;
+  scale?: number;
+}
+
+interface Data {
+  q: Float64Array;
+  k: Float64Array;
+  v: Float64Array;
+  bias: Float64Array | null;
+  biasShape: number[] | null;
+  mask: Float64Array | null;
+  dout: Float64Array;
+}
+
+function biasShapeOf(c: Case): number[] | null {
+  const tail = [c.H, c.Lq, c.Lk];
+  switch (c.bias ?? 'none') {
+    case 'shared3':
+      return tail;
+    case 'shared4':
+      return [1, ...tail];
+    case 'batched':
+      return [c.B, ...tail];
+    default:
+      return null;
+  }
+}
+
+// Padding masks with a pattern per batch: batch 0 keeps everything, batch 1 pads the tail,
+// batch 2 pads the head (so with a causal mask its first queries see no key at all).
+function maskFor(c: Case): Float64Array {
+  const m = new Float64Array(c.B * c.Lk).fill(1);
+  for (let b = 1; b < c.B; b++) {
+    const padded = Math.floor(c.Lk / 3) + 1;
+    for (let t = 0; t < Math.min(padded, c.Lk - 1); t++) m[b * c.Lk + (b === 1 ? c.Lk - 1 - t : t)] = 0;
+  }
+  return m;
+}
+
+function makeData(c: Case, seed: number): Data {
+  const biasShape = biasShapeOf(c);
+  return {
+    q: rand(c.B * c.H * c.Lq * c.Dh, seed),
+    k: rand(c.B * c.H * c.Lk * c.Dh, seed + 1),
+    v: rand(c.B * c.H * c.Lk * c.Dh, seed + 2),
+    bias: biasShape ? rand(sizeOfShape(biasShape), seed + 3) : null,
+    biasShape,
+    mask: c.mask ? maskFor(c) : null,
+    dout: rand(c.B * c.H * c.Lq * c.Dh, seed + 4),
+  };
+}
+
+/** Float64 attention with its analytic backward for the output gradient `dout`. */
+function reference(c: Case, d: Data) {
+  const { B, H, Lq, Lk, Dh } = c;
+  const scale = c.scale ?? 1;
+  const out = new Float64Array(B * H * Lq * Dh);
+  const dq = new Float64Array(out.length);
+  const dk = new Float64Array(B * H * Lk * Dh);
+  const dv = new Float64Array(dk.length);
+  const dbias = d.bias ? new Float64Array(d.bias.length) : null;
+  const shared = d.biasShape !== null && (d.biasShape.length === 3 || d.biasShape[0] === 1);
+  const P = new Float64Array(Lk);
+  const dS = new Float64Array(Lk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const bh = b * H + h;
+      for (let i = 0; i < Lq; i++) {
+        const qi = (bh * Lq + i) * Dh;
+        const allowed = (j: number) => (!d.mask || d.mask[b * Lk + j] !== 0) && (!c.causal || j <= i + Lk - Lq);
+        const biasRow = ((shared ? 0 : b) * H + h) * Lq * Lk + i * Lk;
+        let m = -Infinity;
+        for (let j = 0; j < Lk; j++) {
+          if (!allowed(j)) continue;
+          let s = 0;
+          for (let t = 0; t < Dh; t++) s += d.q[qi + t] * d.k[(bh * Lk + j) * Dh + t];
+          P[j] = scale * s + (d.bias ? d.bias[biasRow + j] : 0);
+          m = Math.max(m, P[j]);
+        }
+        let l = 0;
+        for (let j = 0; j < Lk; j++) {
+          P[j] = allowed(j) ? Math.exp(P[j] - m) : 0;
+          l += P[j];
+        }
+        if (l === 0) continue;
+        let D = 0;
+        for (let j = 0; j < Lk; j++) {
+          P[j] /= l;
+          let dp = 0;
+          for (let t = 0; t < Dh; t++) {
+            out[qi + t] += P[j] * d.v[(bh * Lk + j) * Dh + t];
+            dp += d.dout[qi + t] * d.v[(bh * Lk + j) * Dh + t];
+          }
+          dS[j] = dp;
+          D += P[j] * dp;
+        }
+        for (let j = 0; j < Lk; j++) {
+          const kj = (bh * Lk + j) * Dh;
+          const ds = P[j] * (dS[j] - D);
+          if (dbias) dbias[biasRow + j] += ds;
+          for (let t = 0; t < Dh; t++) {
+            dq[qi + t] += scale * ds * d.k[kj + t];
+            dk[kj + t] += scale * ds * d.q[qi + t];
+            dv[kj + t] += P[j] * d.dout[qi + t];
+          }
+        }
+      }
+    }
+  }
+  return { out, dq, dk, dv, dbias };
+}
+
+function optionsFor(c: Case, bias: E.Tensor | undefined, mask: E.Tensor | undefined): AttentionOptions {
+  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale };
+}
+
+/** Runs the fused op forward and backward (seeded with dout); returns everything read back. */
+async function runFused(c: Case, d: Data, maskDtype: E.DType = 'f32') {
+  const q = E.param(E.tensor(d.q, [c.B, c.H, c.Lq, c.Dh]));
+  const k = E.param(E.tensor(d.k, [c.B, c.H, c.Lk, c.Dh]));
+  const v = E.param(E.tensor(d.v, [c.B, c.H, c.Lk, c.Dh]));
+  const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
+  const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk], maskDtype) : undefined;
+  const y = E.tidy(() => {
+    const y = attention(q, k, v, optionsFor(c, bias, mask));
+    E.backward(y, E.tensor(d.dout, y.shape));
+    return y;
+  });
+  const res = {
+    out: await y.toArray(),
+    dq: await q.grad!.toArray(),
+    dk: await k.grad!.toArray(),
+    dv: await v.grad!.toArray(),
+    dbias: bias ? await bias.grad!.toArray() : null,
+  };
+  E.dispose([y, q, k, v, bias, mask, q.grad, k.grad, v.grad, bias?.grad]);
+  return res;
+}
+
+function compare(got: Awaited<ReturnType<typeof runFused>>, want: ReturnType<typeof reference>, what: string) {
+  expectClose(got.out, want.out, 1e-4, 2e-6, `${what} out`);
+  expectClose(got.dq, want.dq, 1e-4, 1e-5, `${what} dq`);
+  expectClose(got.dk, want.dk, 1e-4, 1e-5, `${what} dk`);
+  expectClose(got.dv, want.dv, 1e-4, 1e-5, `${what} dv`);
+  if (want.dbias) expectClose(got.dbias!, want.dbias, 1e-4, 1e-5, `${what} dbias`);
+}
+
+const name = (c: Case) =>
+  `B${c.B} H${c.H} Lq${c.Lq} Lk${c.Lk} Dh${c.Dh}` +
+  `${c.bias && c.bias !== 'none' ? ` bias:${c.bias}` : ''}${c.mask ? ' mask' : ''}${c.causal ? ' causal' : ''}${c.scale ? ` scale ${c.scale.toFixed(3)}` : ''}`;
+
+const CASES: Case[] = [
+  { B: 1, H: 1, Lq: 1, Lk: 1, Dh: 4 },
+  { B: 2, H: 3, Lq: 5, Lk: 5, Dh: 8, causal: true },
+  { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 12, bias: 'shared3', mask: true },
+  { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true },
+  { B: 2, H: 3, Lq: 5, Lk: 33, Dh: 12, bias: 'batched', mask: true, scale: 1 / Math.sqrt(12) },
+  { B: 3, H: 1, Lq: 33, Lk: 13, Dh: 4, bias: 'shared3', causal: true },
+  { B: 1, H: 3, Lq: 70, Lk: 67, Dh: 16, bias: 'shared3', mask: true },
+  { B: 2, H: 2, Lq: 67, Lk: 70, Dh: 64, bias: 'batched', causal: true, scale: 0.125 },
+  // Fewer than 8 query rows and more than 32 keys: the forward splits the keys into chunks.
+  { B: 3, H: 2, Lq: 1, Lk: 33, Dh: 8, bias: 'shared3', mask: true, causal: true },
+  { B: 2, H: 3, Lq: 3, Lk: 100, Dh: 12, bias: 'batched', mask: true, causal: true },
+  { B: 1, H: 1, Lq: 7, Lk: 200, Dh: 64, bias: 'shared4', mask: true },
+];
+
+describe('attention forward and backward vs float64', () => {
+  for (const [n, c] of CASES.entries()) {
+    it(name(c), async () => {
+      const d = makeData(c, 10 * n + 1);
+      compare(await runFused(c, d), reference(c, d), name(c));
+    });
+  }
+
+  it('head sizes that are not a multiple of 4 (padded to vec4)', async () => {
+    for (const Dh of [1, 5, 7]) {
+      const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true };
+      const d = makeData(c, Dh);
+      compare(await runFused(c, d), reference(c, d), name(c));
+    }
+  });
+
+  it('accepts i32 masks like f32 ones', async () => {
+    const c: Case = { B: 3, H: 2, Lq: 5, Lk: 13, Dh: 8, mask: true };
+    const d = makeData(c, 5);
+    compare(await runFused(c, d, 'i32'), reference(c, d), `${name(c)} i32 mask`);
+  });
+});
+
+describe('fully masked rows', () => {
+  // Batch 1 pads every key. With causal and Lq > Lk, query rows 0..2 (of every batch) see no key
+  // either; the second shape takes the split-key path.
+  for (const [Lq, Lk, emptyRows] of [
+    [7, 4, 3],
+    [3, 70, 0],
+  ]) {
+    it(`give zero output and zero gradients, not NaN (Lq ${Lq}, Lk ${Lk})`, async () => {
+      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 8, bias: 'shared3', causal: true, mask: true };
+      const d = makeData(c, 3);
+      d.mask!.fill(1, 0, Lk).fill(0, Lk, 2 * Lk);
+      const got = await runFused(c, d);
+      compare(got, reference(c, d), 'fully masked');
+      const allZero = (a: ArrayLike<number>) => Array.from(a).every((x) => x === 0);
+      for (const a of [got.out, got.dq, got.dk, got.dv]) expect(allZero(a.slice(a.length / 2))).toBe(true);
+      for (let h = 0; h < c.H; h++) {
+        const at = h * Lq * c.Dh;
+        expect(allZero(got.out.slice(at, at + emptyRows * c.Dh))).toBe(true);
+        expect(allZero(got.dq.slice(at, at + emptyRows * c.Dh))).toBe(true);
+        // these rows of the shared bias see no key in any batch
+        expect(allZero(got.dbias!.slice(h * Lq * Lk, h * Lq * Lk + emptyRows * Lk))).toBe(true);
+      }
+    });
+  }
+});
+
+describe('decode step against a KV cache', () => {
+  it('one query with causal=true sees every key and matches the last row of full causal attention', async () => {
+    const full: Case = { B: 2, H: 3, Lq: 33, Lk: 33, Dh: 12, bias: 'shared3', mask: true, causal: true };
+    const d = makeData(full, 77);
+    const [B, H, L, Dh] = [full.B, full.H, full.Lq, full.Dh];
+    const bias = E.tensor(d.bias!, d.biasShape!);
+    const mask = E.tensor(d.mask!, [B, L]);
+    const q = E.tensor(d.q, [B, H, L, Dh]);
+    const k = E.tensor(d.k, [B, H, L, Dh]);
+    const v = E.tensor(d.v, [B, H, L, Dh]);
+    const [whole, step] = E.tidy(() => [
+      attention(q, k, v, { bias, keyPaddingMask: mask, causal: true }),
+      attention(E.slice(q, 2, L - 1, L), k, v, { bias: E.slice(bias, 1, L - 1, L), keyPaddingMask: mask, causal: true }),
+    ]);
+    const last = await E.tidy(() => E.slice(whole, 2, L - 1, L)).toArray();
+    expectClose(await step.toArray(), last, 1e-6, 1e-7, 'decode step');
+    E.dispose([bias, mask, q, k, v, whole, step]);
+  });
+});
+
+describe('gradients vs finite differences', () => {
+  const FD: Case[] = [
+    { B: 2, H: 2, Lq: 3, Lk: 5, Dh: 4, bias: 'shared3', mask: true, causal: true },
+    { B: 2, H: 1, Lq: 5, Lk: 3, Dh: 8, bias: 'batched', causal: true, scale: 0.5 },
+    { B: 1, H: 2, Lq: 1, Lk: 5, Dh: 5, bias: 'shared4', mask: true },
+  ];
+  for (const c of FD) {
+    it(name(c), async () => {
+      const d = makeData(c, 5);
+      const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
+      const inputs = [
+        { data: d.q, shape: [c.B, c.H, c.Lq, c.Dh] },
+        { data: d.k, shape: [c.B, c.H, c.Lk, c.Dh] },
+        { data: d.v, shape: [c.B, c.H, c.Lk, c.Dh] },
+        { data: d.bias!, shape: d.biasShape! },
+      ];
+      await checkGradients((q, k, v, bias) => attention(q, k, v, optionsFor(c, bias, mask)), inputs);
+      mask?.dispose();
+    });
+  }
+
+  it('a bias shared by two attention calls accumulates both gradients', async () => {
+    const c: Case = { B: 2, H: 2, Lq: 3, Lk: 4, Dh: 4, bias: 'shared3' };
+    const d = makeData(c, 9);
+    const q2 = E.tensor(rand(c.B * c.H * c.Lq * c.Dh, 123), [c.B, c.H, c.Lq, c.Dh]);
+    await checkGradients(
+      (q, k, v, bias) => E.add(attention(q, k, v, { bias }), attention(q2, k, v, { bias, causal: true })),
+      [
+        { data: d.q, shape: [c.B, c.H, c.Lq, c.Dh] },
+        { data: d.k, shape: [c.B, c.H, c.Lk, c.Dh] },
+        { data: d.v, shape: [c.B, c.H, c.Lk, c.Dh] },
+        { data: d.bias!, shape: d.biasShape! },
+      ],
+    );
+    q2.dispose();
+  });
+});
+
+describe('attention vs the unfused GPU composition', () => {
+  const cases: Case[] = [
+    { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true, scale: 0.7 },
+    { B: 2, H: 3, Lq: 7, Lk: 4, Dh: 12, bias: 'batched', mask: true, causal: true },
+    { B: 2, H: 1, Lq: 5, Lk: 33, Dh: 4 },
+  ];
+  for (const c of cases) {
+    it(`agrees in output and all gradients: ${name(c)}`, async () => {
+      const d = makeData(c, 31);
+      const results: Float32Array[][] = [];
+      for (const op of [attention, attentionUnfused]) {
+        const q = E.param(E.tensor(d.q, [c.B, c.H, c.Lq, c.Dh]));
+        const k = E.param(E.tensor(d.k, [c.B, c.H, c.Lk, c.Dh]));
+        const v = E.param(E.tensor(d.v, [c.B, c.H, c.Lk, c.Dh]));
+        const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
+        const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
+        const y = E.tidy(() => {
+          const y = op(q, k, v, optionsFor(c, bias, mask));
+          E.backward(y, E.tensor(d.dout, y.shape));
+          return y;
+        });
+        const got: Float32Array[] = [];
+        for (const t of [y, q.grad!, k.grad!, v.grad!, ...(bias ? [bias.grad!] : [])]) got.push((await t.toArray()) as Float32Array);
+        results.push(got);
+        E.dispose([y, q, k, v, bias, mask, q.grad, k.grad, v.grad, bias?.grad]);
+      }
+      results[0].forEach((fused, i) => expectClose(fused, results[1][i], 1e-4, 1e-5, ['out', 'dq', 'dk', 'dv', 'dbias'][i]));
+    });
+  }
+});
+
+describe('attention errors', () => {
+  const t = (shape: number[], dtype: E.DType = 'f32') => E.zeros(shape, dtype);
+  const cases: [string, () => unknown, RegExp][] = [
+    ['rank', () => attention(t([2, 5, 8]), t([2, 5, 8]), t([2, 5, 8])), /attention: q \[2,5,8\], k \[2,5,8\], v \[2,5,8\]: q, k and v must be \[B, H, L, Dh\]/],
+    ['k vs v', () => attention(t([1, 2, 3, 4]), t([1, 2, 5, 4]), t([1, 2, 6, 4])), /attention: q \[1,2,3,4\], k \[1,2,5,4\], v \[1,2,6,4\]: k and v must have the same shape/],
+    ['batch', () => attention(t([2, 2, 3, 4]), t([1, 2, 5, 4]), t([1, 2, 5, 4])), /q and k must agree in batch and heads/],
+    ['heads', () => attention(t([1, 3, 3, 4]), t([1, 2, 5, 4]), t([1, 2, 5, 4])), /q and k must agree in batch and heads/],
+    ['head size', () => attention(t([1, 2, 3, 8]), t([1, 2, 5, 4]), t([1, 2, 5, 4])), /q and k must have the same head size/],
+    ['too big', () => attention(t([1, 1, 3, 68]), t([1, 1, 3, 68]), t([1, 1, 3, 68])), /head size Dh must be 1..64/],
+    ['dtype', () => attention(t([1, 1, 3, 4], 'i32'), t([1, 1, 3, 4]), t([1, 1, 3, 4])), /q must be f32, got i32/],
+    [
+      'bias',
+      () => attention(t([2, 2, 3, 4]), t([2, 2, 5, 4]), t([2, 2, 5, 4]), { bias: t([2, 3, 3]) }),
+      /attention: q \[2,2,3,4\], k \[2,2,5,4\], v \[2,2,5,4\], bias \[2,3,3\]: bias must be \[H, Lq, Lk\] = \[2,3,5\]/,
+    ],
+    ['bias batch', () => attention(t([2, 2, 3, 4]), t([2, 2, 5, 4]), t([2, 2, 5, 4]), { bias: t([3, 2, 3, 5]) }), /bias \[3,2,3,5\]: bias must be/],
+    [
+      'mask',
+      () => attention(t([2, 2, 3, 4]), t([2, 2, 5, 4]), t([2, 2, 5, 4]), { keyPaddingMask: t([2, 3]) }),
+      /keyPaddingMask \[2,3\]: keyPaddingMask must be \[B, Lk\] = \[2,5\]/,
+    ],
+  ];
+  for (const [what, f, re] of cases) {
+    it(`rejects a bad ${what}`, () => {
+      expect(() => E.tidy(f)).toThrow(re);
+    });
+  }
+});

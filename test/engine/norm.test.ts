@@ -1,0 +1,142 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { layerNorm, rmsNorm } from '../../engine/ops/norm.ts';
+import { setRowThreads } from '../../engine/ops/rows.ts';
+import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+
+beforeAll(setupEngine);
+afterEach(() => setRowThreads(null));
+
+interface Ref {
+  y: Float64Array;
+  dx: Float64Array;
+  dw: Float64Array;
+  db: Float64Array;
+}
+
+// float64 forward, and the backward for upstream g derived independently of the kernel's
+// formula: through d(xhat)/dx by the chain rule over the row, one column at a time.
+function refNorm(rms: boolean, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, g: ArrayLike<number>, eps: number): Ref {
+  const len = w.length;
+  const n = x.length;
+  const r: Ref = { y: new Float64Array(n), dx: new Float64Array(n), dw: new Float64Array(len), db: new Float64Array(len) };
+  for (let base = 0; base < n; base += len) {
+    const row = Array.from({ length: len }, (_, j) => x[base + j]);
+    const mean = rms ? 0 : row.reduce((a, v) => a + v, 0) / len;
+    const v = row.reduce((a, xi) => a + (xi - mean) ** 2, 0) / len;
+    const rstd = 1 / Math.sqrt(v + eps);
+    const xhat = row.map((xi) => (xi - mean) * rstd);
+    for (let j = 0; j < len; j++) {
+      r.y[base + j] = xhat[j] * w[j] + (b ? b[j] : 0);
+      r.dw[j] += g[base + j] * xhat[j];
+      r.db[j] += g[base + j];
+    }
+    // dxhat_j/dx_k = rstd * (delta_jk - [!rms]/len - xhat_j * xhat_k / len)
+    for (let k = 0; k < len; k++) {
+      let d = 0;
+      for (let j = 0; j < len; j++) {
+        const jac = rstd * ((j === k ? 1 : 0) - (rms ? 0 : 1 / len) - (xhat[j] * xhat[k]) / len);
+        d += g[base + j] * w[j] * jac;
+      }
+      r.dx[base + k] = d;
+    }
+  }
+  return r;
+}
+
+const LANES = [null, 8, 256];
+const SHAPES = [[1], [1, 1], [3, 7], [37, 129], [2, 3, 130], [1, 1031]];
+
+describe.each([
+  ['layerNorm', false, true],
+  ['layerNorm without bias', false, false],
+  ['rmsNorm', true, false],
+] as const)('%s', (name, rms, withBias) => {
+  const run = (x: E.Tensor, w: E.Tensor, b: E.Tensor | null, eps: number) => (rms ? rmsNorm(x, w, eps) : layerNorm(x, w, b, eps));
+
+  for (const lanes of LANES) {
+    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, async () => {
+      setRowThreads(lanes);
+      for (const shape of SHAPES) {
+        const n = shape.reduce((a, c) => a * c, 1);
+        const len = shape[shape.length - 1];
+        const [xd, wd, bd, gd] = [rand(n, 1, -3, 3), rand(len, 2, 0.5, 1.5), rand(len, 3), rand(n, 4)];
+        const x = E.param(E.tensor(xd, shape));
+        const w = E.param(E.tensor(wd, [len]));
+        const b = withBias ? E.param(E.tensor(bd, [len])) : null;
+        const y = run(x, w, b, 1e-5);
+        E.backward(y, E.tensor(gd, shape));
+        const ref = refNorm(rms, xd, wd, withBias ? bd : null, gd, 1e-5);
+        expect(y.shape).toEqual(shape);
+        expectClose(await y.toArray(), ref.y, 1e-4, 1e-5, `${name} ${shape}`);
+        expectClose(await x.grad!.toArray(), ref.dx, 1e-3, 1e-4, `${name} dx ${shape}`);
+        expectClose(await w.grad!.toArray(), ref.dw, 1e-4, 1e-4, `${name} dweight ${shape}`);
+        if (b) expectClose(await b.grad!.toArray(), ref.db, 1e-4, 1e-4, `${name} dbias ${shape}`);
+        E.dispose([x, w, b, x.grad, w.grad, b?.grad, y]);
+      }
+    });
+  }
+
+  it('is accurate when the mean is large against the spread', async () => {
+    const len = 129;
+    const xd = rand(3 * len, 5, -1, 1).map((v) => Math.fround(1000 + v));
+    const wd = rand(len, 6, 0.5, 1.5);
+    const y = E.tidy(() => run(E.tensor(xd, [3, len]), E.tensor(wd, [len]), withBias ? E.tensor(rand(len, 7), [len]) : null, 1e-5));
+    const ref = refNorm(rms, xd, wd, withBias ? rand(len, 7) : null, new Float64Array(3 * len), 1e-5);
+    expectClose(await y.toArray(), ref.y, 1e-4, 1e-4, `${name} offset`);
+    y.dispose();
+  });
+
+  it('backward matches finite differences for every input', async () => {
+    const inputs = [
+      { data: rand(3 * 7, 8, -2, 2), shape: [3, 7] },
+      { data: rand(7, 9, 0.5, 1.5), shape: [7] },
+      ...(withBias ? [{ data: rand(7, 10), shape: [7] }] : []),
+    ];
+    const f = (x: E.Tensor, w: E.Tensor, b?: E.Tensor) => run(x, w, b ?? null, 1e-5);
+    await checkGradients(f, inputs);
+    setRowThreads(4);
+    await checkGradients(f, inputs);
+  });
+
+  it('names the op and the shapes on bad weights', () => {
+    const x = E.zeros([2, 5]);
+    expect(() => E.tidy(() => run(x, E.zeros([4]), withBias ? E.zeros([5]) : null, 1e-5))).toThrow(
+      new RegExp(`${rms ? 'rmsNorm' : 'layerNorm'} \\[2,5\\] and \\[4\\].*: weight must have shape \\[5\\]`),
+    );
+    expect(() => E.tidy(() => run(x, E.zeros([5]), withBias ? E.zeros([5]) : null, -1))).toThrow(/eps must be >= 0/);
+    x.dispose();
+  });
+});
+
+describe('layerNorm', () => {
+  it('rejects a bias of the wrong shape and non-float input', () => {
+    expect(() => E.tidy(() => layerNorm(E.zeros([2, 5]), E.zeros([5]), E.zeros([1, 5])))).toThrow(
+      /layerNorm \[2,5\] and \[5\] and \[1,5\]: bias must have shape \[5\]/,
+    );
+    expect(() => E.tidy(() => layerNorm(E.zeros([2, 5], 'i32'), E.zeros([5])))).toThrow(/layerNorm .*: x must be f32, got i32/);
+  });
+
+  it('computes dweight deterministically', async () => {
+    const xd = rand(300 * 37, 11, -2, 2);
+    const run = async () => {
+      const x = E.param(E.tensor(xd, [300, 37]));
+      const w = E.param(E.ones([37]));
+      E.backward(layerNorm(x, w), E.tensor(rand(300 * 37, 12), [300, 37]));
+      const dw = await w.grad!.toArray();
+      E.dispose([x, w, x.grad, w.grad]);
+      return dw;
+    };
+    expect(Array.from(await run())).toEqual(Array.from(await run()));
+  });
+});
+
+describe('defaults', () => {
+  it('uses eps 1e-5 for layerNorm and 1e-6 for rmsNorm (T5)', async () => {
+    const ln = E.tidy(() => layerNorm(E.tensor([0.01, -0.01], [1, 2]), E.ones([2])));
+    expectClose(await ln.toArray(), [0.01 / Math.sqrt(1e-4 + 1e-5), -0.01 / Math.sqrt(1e-4 + 1e-5)], 1e-5, 0);
+    const rms = E.tidy(() => rmsNorm(E.tensor([0.001, -0.001], [1, 2]), E.ones([2])));
+    expectClose(await rms.toArray(), [0.001 / Math.sqrt(2e-6), -0.001 / Math.sqrt(2e-6)], 1e-5, 0);
+    E.dispose([ln, rms]);
+  });
+});

@@ -1,0 +1,97 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { logSoftmax, softmax } from '../../engine/ops/softmax.ts';
+import { setRowThreads } from '../../engine/ops/rows.ts';
+import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+
+beforeAll(setupEngine);
+afterEach(() => setRowThreads(null));
+
+// float64 references, row by row over the last axis
+function refSoftmax(x: ArrayLike<number>, len: number, log: boolean): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let b = 0; b < x.length; b += len) {
+    let m = -Infinity;
+    for (let j = 0; j < len; j++) m = Math.max(m, x[b + j]);
+    let s = 0;
+    for (let j = 0; j < len; j++) s += Math.exp(x[b + j] - m);
+    for (let j = 0; j < len; j++) y[b + j] = log ? x[b + j] - m - Math.log(s) : Math.exp(x[b + j] - m) / s;
+  }
+  return y;
+}
+
+// dx for upstream g, from the float64 forward: softmax' = y (g - <g, y>), logSoftmax' = g - p sum(g)
+function refBackward(x: ArrayLike<number>, g: ArrayLike<number>, len: number, log: boolean): Float64Array {
+  const p = refSoftmax(x, len, false);
+  const dx = new Float64Array(x.length);
+  for (let b = 0; b < x.length; b += len) {
+    let d = 0;
+    for (let j = 0; j < len; j++) d += log ? g[b + j] : g[b + j] * p[b + j];
+    for (let j = 0; j < len; j++) dx[b + j] = log ? g[b + j] - p[b + j] * d : p[b + j] * (g[b + j] - d);
+  }
+  return dx;
+}
+
+const OPS = [
+  ['softmax', softmax, false],
+  ['logSoftmax', logSoftmax, true],
+] as const;
+
+// null: the adapter's choice (one lane per row on lavapipe); the others force the cooperative
+// form with barriers that real GPUs use, including one row per 256-lane workgroup.
+const LANES = [null, 8, 256];
+const SHAPES = [[1], [7], [1, 1], [3, 7], [37, 129], [2, 3, 1031], [1, 4099]];
+
+describe.each(OPS)('%s', (name, op, log) => {
+  for (const lanes of LANES) {
+    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, async () => {
+      setRowThreads(lanes);
+      for (const shape of SHAPES) {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const len = shape[shape.length - 1];
+        const xd = rand(n, 3, -4, 4);
+        const gd = rand(n, 4);
+        const x = E.param(E.tensor(xd, shape));
+        const y = op(x);
+        E.backward(y, E.tensor(gd, shape));
+        expect(y.shape).toEqual(shape);
+        expectClose(await y.toArray(), refSoftmax(xd, len, log), 1e-5, 1e-6, `${name} ${shape}`);
+        expectClose(await x.grad!.toArray(), refBackward(xd, gd, len, log), 1e-4, 1e-6, `${name} backward ${shape}`);
+        E.dispose([x, x.grad, y]);
+      }
+    });
+  }
+
+  it('is stable for logits around +-1000 and with -inf entries', async () => {
+    for (const lanes of LANES) {
+      setRowThreads(lanes);
+      const shape = [5, 129];
+      const xd = rand(5 * 129, 8, -30, 30).map((v, i) => Math.fround(v + (i < 3 * 129 ? 1000 : -1000)));
+      const y = E.tidy(() => op(E.tensor(xd, shape)));
+      expectClose(await y.toArray(), refSoftmax(xd, 129, log), 1e-5, 1e-6, `${name} large`);
+      y.dispose();
+    }
+    const masked = [0.5, -Infinity, 2, -Infinity];
+    const y = E.tidy(() => op(E.tensor(masked, [1, 4])));
+    expectClose(await y.toArray(), refSoftmax(masked, 4, log), 1e-6, 1e-7, `${name} -inf`);
+  });
+
+  it('backward matches finite differences', async () => {
+    await checkGradients(op, [{ data: rand(3 * 7, 5, -2, 2), shape: [3, 7] }]);
+    await checkGradients(op, [{ data: [0.3], shape: [1, 1] }]);
+    setRowThreads(8);
+    await checkGradients(op, [{ data: rand(2 * 37, 6, -2, 2), shape: [2, 37] }]);
+  });
+
+  it('rejects non-float and scalar inputs', () => {
+    expect(() => E.tidy(() => op(E.tensor([1, 2], [2], 'i32')))).toThrow(new RegExp(`${name}: expects an f32 tensor, got i32 \\[2\\]`));
+    expect(() => E.tidy(() => op(E.tensor([1], [])))).toThrow(new RegExp(`${name}: needs at least one axis`));
+  });
+});
+
+describe('setRowThreads', () => {
+  it('accepts only powers of two up to 256', () => {
+    expect(() => setRowThreads(3)).toThrow(/not a power of two/);
+    expect(() => setRowThreads(512)).toThrow(/not a power of two/);
+  });
+});

@@ -1,0 +1,239 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { AdamW, type AdamWOptions } from '../../training/adamw.ts';
+import { expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+const SHAPES = [[1], [7], [3, 5], [2, 3, 11], [4], [13]];
+const LRS = [0.05, 0.04, 0.03, 0.02, 0.01];
+
+/** AdamW in float64, written from the paper's and PyTorch's definition. */
+class ReferenceAdamW {
+  m: Float64Array[];
+  v: Float64Array[];
+  t = 0;
+  constructor(
+    public w: Float64Array[],
+    private o: AdamWOptions,
+  ) {
+    this.m = w.map((x) => new Float64Array(x.length));
+    this.v = w.map((x) => new Float64Array(x.length));
+  }
+
+  step(grads: (ArrayLike<number> | null)[], lr: number, gradScale = 1): void {
+    const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, biasCorrection = true, maxGradNorm = 0 } = this.o;
+    const g = grads.map((x, i) => Float64Array.from(x ?? new Float64Array(this.w[i].length), (y) => y * gradScale));
+    let sq = 0;
+    for (const a of g) for (const y of a) sq += y * y;
+    const norm = Math.sqrt(sq);
+    const clip = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
+    this.t += 1;
+    const bc1 = biasCorrection ? 1 - beta1 ** this.t : 1;
+    const bc2 = biasCorrection ? 1 - beta2 ** this.t : 1;
+    this.w.forEach((w, i) => {
+      const decays = this.o.decay ? this.o.decay(null as unknown as E.Tensor, i) : true;
+      for (let j = 0; j < w.length; j++) {
+        const gj = g[i][j] * clip;
+        this.m[i][j] = beta1 * this.m[i][j] + (1 - beta1) * gj;
+        this.v[i][j] = beta2 * this.v[i][j] + (1 - beta2) * gj * gj;
+        const mHat = this.m[i][j] / bc1;
+        const vHat = this.v[i][j] / bc2;
+        if (decays) w[j] -= lr * weightDecay * w[j];
+        w[j] -= (lr * mHat) / (Math.sqrt(vHat) + eps);
+      }
+    });
+  }
+}
+
+const initial = (seed = 1) => SHAPES.map((s, i) => rand(sizeOfShape(s), seed + i, -1, 1));
+const gradsFor = (step: number) => SHAPES.map((s, i) => rand(sizeOfShape(s), 1000 + 17 * step + i, -1, 1));
+
+function makeParams(datas: ArrayLike<number>[]): E.Tensor[] {
+  return datas.map((d, i) => E.param(E.tensor(d, SHAPES[i])));
+}
+
+function setGrads(opt: AdamW, grads: (ArrayLike<number> | null)[]): void {
+  opt.zeroGrad();
+  opt.params.forEach((p, i) => (p.grad = grads[i] ? E.tensor(grads[i]!, p.shape) : null));
+}
+
+async function values(ts: readonly E.Tensor[]): Promise<Float32Array[]> {
+  return Promise.all(ts.map((t) => t.toArray() as Promise<Float32Array>));
+}
+
+function expectAllClose(got: ArrayLike<number>[], want: ArrayLike<number>[], what: string, rtol = 2e-5, atol = 1e-6): void {
+  got.forEach((g, i) => expectClose(g, want[i], rtol, atol, `${what} ${i}`));
+}
+
+function dispose(opt: AdamW): void {
+  opt.zeroGrad();
+  E.dispose([...opt.params]);
+  opt.dispose();
+}
+
+describe('AdamW against a float64 reference', () => {
+  const cases: [string, AdamWOptions, number][] = [
+    ['defaults', {}, 1],
+    ['weight decay', { weightDecay: 0.5 }, 1],
+    ['weight decay on some parameters only', { weightDecay: 0.5, decay: (_, i) => i % 3 !== 1 }, 1],
+    ['clipping', { maxGradNorm: 1 }, 1],
+    ['clipping, gradScale, other betas, no bias correction', { maxGradNorm: 0.5, beta1: 0.8, beta2: 0.99, eps: 1e-6, biasCorrection: false, weightDecay: 0.1 }, 0.5],
+  ];
+  for (const [name, options, gradScale] of cases) {
+    it(`${name}: weights every step, moments at the end`, async () => {
+      const start = initial();
+      const ref = new ReferenceAdamW(start.map((x) => Float64Array.from(x)), options);
+      const opt = new AdamW(makeParams(start), options);
+      for (let s = 0; s < LRS.length; s++) {
+        setGrads(opt, gradsFor(s));
+        opt.step(LRS[s], { gradScale });
+        ref.step(gradsFor(s), LRS[s], gradScale);
+        expectAllClose(await values(opt.params), ref.w, `${name} step ${s} weights`);
+      }
+      const state = await opt.exportState();
+      expect(state.step).toBe(LRS.length);
+      expectAllClose(state.m, ref.m, `${name} m`, 1e-5, 1e-7);
+      expectAllClose(state.v, ref.v, `${name} v`, 1e-5, 1e-9);
+      dispose(opt);
+    });
+  }
+
+  it('clipping changes the result (the reference would notice a missing clip)', async () => {
+    const clipped = new ReferenceAdamW(initial().map((x) => Float64Array.from(x)), { maxGradNorm: 1 });
+    const opt = new AdamW(makeParams(initial()), {});
+    setGrads(opt, gradsFor(0));
+    opt.step(0.05);
+    clipped.step(gradsFor(0), 0.05);
+    const state = await opt.exportState();
+    expect(() => expectAllClose(state.m, clipped.m, 'm')).toThrow(/not close/);
+    dispose(opt);
+  });
+
+  it('treats a parameter without a gradient as a zero gradient', async () => {
+    const ref = new ReferenceAdamW(initial().map((x) => Float64Array.from(x)), { weightDecay: 0.2 });
+    const opt = new AdamW(makeParams(initial()), { weightDecay: 0.2 });
+    for (let s = 0; s < 3; s++) {
+      const grads: (Float64Array | null)[] = gradsFor(s);
+      grads[s + 1] = null;
+      setGrads(opt, grads);
+      opt.step(0.03);
+      ref.step(grads, 0.03);
+    }
+    expectAllClose(await values(opt.params), ref.w, 'weights');
+    dispose(opt);
+  });
+
+  it('takes gradients from backward()', async () => {
+    const start = initial();
+    const coef = gradsFor(0);
+    const opt = new AdamW(makeParams(start), { maxGradNorm: 2 });
+    E.tidy(() => {
+      const terms = opt.params.map((p, i) => E.sum(E.mul(p, E.tensor(coef[i], p.shape))));
+      E.backward(terms.reduce((a, b) => E.add(a, b)));
+    });
+    opt.step(0.01);
+    const ref = new ReferenceAdamW(start.map((x) => Float64Array.from(x)), { maxGradNorm: 2 });
+    ref.step(coef, 0.01);
+    expectAllClose(await values(opt.params), ref.w, 'weights');
+    let sq = 0;
+    for (const c of coef) for (const x of c) sq += x * x;
+    expectClose([await opt.gradNorm()], [Math.sqrt(sq)], 1e-6, 0, 'grad norm');
+    dispose(opt);
+  });
+});
+
+describe('AdamW step', () => {
+  it('is one AdamW dispatch whatever the number of parameters', async () => {
+    const counts: number[] = [];
+    for (const n of [1, SHAPES.length]) {
+      const opt = new AdamW(makeParams(initial().slice(0, n)));
+      setGrads(opt, gradsFor(0).slice(0, n));
+      const e = E.engine();
+      const before = e.counters.dispatches;
+      opt.step(0.01);
+      counts.push(e.counters.dispatches - before);
+      dispose(opt);
+    }
+    // two for the norm, one for the update, plus the NaN fills of the two new tensors in tests
+    expect(counts).toEqual([5, 5]);
+  });
+
+  it('exported and imported state continues exactly like an uninterrupted run', async () => {
+    const options: AdamWOptions = { weightDecay: 0.1, maxGradNorm: 1.5, decay: (_, i) => i !== 2 };
+    const a = new AdamW(makeParams(initial()), options);
+    for (let s = 0; s < 3; s++) {
+      setGrads(a, gradsFor(s));
+      a.step(LRS[s]);
+    }
+    const state = await a.exportState();
+    const resumed = new AdamW(makeParams(await values(a.params)), options);
+    resumed.importState(state);
+    const fresh = new AdamW(makeParams(await values(a.params)), options);
+    expect(resumed.stepCount).toBe(3);
+    for (let s = 3; s < 5; s++) {
+      for (const opt of [a, resumed, fresh]) {
+        setGrads(opt, gradsFor(s));
+        opt.step(LRS[s]);
+      }
+    }
+    const [wa, wr, wf] = await Promise.all([a, resumed, fresh].map((o) => values(o.params)));
+    wa.forEach((w, i) => expect(Array.from(wr[i])).toEqual(Array.from(w)));
+    expect(wf.some((w, i) => w.some((x, j) => x !== wa[i][j]))).toBe(true);
+    const [sa, sr] = await Promise.all([a.exportState(), resumed.exportState()]);
+    expect(sr.step).toBe(5);
+    sa.m.forEach((m, i) => expect(Array.from(sr.m[i])).toEqual(Array.from(m)));
+    sa.v.forEach((v, i) => expect(Array.from(sr.v[i])).toEqual(Array.from(v)));
+    [a, resumed, fresh].forEach(dispose);
+  });
+
+  it('sees parameters written between steps', async () => {
+    const opt = new AdamW(makeParams(initial()));
+    setGrads(opt, gradsFor(0));
+    opt.step(0.01);
+    // a checkpoint load writes new values into the parameters themselves, once the step has run
+    await E.sync();
+    const loaded = initial(50);
+    opt.params.forEach((p, i) => E.engine().device.queue.writeBuffer(p.arg().buffer, 0, Float32Array.from(loaded[i])));
+    const ref = new ReferenceAdamW(loaded.map((x) => Float64Array.from(x)), {});
+    ref.step(gradsFor(0), 0);
+    const state = await opt.exportState();
+    ref.m = state.m.map((m) => Float64Array.from(m));
+    ref.v = state.v.map((v) => Float64Array.from(v));
+    opt.step(0.02);
+    ref.step(gradsFor(0), 0.02);
+    expectAllClose(await values(opt.params), ref.w, 'weights');
+    dispose(opt);
+  });
+
+  it('zeroGrad disposes the gradients', () => {
+    const opt = new AdamW(makeParams(initial()));
+    setGrads(opt, gradsFor(0));
+    const grads = opt.params.map((p) => p.grad!);
+    opt.zeroGrad();
+    expect(grads.every((g) => g.isDisposed)).toBe(true);
+    expect(opt.params.every((p) => p.grad === null)).toBe(true);
+    dispose(opt);
+  });
+
+  it('rejects what it cannot use', async () => {
+    const p = makeParams(initial());
+    expect(() => new AdamW([])).toThrow(/no parameters/);
+    expect(() => new AdamW([p[0], p[1], p[0]])).toThrow(/parameter 2 \(Tensor\[1\] f32\) is listed twice/);
+    expect(() => new AdamW([E.zeros([3])])).toThrow(/parameter 0 .* must be an f32 leaf tensor with requiresGrad/);
+    expect(() => new AdamW(p, { beta2: 1 })).toThrow(/beta2 must be in \[0, 1\), got 1/);
+    expect(() => new AdamW(p, { maxGradNorm: -1 })).toThrow(/maxGradNorm must be finite and >= 0/);
+    const opt = new AdamW(p);
+    expect(() => opt.step(0.1)).toThrow(/no parameter has a gradient; call backward\(\) first/);
+    await expect(opt.gradNorm()).rejects.toThrow(/no step has been taken yet/);
+    setGrads(opt, gradsFor(0));
+    expect(() => opt.step(Number.NaN)).toThrow(/lr must be finite and >= 0, got NaN/);
+    const state = await opt.exportState();
+    expect(() => opt.importState({ ...state, m: state.m.slice(1) })).toThrow(/m has 5 arrays for 6 parameters/);
+    expect(() => opt.importState({ ...state, v: state.v.map((v, i) => (i === 3 ? v.slice(1) : v)) })).toThrow(
+      /v\[3\] has 65 values, parameter 3 is \[2,3,11\]/,
+    );
+    expect(() => opt.importState({ ...state, step: -1 })).toThrow(/invalid step -1/);
+    dispose(opt);
+  });
+});

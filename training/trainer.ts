@@ -1,0 +1,317 @@
+// The training loop: bucketed batches, gradient accumulation, fused AdamW with clipping, a
+// schedule, periodic evaluation by generation with early stopping, checkpoints that resume the
+// same run, and progress reports.
+//
+// Determinism: the batch order depends only on (seed, epoch), dropout masks only on (seed,
+// micro-batch number), and the optimizer state is saved whole, so a run resumed from a
+// checkpoint takes exactly the steps the uninterrupted run would have.
+//
+// The loop itself touches no file system (it also runs in a browser worker): checkpoints go
+// through a CheckpointStore, metrics through callbacks.
+
+import * as E from '../engine/index.ts';
+import { Rng, deriveSeed } from '../engine/random.ts';
+import type { T5 } from '../model/t5.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { modelFiles, loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
+import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
+import { AdamW } from './adamw.ts';
+import { makeSchedule, type ScheduleConfig } from './schedule.ts';
+import { epochBatches, makeBatch, targetTokens, type EncodedExample } from './data.ts';
+import { evaluateAccuracy, type AnswerParser, type EvalResult } from './evaluate.ts';
+
+export interface TrainConfig {
+  batchSize: number;
+  /** Micro-batches whose gradients are summed into one optimizer step. Default 1. */
+  gradAccumulation?: number;
+  maxEpochs: number;
+  /** Stop after this many optimizer steps even if epochs remain. */
+  maxSteps?: number;
+  /** The schedule's lr is the peak learning rate. */
+  schedule: ScheduleConfig;
+  weightDecay?: number;
+  /** Clip the global gradient norm; 0 = off. */
+  maxGradNorm?: number;
+  /** Optimizer steps between validation evaluations (0 = only at the end). */
+  evalEvery: number;
+  /** Stop after this many evaluations without a better validation accuracy (0 = never). */
+  patience?: number;
+  /** Optimizer steps between checkpoints (0 = none but the last). */
+  checkpointEvery?: number;
+  /** Longest generation at evaluation. */
+  maxNewTokens: number;
+  evalBatchSize?: number;
+  seed: number;
+}
+
+export interface Progress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  tokensPerSecond: number;
+  /** Last validation accuracy, if any evaluation ran. */
+  valAccuracy: number | null;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface EvalRecord {
+  step: number;
+  epoch: number;
+  valAccuracy: number;
+  best: boolean;
+}
+
+/** Where checkpoints go: a folder on disk in Node and Deno, memory or IndexedDB in a browser. */
+export interface CheckpointStore {
+  /** Replaces the checkpoint `name` as a whole (never leaves a half-written one). */
+  save(name: string, files: CheckpointFiles): Promise<void>;
+  load(name: string): Promise<CheckpointFiles | null>;
+}
+
+export interface TrainHooks {
+  onProgress?: (p: Progress) => void;
+  onEval?: (r: EvalRecord, result: EvalResult) => void;
+  store?: CheckpointStore;
+  /** Checked between steps; return true to stop (a checkpoint is written first). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  steps: number;
+  epochs: number;
+  seconds: number;
+  bestValAccuracy: number;
+  bestStep: number;
+  stoppedEarly: boolean;
+  finalLoss: number;
+}
+
+interface TrainerState {
+  step: number;
+  epoch: number;
+  /** Batches of the current epoch already consumed. */
+  batchInEpoch: number;
+  microBatches: number;
+  bestValAccuracy: number;
+  bestStep: number;
+  evalsWithoutImprovement: number;
+  lastValAccuracy: number | null;
+  elapsedSeconds: number;
+  lastLoss: number;
+}
+
+const freshState = (): TrainerState => ({
+  step: 0,
+  epoch: 0,
+  batchInEpoch: 0,
+  microBatches: 0,
+  bestValAccuracy: -1,
+  bestStep: 0,
+  evalsWithoutImprovement: 0,
+  lastValAccuracy: null,
+  elapsedSeconds: 0,
+  lastLoss: NaN,
+});
+
+export class Trainer {
+  readonly optimizer: AdamW;
+  private state = freshState();
+  private readonly accumulation: number;
+  private readonly stepsPerEpoch: number;
+  private readonly totalSteps: number;
+  /** Weights of the best validation result so far, on the CPU. */
+  private best: Map<string, Float32Array> | null = null;
+
+  constructor(
+    readonly model: T5,
+    readonly tokenizer: Tokenizer,
+    readonly train: readonly EncodedExample[],
+    readonly validation: readonly EncodedExample[],
+    readonly parse: AnswerParser,
+    readonly config: TrainConfig,
+  ) {
+    this.accumulation = config.gradAccumulation ?? 1;
+    this.stepsPerEpoch = Math.ceil(Math.ceil(train.length / config.batchSize) / this.accumulation);
+    this.totalSteps = Math.min(config.maxSteps ?? Infinity, this.stepsPerEpoch * config.maxEpochs);
+    const names = [...model.params.keys()];
+    this.optimizer = new AdamW(model.parameters(), {
+      weightDecay: config.weightDecay ?? 0,
+      maxGradNorm: config.maxGradNorm ?? 0,
+      // Decay matrices only: norm gains and position-bias tables stay undecayed.
+      decay: (_, i) => !names[i].includes('layer_norm') && !names[i].includes('relative_attention_bias'),
+    });
+  }
+
+  get step(): number {
+    return this.state.step;
+  }
+
+  /** Continues from the store's checkpoint `name` if there is one; returns whether it did. */
+  async resume(store: CheckpointStore, name = 'last'): Promise<boolean> {
+    const files = await store.load(name);
+    if (!files) return false;
+    await E.sync();
+    loadModelWeights(this.model, files, name);
+    const opt = readSafetensors(files['optimizer.safetensors'], `${name}/optimizer.safetensors`);
+    const n = this.model.params.size;
+    const pick = (kind: 'm' | 'v') => Array.from({ length: n }, (_, i) => opt.get(`${kind}.${i}`)!.data as Float32Array);
+    const trainer = JSON.parse(new TextDecoder().decode(files['trainer.json']));
+    this.optimizer.importState({ step: trainer.state.step, m: pick('m'), v: pick('v') });
+    this.state = trainer.state;
+    if (files['best.safetensors']) {
+      const best = readSafetensors(files['best.safetensors'], `${name}/best.safetensors`);
+      this.best = new Map([...best].map(([k, t]) => [k, t.data as Float32Array]));
+    }
+    return true;
+  }
+
+  private async checkpoint(store: CheckpointStore, name = 'last'): Promise<void> {
+    const files = await modelFiles(this.model, this.tokenizer);
+    const opt = await this.optimizer.exportState();
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    opt.m.forEach((m, i) => tensors.set(`m.${i}`, { shape: [m.length], data: m }));
+    opt.v.forEach((v, i) => tensors.set(`v.${i}`, { shape: [v.length], data: v }));
+    files['optimizer.safetensors'] = writeSafetensors(tensors);
+    if (this.best) {
+      const shapes = new Map([...this.model.params].map(([k, t]) => [k, [...t.shape]]));
+      files['best.safetensors'] = writeSafetensors(new Map([...this.best].map(([k, d]) => [k, { shape: shapes.get(k)!, data: d }])));
+    }
+    files['trainer.json'] = new TextEncoder().encode(JSON.stringify({ config: this.config, state: this.state }, null, 1));
+    await store.save(name, files);
+  }
+
+  private async snapshotBest(): Promise<void> {
+    const best = new Map<string, Float32Array>();
+    for (const [k, t] of this.model.params) best.set(k, (await t.toArray()) as Float32Array);
+    this.best = best;
+  }
+
+  /** Puts the best validation weights back into the model (after training). */
+  async restoreBest(): Promise<void> {
+    if (!this.best) return;
+    await E.sync();
+    for (const [k, t] of this.model.params) t.write(this.best.get(k)!);
+  }
+
+  async evaluate(examples: readonly EncodedExample[]): Promise<EvalResult> {
+    return evaluateAccuracy(this.model, this.tokenizer, examples, this.parse, {
+      batchSize: this.config.evalBatchSize ?? 32,
+      maxNewTokens: this.config.maxNewTokens,
+    });
+  }
+
+  private async runEval(hooks: TrainHooks): Promise<boolean> {
+    const result = await this.evaluate(this.validation);
+    const s = this.state;
+    const improved = result.accuracy > s.bestValAccuracy;
+    s.lastValAccuracy = result.accuracy;
+    if (improved) {
+      s.bestValAccuracy = result.accuracy;
+      s.bestStep = s.step;
+      s.evalsWithoutImprovement = 0;
+      await this.snapshotBest();
+    } else {
+      s.evalsWithoutImprovement += 1;
+    }
+    hooks.onEval?.({ step: s.step, epoch: s.epoch, valAccuracy: result.accuracy, best: improved }, result);
+    const patience = this.config.patience ?? 0;
+    return patience > 0 && s.evalsWithoutImprovement >= patience;
+  }
+
+  async run(hooks: TrainHooks = {}): Promise<TrainResult> {
+    const c = this.config;
+    const s = this.state;
+    const schedule = makeSchedule(
+      c.schedule.type === 'linear' && c.schedule.totalSteps === 0 ? { ...c.schedule, totalSteps: this.totalSteps } : c.schedule,
+    );
+    const mc = this.model.config;
+    let stoppedEarly = false;
+    let windowStart = performance.now();
+    let windowTokens = 0;
+    const startedAt = performance.now() - s.elapsedSeconds * 1000;
+
+    training: while (s.epoch < c.maxEpochs && s.step < this.totalSteps) {
+      const batches = epochBatches(this.train, c.batchSize, c.seed, s.epoch);
+      while (s.batchInEpoch < batches.length && s.step < this.totalSteps) {
+        const micro = batches.slice(s.batchInEpoch, s.batchInEpoch + this.accumulation);
+        let lossSum: E.Tensor | null = null;
+        for (const ids of micro) {
+          const examples = ids.map((i) => this.train[i]);
+          const rng = new Rng(deriveSeed(c.seed, 1_000_003 + s.microBatches));
+          const loss = E.tidy(() => {
+            const batch = makeBatch(examples, mc.padTokenId, mc.decoderStartTokenId);
+            const l = this.model.loss(batch, { training: true, rng });
+            E.backward(l);
+            return E.noGrad(() => (lossSum ? E.add(lossSum, l) : E.copy(l)));
+          });
+          lossSum?.dispose();
+          lossSum = E.keep(loss);
+          windowTokens += targetTokens(examples);
+          s.microBatches += 1;
+        }
+        const lr = schedule(s.step);
+        this.optimizer.step(lr, { gradScale: 1 / micro.length });
+        this.optimizer.zeroGrad();
+        s.batchInEpoch += micro.length;
+        s.step += 1;
+        s.lastLoss = (await lossSum!.item()) / micro.length;
+        lossSum!.dispose();
+        if (!Number.isFinite(s.lastLoss)) {
+          throw new Error(`training diverged at step ${s.step}: loss is ${s.lastLoss}; lower the learning rate`);
+        }
+        const now = performance.now();
+        s.elapsedSeconds = (now - startedAt) / 1000;
+        if (hooks.onProgress) {
+          const gradNorm = await this.optimizer.gradNorm();
+          const rate = windowTokens / ((now - windowStart) / 1000);
+          const perStep = s.elapsedSeconds / s.step;
+          hooks.onProgress({
+            step: s.step,
+            totalSteps: this.totalSteps,
+            epoch: s.epoch,
+            loss: s.lastLoss,
+            lr,
+            gradNorm,
+            tokensPerSecond: rate,
+            valAccuracy: s.lastValAccuracy,
+            elapsedSeconds: s.elapsedSeconds,
+            etaSeconds: perStep * (this.totalSteps - s.step),
+          });
+          windowStart = now;
+          windowTokens = 0;
+        }
+        if (c.evalEvery > 0 && s.step % c.evalEvery === 0 && (await this.runEval(hooks))) {
+          stoppedEarly = true;
+          break training;
+        }
+        if (hooks.store && c.checkpointEvery && s.step % c.checkpointEvery === 0) await this.checkpoint(hooks.store);
+        if (hooks.shouldStop?.()) {
+          if (hooks.store) await this.checkpoint(hooks.store);
+          return this.result(true);
+        }
+      }
+      s.epoch += 1;
+      s.batchInEpoch = 0;
+    }
+    if (!stoppedEarly && (c.evalEvery === 0 || s.step % c.evalEvery !== 0)) await this.runEval(hooks);
+    if (hooks.store) await this.checkpoint(hooks.store);
+    return this.result(stoppedEarly);
+  }
+
+  private result(stoppedEarly: boolean): TrainResult {
+    const s = this.state;
+    return {
+      steps: s.step,
+      epochs: s.epoch,
+      seconds: s.elapsedSeconds,
+      bestValAccuracy: s.bestValAccuracy,
+      bestStep: s.bestStep,
+      stoppedEarly,
+      finalLoss: s.lastLoss,
+    };
+  }
+}
