@@ -73,8 +73,8 @@ export interface CheckpointStore {
 }
 
 export interface TrainHooks {
-  onProgress?: (p: Progress) => void;
-  onEval?: (r: EvalRecord, result: EvalResult) => void;
+  onProgress?: (p: Progress) => void | Promise<void>;
+  onEval?: (r: EvalRecord, result: EvalResult) => void | Promise<void>;
   store?: CheckpointStore;
   /** Checked between steps; return true to stop (a checkpoint is written first). */
   shouldStop?: () => boolean;
@@ -217,7 +217,7 @@ export class Trainer {
     } else {
       s.evalsWithoutImprovement += 1;
     }
-    hooks.onEval?.({ step: s.step, epoch: s.epoch, valAccuracy: result.accuracy, best: improved }, result);
+    await hooks.onEval?.({ step: s.step, epoch: s.epoch, valAccuracy: result.accuracy, best: improved }, result);
     const patience = this.config.patience ?? 0;
     return patience > 0 && s.evalsWithoutImprovement >= patience;
   }
@@ -269,7 +269,7 @@ export class Trainer {
           const gradNorm = await this.optimizer.gradNorm();
           const rate = windowTokens / ((now - windowStart) / 1000);
           const perStep = s.elapsedSeconds / s.step;
-          hooks.onProgress({
+          await hooks.onProgress({
             step: s.step,
             totalSteps: this.totalSteps,
             epoch: s.epoch,

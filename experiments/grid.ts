@@ -1,0 +1,146 @@
+// Experiment grids: what a grid config (experiments/grids/*.json) may say, checking it, and
+// expanding it into cells — one training run each, for one explanation format, model size,
+// training-set size and seed.
+
+import { EXPLANATION_FORMATS, type ExplanationFormat } from './tasks/explain.ts';
+import { TASK_NAMES, type TaskName } from './tasks/dataset.ts';
+import { PRESET_NAMES, type PresetName } from '../model/config.ts';
+import explanations from './grids/explanations.json' with { type: 'json' };
+import modsum from './grids/modsum.json' with { type: 'json' };
+import dataSize from './grids/data-size.json' with { type: 'json' };
+import generalization from './grids/generalization.json' with { type: 'json' };
+
+export const GRIDS: Record<string, unknown> = {
+  explanations,
+  modsum,
+  'data-size': dataSize,
+  generalization,
+};
+export const GRID_NAMES = Object.keys(GRIDS);
+
+export interface TrainingSettings {
+  batchSize: number;
+  epochs: number;
+  /** Cap on optimizer steps, whatever the epochs. */
+  maxSteps?: number;
+  lr: number;
+  schedule: 'constant' | 'linear' | 'step';
+  warmupSteps?: number;
+  /** For 'step': lr x 0.1 every this many epochs (the authors used 2). */
+  decayEveryEpochs?: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  /** Steps between validation evaluations. */
+  evalEvery: number;
+  /** Evaluations without improvement before stopping early (0 = never). */
+  patience: number;
+  maxNewTokens: number;
+  /** Overrides the model preset's dropout. */
+  dropout?: number;
+}
+
+/** One line of a grid: each field may list several values, and every combination runs. */
+export interface Arm {
+  explanation: ExplanationFormat | ExplanationFormat[];
+  model: PresetName | PresetName[];
+  trainSize: number | number[];
+}
+
+export interface GridPreset {
+  description: string;
+  task: TaskName;
+  /** Task options for every split. */
+  taskOptions: Record<string, unknown>;
+  /** Extra task options for the training and validation splits only. */
+  trainOptions?: Record<string, unknown>;
+  /** Test sets by name, each with task options over taskOptions. */
+  tests: Record<string, Record<string, unknown>>;
+  validationSize: number;
+  testSize: number;
+  seeds: number;
+  arms: Arm[];
+  training: TrainingSettings;
+  table: { rows: string[]; columns: string };
+  /** Accuracy of guessing, drawn on charts. */
+  chance?: number;
+}
+
+export interface Grid {
+  name: string;
+  description: string;
+  presets: Record<string, GridPreset>;
+}
+
+export interface Cell {
+  id: string;
+  task: TaskName;
+  explanation: ExplanationFormat;
+  model: PresetName;
+  trainSize: number;
+  seed: number;
+}
+
+const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+function fail(where: string, message: string): never {
+  throw new Error(`${where}: ${message}`);
+}
+
+function checkPreset(p: any, where: string): GridPreset {
+  const need = (key: string, ok: (v: any) => boolean, what: string) => {
+    if (!ok(p[key])) fail(where, `"${key}" must be ${what}, got ${JSON.stringify(p[key])}`);
+  };
+  const int = (v: any) => Number.isInteger(v) && v > 0;
+  need('task', (v) => TASK_NAMES.includes(v), `one of ${TASK_NAMES.join(', ')}`);
+  need('tests', (v) => v && typeof v === 'object' && Object.keys(v).length > 0, 'an object of test sets');
+  need('validationSize', int, 'a positive integer');
+  need('testSize', int, 'a positive integer');
+  need('seeds', int, 'a positive integer');
+  need('arms', (v) => Array.isArray(v) && v.length > 0, 'a non-empty list');
+  p.arms.forEach((a: any, i: number) => {
+    for (const e of list(a.explanation)) if (!EXPLANATION_FORMATS.includes(e)) fail(where, `arms[${i}].explanation "${e}" is not one of ${EXPLANATION_FORMATS.join(', ')}`);
+    for (const m of list(a.model)) if (!PRESET_NAMES.includes(m)) fail(where, `arms[${i}].model "${m}" is not one of ${PRESET_NAMES.join(', ')}`);
+    for (const n of list(a.trainSize)) if (!int(n)) fail(where, `arms[${i}].trainSize must be positive integers`);
+  });
+  const t = p.training ?? fail(where, '"training" is missing');
+  for (const k of ['batchSize', 'epochs', 'evalEvery', 'maxNewTokens']) if (!int(t[k])) fail(where, `training.${k} must be a positive integer`);
+  if (!(t.lr > 0)) fail(where, 'training.lr must be positive');
+  if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, 'training.schedule must be constant, linear or step');
+  return p as GridPreset;
+}
+
+/** The grid's config, checked; unknown names list the valid ones. */
+export function loadGrid(name: string): Grid {
+  const raw: any = GRIDS[name];
+  if (!raw) throw new Error(`unknown grid "${name}"; valid grids: ${GRID_NAMES.join(', ')}`);
+  const presets: Record<string, GridPreset> = {};
+  for (const [p, v] of Object.entries(raw.presets)) presets[p] = checkPreset(v, `experiments/grids/${name}.json preset ${p}`);
+  return { name, description: String(raw.description), presets };
+}
+
+export function presetOf(grid: Grid, preset: string): GridPreset {
+  const p = grid.presets[preset];
+  if (!p) throw new Error(`grid ${grid.name} has no preset "${preset}"; valid presets: ${Object.keys(grid.presets).join(', ')}`);
+  return p;
+}
+
+/** Every run of a preset, seed by seed, so that partial results already cover every arm. */
+export function cellsOf(p: GridPreset, seeds = p.seeds): Cell[] {
+  const cells: Cell[] = [];
+  const seen = new Set<string>();
+  for (let seed = 1; seed <= seeds; seed++) {
+    for (const arm of p.arms) {
+      for (const model of list(arm.model)) {
+        for (const trainSize of list(arm.trainSize)) {
+          for (const explanation of list(arm.explanation)) {
+            const id = `${p.task}-${explanation}-${model}-n${trainSize}-seed${seed}`;
+            if (seen.has(id)) continue;
+            seen.add(id);
+            cells.push({ id, task: p.task, explanation, model, trainSize, seed });
+          }
+        }
+      }
+    }
+  }
+  return cells;
+}

@@ -1,0 +1,53 @@
+// model/cli.ts end to end, as a user runs it.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { withVocab } from '../../model/config.ts';
+import { modelFiles } from '../../model/checkpoint.ts';
+import { writeCheckpointDir, readCheckpointDir } from '../../model/checkpoint-dir.ts';
+import { loadModel } from '../../model/checkpoint.ts';
+import { greedyDecode } from '../../model/decode.ts';
+import { T5 } from '../../model/t5.ts';
+import { WordTokenizer } from '../../model/tokenizer.ts';
+import { expectClose, setupEngine } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+const root = path.resolve(import.meta.dirname, '../..');
+const cli = (...args: string[]) =>
+  spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['model/cli.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+
+describe('model CLI', () => {
+  it('prints the logits of a Hugging Face checkpoint directory', () => {
+    const dir = path.join(root, 'test/fixtures/t5/tiny-relu');
+    const ref = JSON.parse(readFileSync(path.join(dir, 'reference.json'), 'utf8'));
+    // row 0 of the fixture batch is unpadded, so alone it gives the same logits
+    const r = cli('logits', '--checkpoint', dir, '--input-ids', ref.input_ids[0].join(','), '--decoder-input-ids', ref.decoder_input_ids[0].join(','));
+    expect(r.status, r.stderr).toBe(0);
+    const logits = JSON.parse(r.stdout);
+    expect(logits.length).toBe(ref.decoder_input_ids[0].length);
+    expectClose(logits.flat(), ref.logits[0].flat(), 1e-4, 1e-5, 'CLI logits');
+  });
+
+  it('generates text from a saved checkpoint, the same as in-process decoding', async () => {
+    const tok = WordTokenizer.fromTexts(['MAX 3 4 ] Final answer: 4']);
+    const model = T5.init(withVocab('tiny', tok.vocabSize), 5);
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'ckpt-')), 'model');
+    await writeCheckpointDir(dir, await modelFiles(model, tok));
+    const r = cli('generate', '--checkpoint', dir, '--text', 'MAX 3 4 ]', '--max-new-tokens', '6');
+    expect(r.status, r.stderr).toBe(0);
+    const { model: again, tokenizer } = loadModel((await readCheckpointDir(dir))!, dir);
+    const [ids] = await greedyDecode(again, [tokenizer!.encode('MAX 3 4 ]', { addEos: true })], { maxNewTokens: 6 });
+    expect(r.stdout.replace(/\n$/, '')).toBe(tokenizer!.decode(ids, { skipSpecial: true }));
+  });
+
+  it('says what is wrong with bad arguments', () => {
+    const r = cli('logits', '--checkpoint', 'nowhere', '--input-ids', '1', '--decoder-input-ids', '0');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/--checkpoint nowhere: no such directory/);
+    const u = cli('logits', '--bogus', '1');
+    expect(u.stderr).toMatch(/unknown option --bogus; valid options: --checkpoint, --input-ids, --decoder-input-ids/);
+  });
+});
