@@ -19,17 +19,21 @@
 // head), so the other operand's rows, indexed by the loop counter, have the same address in
 // every lane: a broadcast load on lavapipe, one cached line on a GPU. Loop bounds are computed
 // per workgroup (from its last row's causal limit), so control flow stays uniform and masks
-// only switch lanes off near the diagonal. The head size is a uniform, not an override: with a
-// constant trip count lavapipe unrolls the Dh loops over the private arrays, which compiled for
-// tens of seconds and ran 1.5-3x slower. The arrays are sized for Dh <= 64 (MAX_DH4 vec4s).
+// only switch lanes off near the diagonal; lanes past the last row return at once.
+// Nothing is specialized with override constants: the head size, the options (flags) and the
+// sizes are uniforms, so the file compiles to one pipeline per entry point. On lavapipe each
+// pipeline costs 0.3-1.5 s of LLVM time on first use, every option combination would cost that
+// again, and a constant head size made it unroll the loops over the private arrays, which
+// compiled for tens of seconds and ran 1.5-3x slower. The arrays are sized for Dh <= 64.
 //
 // Entry points (each binds at most 8 storage buffers, WebGPU's guaranteed limit):
 //   forward:        rows = queries. Streams over the keys with an online softmax (running max m
 //                   and sum l, rescaling the accumulator when m grows); writes O and LSE. The
 //                   [Lq,Lk] score matrix is never stored.
-//   forward_split,  the decode path, for few query rows: rows would leave most SIMD lanes idle,
-//   combine:        so each invocation streams one chunk of split_keys keys of one row, writing
-//                   its partial (m, l, unnormalized accumulator); combine merges a row's chunks.
+//   forward_split,  the decode path, for few query rows (Lq = 1 against a KV cache): one
+//   combine:        invocation per row would leave B*H*Lq lanes for all the work, so each
+//                   invocation streams one chunk of split_keys keys of one row, writing its
+//                   partial (m, l, unnormalized accumulator); combine merges a row's chunks.
 //   backward_prep:  D = dO . O per query row, stored with the LSE as aux (lse, D) words, and a
 //                   0/1 copy of the key mask after them (so the next two kernels stay within 8
 //                   bindings).
@@ -53,6 +57,7 @@ struct Params {
   bias_batch_stride: u32, // heads * lq * lk, or 0 when every batch shares one bias
   splits: u32,            // key chunks per row in forward_split
   split_keys: u32,        // keys per chunk, a multiple of 4
+  flags: u32,             // BIAS | MASK | CAUSAL | DBIAS
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -77,17 +82,21 @@ struct Params {
 @group(0) @binding(19) var<storage, read_write> dv: array<vec4<f32>>;
 @group(0) @binding(20) var<storage, read_write> dbias: array<f32>;
 
-override WG: u32 = 64u;       // rows per workgroup
-override HAS_BIAS: bool = false;
-override HAS_MASK: bool = false;
-override CAUSAL: bool = false;
-override WRITE_DBIAS: bool = false;
+const WG: u32 = 64u;
+const BIAS: u32 = 1u;     // a bias is given
+const MASK: u32 = 2u;     // a key padding mask is given
+const CAUSAL: u32 = 4u;
+const DBIAS: u32 = 8u;    // backward_q writes the bias gradient
 
 const MAX_DH4: u32 = 16u;
 const LOWEST: f32 = -3.4028234663852886e38;
 const STEP = vec4<u32>(0u, 1u, 2u, 3u);
 
 alias Row = array<vec4<f32>, MAX_DH4>;
+
+fn has(flag: u32) -> bool {
+  return (p.flags & flag) != 0u;
+}
 
 // ---- masks, bias, addressing ------------------------------------------------------------------
 
@@ -97,14 +106,14 @@ fn nonzero(word: u32) -> bool {
 
 // The caller's mask for keys j..j+3 (indices clamped; the range check is in `attends`).
 fn kept_fwd(b: u32, j: u32) -> vec4<bool> {
-  if (!HAS_MASK) { return vec4<bool>(true); }
+  if (!has(MASK)) { return vec4<bool>(true); }
   let js = b * p.lk + min(vec4<u32>(j) + STEP, vec4<u32>(p.lk - 1u));
   return vec4<bool>(nonzero(keep[js.x]), nonzero(keep[js.y]), nonzero(keep[js.z]), nonzero(keep[js.w]));
 }
 
 // The backward's copy of the mask, after the (lse, D) words in aux.
 fn kept_bwd(b: u32, j: u32) -> bool {
-  return !HAS_MASK || aux_in[2u * p.batch * p.heads * p.lq + b * p.lk + min(j, p.lk - 1u)] != 0u;
+  return !has(MASK) || aux_in[2u * p.batch * p.heads * p.lq + b * p.lk + min(j, p.lk - 1u)] != 0u;
 }
 
 fn kept_bwd4(b: u32, j: u32) -> vec4<bool> {
@@ -115,7 +124,7 @@ fn kept_bwd4(b: u32, j: u32) -> vec4<bool> {
 fn attends(i: u32, j: u32, limit: u32, kept: vec4<bool>) -> vec4<bool> {
   let js = vec4<u32>(j) + STEP;
   var ok = (js < vec4<u32>(limit)) & kept;
-  if (CAUSAL) { ok &= vec4<i32>(js) <= vec4<i32>(i32(i) + p.causal_offset); }
+  if (has(CAUSAL)) { ok &= vec4<i32>(js) <= vec4<i32>(i32(i) + p.causal_offset); }
   return ok;
 }
 
@@ -123,19 +132,19 @@ fn attends(i: u32, j: u32, limit: u32, kept: vec4<bool>) -> vec4<bool> {
 fn attended(i: u32, j: u32) -> vec4<bool> {
   let qs = vec4<u32>(i) + STEP;
   var ok = qs < vec4<u32>(p.lq);
-  if (CAUSAL) { ok &= vec4<i32>(vec4<u32>(j)) <= vec4<i32>(qs) + vec4<i32>(p.causal_offset); }
+  if (has(CAUSAL)) { ok &= vec4<i32>(vec4<u32>(j)) <= vec4<i32>(qs) + vec4<i32>(p.causal_offset); }
   return ok;
 }
 
 // One past the last key that query row i may see (0 when it sees none).
 fn key_end(i: u32) -> u32 {
-  if (!CAUSAL) { return p.lk; }
+  if (!has(CAUSAL)) { return p.lk; }
   return u32(clamp(i32(i) + p.causal_offset + 1, 0, i32(p.lk)));
 }
 
 // The first query row that may see key j.
 fn query_start(j: u32) -> u32 {
-  if (!CAUSAL) { return 0u; }
+  if (!has(CAUSAL)) { return 0u; }
   return u32(clamp(i32(j) - p.causal_offset, 0, i32(p.lq)));
 }
 
@@ -145,13 +154,13 @@ fn bias_at(b: u32, h: u32, i: u32, j: u32) -> f32 {
 
 // Bias of query i against keys j..j+3.
 fn bias_row4(b: u32, h: u32, i: u32, j: u32) -> vec4<f32> {
-  if (!HAS_BIAS) { return vec4<f32>(0.0); }
+  if (!has(BIAS)) { return vec4<f32>(0.0); }
   return vec4<f32>(bias_at(b, h, i, j), bias_at(b, h, i, j + 1u), bias_at(b, h, i, j + 2u), bias_at(b, h, i, j + 3u));
 }
 
 // Bias of queries i..i+3 against key j.
 fn bias_col4(b: u32, h: u32, i: u32, j: u32) -> vec4<f32> {
-  if (!HAS_BIAS) { return vec4<f32>(0.0); }
+  if (!has(BIAS)) { return vec4<f32>(0.0); }
   return vec4<f32>(bias_at(b, h, i, j), bias_at(b, h, i + 1u, j), bias_at(b, h, i + 2u, j), bias_at(b, h, i + 3u, j));
 }
 
@@ -214,13 +223,14 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let h = wid.y;
   let b = wid.z;
   let first = wid.x * WG;
-  let i = min(first + lid, p.lq - 1u);   // lanes past the end shadow the last row, write nothing
+  let i = first + lid;
+  if (i >= p.lq) { return; }
   let row = (b * p.heads + h) * p.lq + i;
   var qi: Row;
   var acc: Row;
   load_scaled_q(row, &qi);
   let ml = stream_keys(b, h, i, 0u, key_end(min(first + WG, p.lq) - 1u), &qi, &acc);
-  if (first + lid < p.lq) { write_row(row, &acc, ml.x, ml.y); }
+  write_row(row, &acc, ml.x, ml.y);
 }
 
 @compute @workgroup_size(WG)
@@ -274,7 +284,7 @@ fn backward_prep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     aux[2u * idx] = bitcast<u32>(lse_in[idx]);
     aux[2u * idx + 1u] = bitcast<u32>(hsum(d));
   }
-  if (HAS_MASK && idx < p.batch * p.lk) {
+  if (has(MASK) && idx < p.batch * p.lk) {
     aux[2u * rows + idx] = select(0u, 1u, nonzero(keep[idx]));
   }
 }
@@ -284,11 +294,11 @@ fn backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   let h = wid.y;
   let group = wid.z;   // the bias slot (or the batch, when dbias is not summed)
   let first = wid.x * WG;
-  let live = first + lid < p.lq;
-  let i = min(first + lid, p.lq - 1u);
+  let i = first + lid;
+  if (i >= p.lq) { return; }
   let end = key_end(min(first + WG, p.lq) - 1u);
   // With a dbias to fill, every (i, j) is visited so that masked entries get their zero.
-  let jend = select(end, p.lk, WRITE_DBIAS);
+  let jend = select(end, p.lk, has(DBIAS));
   let dbias_row = ((group * p.heads + h) * p.lq + i) * p.lk;
   var qi: Row;
   var gi: Row;
@@ -321,16 +331,14 @@ fn backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
           acc[c] += ds.x * k[kr.x + c] + ds.y * k[kr.y + c] + ds.z * k[kr.z + c] + ds.w * k[kr.w + c];
         }
       }
-      if (WRITE_DBIAS && live) {
+      if (has(DBIAS)) {
         for (var u = 0u; u < min(4u, p.lk - j); u++) {
           let at = dbias_row + j + u;
           dbias[at] = select(dbias[at], 0.0, t == 0u) + ds[u];
         }
       }
     }
-    if (live) {
-      for (var c = 0u; c < p.dh4; c++) { dq[row * p.dh4 + c] = acc[c] * p.scale; }
-    }
+    for (var c = 0u; c < p.dh4; c++) { dq[row * p.dh4 + c] = acc[c] * p.scale; }
   }
 }
 
@@ -339,7 +347,8 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let h = wid.y;
   let b = wid.z;
   let first = wid.x * WG;
-  let j = min(first + lid, p.lk - 1u);
+  let j = first + lid;
+  if (j >= p.lk) { return; }
   let bh = b * p.heads + h;
   let row = (bh * p.lk + j) * p.dh4;
   let kept = kept_bwd(b, j);
@@ -373,7 +382,6 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       gk[c] += ds.x * q[qr.x + c] + ds.y * q[qr.y + c] + ds.z * q[qr.z + c] + ds.w * q[qr.w + c];
     }
   }
-  if (first + lid >= p.lk) { return; }
   for (var c = 0u; c < p.dh4; c++) {
     dk[row + c] = gk[c] * p.scale;
     dv[row + c] = gv[c];

@@ -4,12 +4,13 @@
 // log-sum-exp, and produces gradients for q, k, v and the bias.
 
 import { Kernel, grid } from '../kernel.ts';
-import { Tensor, fmtShape, full, tensor, zeros, type Shape } from '../tensor.ts';
+import { Tensor, fmtShape, full, tensor, zeros } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { concat, reshape, slice } from './shape.ts';
 import { add, mul, mulScalar, where } from './elementwise.ts';
-import { max, sum } from './reduce.ts';
+import { max } from './reduce.ts';
 import { softmax } from './softmax.ts';
+import { matmul } from './matmul.ts';
 
 const forwardKernel = new Kernel('attention', 'forward');
 const forwardSplitKernel = new Kernel('attention', 'forward_split');
@@ -18,8 +19,8 @@ const backwardPrepKernel = new Kernel('attention', 'backward_prep');
 const backwardQKernel = new Kernel('attention', 'backward_q');
 const backwardKVKernel = new Kernel('attention', 'backward_kv');
 
-/** The kernels keep Dh-wide rows in fixed private arrays of this many floats. */
-export const ATTENTION_MAX_HEAD_SIZE = 64;
+// The kernels keep Dh-wide rows in fixed private arrays of this many floats.
+const MAX_HEAD_SIZE = 64;
 
 export interface AttentionOptions {
   /** Multiplies q.k before the bias is added. Default 1 (T5 does not scale); 1/sqrt(Dh) for others. */
@@ -38,13 +39,13 @@ export interface AttentionOptions {
 // lanes idle: the forward splits each row's keys into chunks instead (the decode step, Lq = 1).
 const SPLIT_BELOW_ROWS = 8;
 const SPLIT_KEYS = 32;
-// Workgroup size of the kernels indexed by a flat invocation id.
-const FLAT_WG = 64;
-
-// Rows per workgroup: enough for full SIMD groups, no more than the rows there are.
-function rowsPerGroup(rows: number): number {
-  return Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(rows, 1)))));
-}
+// Invocations per workgroup in every kernel (WG in the WGSL).
+const WG = 64;
+// Bits of the kernels' `flags`.
+const BIAS = 1;
+const MASK = 2;
+const CAUSAL = 4;
+const DBIAS = 8;
 
 interface Checked {
   batch: number;
@@ -71,7 +72,7 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   if (k.shape.some((d, i) => d !== v.shape[i])) fail('k and v must have the same shape');
   if (k.shape[0] !== batch || k.shape[1] !== heads) fail('q and k must agree in batch and heads');
   if (k.shape[3] !== dh) fail('q and k must have the same head size Dh');
-  if (dh < 1 || dh > ATTENTION_MAX_HEAD_SIZE) fail(`head size Dh must be 1..${ATTENTION_MAX_HEAD_SIZE}`);
+  if (dh < 1 || dh > MAX_HEAD_SIZE) fail(`head size Dh must be 1..${MAX_HEAD_SIZE}`);
   if (!Number.isFinite(scale)) fail(`scale must be a finite number, got ${scale}`);
   let biasBatch = 0;
   if (bias) {
@@ -98,13 +99,18 @@ function padLast(x: Tensor, to: number): Tensor {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const c = check(q, k, v, opts);
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
+  if (q.size === 0 || k.size === 0) {
+    // No query rows, or no keys for any row to see: zeros, like a fully masked row.
+    const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
+    return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
+  }
   if (c.dh % 4 !== 0) {
     // The kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
     const to = Math.ceil(c.dh / 4) * 4;
     return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
   }
   const { batch, heads, lq, lk, dh, biasBatch } = c;
-  const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
   const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
   const rows = batch * heads * lq;
   const splits = lq < SPLIT_BELOW_ROWS ? Math.ceil(lk / SPLIT_KEYS) : 1;
@@ -120,8 +126,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
     splits,
     split_keys: SPLIT_KEYS,
+    flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
   };
-  const flags = { HAS_BIAS: bias ? 1 : 0, HAS_MASK: mask ? 1 : 0, CAUSAL: causal ? 1 : 0 };
   // Absent optional inputs are bound to q: the kernels never read them then.
   const inputs = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
     q: t.q.arg(l),
@@ -133,7 +139,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 
   const out = Tensor.empty(q.shape);
   const lse = Tensor.empty([batch, heads, lq]);
-  const wgQ = rowsPerGroup(lq);
   if (splits > 1) {
     const partAcc = Tensor.empty([rows * splits, dh]);
     const partMl = Tensor.empty([rows * splits, 2]);
@@ -142,15 +147,13 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       label: split,
       buffers: { ...inputs(split, { q, k, v, bias, mask }), part_acc: partAcc.arg(split), part_ml: partMl.arg(split) },
       params,
-      constants: { ...flags, WG: FLAT_WG },
-      workgroups: grid(rows * splits, FLAT_WG),
+      workgroups: grid(rows * splits, WG),
     });
     combineKernel.dispatch({
       label: split,
       buffers: { part_acc_in: partAcc.arg(split), part_ml_in: partMl.arg(split), out: out.arg(split), lse: lse.arg(split) },
       params,
-      constants: { WG: FLAT_WG },
-      workgroups: grid(rows, FLAT_WG),
+      workgroups: grid(rows, WG),
     });
     partAcc.dispose();
     partMl.dispose();
@@ -159,13 +162,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       label,
       buffers: { ...inputs(label, { q, k, v, bias, mask }), out: out.arg(label), lse: lse.arg(label) },
       params,
-      constants: { ...flags, WG: wgQ },
-      workgroups: [Math.ceil(lq / wgQ), heads, batch],
+      workgroups: [Math.ceil(lq / WG), heads, batch],
     });
   }
 
   const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
-  const biasShape: Shape | null = bias ? bias.shape : null;
+  const [hasBias, hasMask] = [bias !== undefined, mask !== undefined];
   const saved = [q, k, v, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])];
   const result = record(
     'attention',
@@ -173,22 +175,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     out,
     (g, s) => {
       const [sq, sk, sv, so, slse] = s;
-      const sbias = bias ? s[5] : null;
-      const smask = mask ? s[bias ? 6 : 5] : null;
+      const sbias = hasBias ? s[5] : null;
+      const smask = hasMask ? s[hasBias ? 6 : 5] : null;
       const bl = `${label} backward`;
       const common = { ...inputs(bl, { q: sq, k: sk, v: sv, bias: sbias, mask: smask }), dout: g.arg(bl) };
       // (lse, D) per query row, then the key mask as 0/1 words.
-      const aux = Tensor.empty([2 * rows + (mask ? batch * lk : 0)], 'u32');
+      const aux = Tensor.empty([2 * rows + (hasMask ? batch * lk : 0)], 'u32');
       backwardPrepKernel.dispatch({
         label: bl,
         buffers: { ...common, o: so.arg(bl), lse_in: slse.arg(bl), aux: aux.arg(bl) },
         params,
-        constants: { ...flags, WG: FLAT_WG },
-        workgroups: grid(Math.max(rows, mask ? batch * lk : 0), FLAT_WG),
+          workgroups: grid(Math.max(rows, hasMask ? batch * lk : 0), WG),
       });
-      const dq = Tensor.empty(q.shape);
-      const dk = Tensor.empty(k.shape);
-      const dv = Tensor.empty(k.shape);
+      const dq = Tensor.empty(sq.shape);
+      const dk = Tensor.empty(sk.shape);
+      const dv = Tensor.empty(sk.shape);
       // A shared bias has one gradient row per (h, i); the invocation owning it walks the batch.
       const writeDbias = need[3];
       const groups = writeDbias ? biasBatch : batch;
@@ -196,20 +197,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       backwardQKernel.dispatch({
         label: bl,
         buffers: { ...common, aux_in: aux.arg(bl), dq: dq.arg(bl), dbias: dbias.arg(bl) },
-        params: { ...params, batch_per_group: batch / groups },
-        constants: { ...flags, WG: wgQ, WRITE_DBIAS: writeDbias ? 1 : 0 },
-        workgroups: [Math.ceil(lq / wgQ), heads, groups],
+        params: { ...params, batch_per_group: batch / groups, flags: params.flags | (writeDbias ? DBIAS : 0) },
+        workgroups: [Math.ceil(lq / WG), heads, groups],
       });
-      const wgK = rowsPerGroup(lk);
       backwardKVKernel.dispatch({
         label: bl,
         buffers: { ...common, aux_in: aux.arg(bl), dk: dk.arg(bl), dv: dv.arg(bl) },
         params,
-        constants: { ...flags, WG: wgK },
-        workgroups: [Math.ceil(lk / wgK), heads, batch],
+        workgroups: [Math.ceil(lk / WG), heads, batch],
       });
-      const grads = [dq, dk, dv, writeDbias ? dbias.view(biasShape!) : null];
-      return grads.slice(0, bias ? 4 : 3).map((t, i) => (need[i] ? t : null));
+      const grads = [dq, dk, dv, writeDbias ? dbias.view(sbias!.shape) : null];
+      return grads.slice(0, hasBias ? 4 : 3).map((t, i) => (need[i] ? t : null));
     },
     saved,
   );
@@ -218,26 +216,24 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 }
 
 /**
- * The same attention composed from unfused ops and differentiated by autograd: the baseline the
- * fused op is tested and benchmarked against. It materializes the [B,H,Lq,Lk] scores (and, for
- * now, the [B,H,Lq,Lk,Dh] products).
+ * The same attention composed from unfused ops (matmul, softmax, matmul) and differentiated by
+ * autograd: the baseline the fused op is tested and benchmarked against. It materializes the
+ * [B,H,Lq,Lk] scores and probabilities.
  */
 export function attentionUnfused(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  const { batch, heads, lq, lk, dh } = check(q, k, v, opts);
+  const { batch, lq, lk } = check(q, k, v, opts);
   const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
-  // TODO(lead): once engine/ops/matmul.ts lands, write the two products as
-  // matmul(q, k, { transB: true }) and matmul(p, v); broadcast multiply + sum stands in for now.
-  let s = mulScalar(sum(mul(reshape(q, [batch, heads, lq, 1, dh]), reshape(k, [batch, heads, 1, lk, dh])), 4), scale);
+  let s = mulScalar(matmul(q, k, { transB: true }), scale);
   if (bias) s = add(s, bias);
   let p: Tensor;
   if (mask || causal) {
-    const future = causal ? tensor(Float32Array.from({ length: lq * lk }, (_, n) => (n % lk <= Math.floor(n / lk) + lk - lq ? 1 : 0)), [lq, lk]) : full([], 1);
+    const visible = causal ? tensor(Float32Array.from({ length: lq * lk }, (_, n) => (n % lk <= Math.floor(n / lk) + lk - lq ? 1 : 0)), [lq, lk]) : full([], 1);
     // [B or 1, 1, Lq or 1, Lk]: 1 where the query attends to the key
-    const allowed = mask ? where(reshape(mask, [batch, 1, 1, lk]), future, full([], 0)) : reshape(future, [1, 1, lq, lk]);
+    const allowed = mask ? where(reshape(mask, [batch, 1, 1, lk]), visible, full([], 0)) : reshape(visible, [1, 1, lq, lk]);
     // A row with no key left would get a uniform softmax; zeroing it matches the fused op.
     p = mul(softmax(where(allowed, s, full([], -1e30))), max(allowed, -1, true));
   } else {
     p = softmax(s);
   }
-  return sum(mul(reshape(p, [batch, heads, lq, lk, 1]), reshape(v, [batch, heads, 1, lk, dh])), 3);
+  return matmul(p, v);
 }

@@ -197,6 +197,17 @@ describe('attention forward and backward vs float64', () => {
     }
   });
 
+  it('empty query or key axes give zeros', async () => {
+    for (const [Lq, Lk] of [
+      [3, 0],
+      [0, 5],
+    ]) {
+      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 4, bias: 'shared3', mask: true, causal: true };
+      const d = makeData(c, 1);
+      compare(await runFused(c, d), reference(c, d), name(c));
+    }
+  });
+
   it('accepts i32 masks like f32 ones', async () => {
     const c: Case = { B: 3, H: 2, Lq: 5, Lk: 13, Dh: 8, mask: true };
     const d = makeData(c, 5);
@@ -231,8 +242,9 @@ describe('fully masked rows', () => {
 });
 
 describe('decode step against a KV cache', () => {
+  // The step takes the split-key path (3 chunks of keys), the full attention the row-per-query one.
   it('one query with causal=true sees every key and matches the last row of full causal attention', async () => {
-    const full: Case = { B: 2, H: 3, Lq: 33, Lk: 33, Dh: 12, bias: 'shared3', mask: true, causal: true };
+    const full: Case = { B: 2, H: 3, Lq: 70, Lk: 70, Dh: 12, bias: 'shared3', mask: true, causal: true };
     const d = makeData(full, 77);
     const [B, H, L, Dh] = [full.B, full.H, full.Lq, full.Dh];
     const bias = E.tensor(d.bias!, d.biasShape!);
