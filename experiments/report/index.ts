@@ -1,0 +1,140 @@
+// A run folder's report: table.md (the paper-style table and links to the charts), the charts as
+// SVG, and the rows as CSV, as file name -> content. Which charts there are follows from what
+// varies in the rows, so one function serves every grid.
+
+import { KEY_FIELDS, groupBy, modelParams, orderValues, varyingFields, type FieldValue, type Group, type KeyField, type MetricRecord, type ResultRow } from './stats.ts';
+import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, valueLabel, type TableSpec } from './table.ts';
+import { barChart, lineChart, seriesStyles, xyChart, type Reference } from './svg.ts';
+
+export { summarize, summarizeBy, groupBy, orderValues, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
+export { markdownTable, csv, type TableSpec } from './table.ts';
+export { barChart, lineChart, xyChart, seriesStyles, escapeXml } from './svg.ts';
+
+export interface Results {
+  grid: string;
+  preset: string;
+  adapter: string;
+  /** false while the grid is still running. */
+  complete?: boolean;
+  rows: readonly ResultRow[];
+}
+
+/** The grid config's table, with what the charts and the text around the table may use. */
+export interface ReportSpec extends TableSpec {
+  /** Accuracy of guessing, 0..1, drawn as a reference line. */
+  chance?: number;
+  description?: string;
+}
+
+const FACET_FIELDS: readonly KeyField[] = KEY_FIELDS.filter((f) => f !== 'seed');
+
+function slug(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[^a-z0-9.]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+}
+
+/** Free text for markdown: angle brackets would otherwise be taken for HTML and dropped (adapter names such as "<vulkan>"). */
+const mdText = (s: string) => s.replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function duration(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+const describe = (key: Record<string, FieldValue>, params: ReadonlyMap<string, number>) =>
+  Object.entries(key).map(([f, v]) => (f === 'trainSize' ? `${formatCount(Number(v))} training examples` : `${FIELD_LABELS[f as KeyField]} ${valueLabel(f, v, params)}`));
+
+/** Groups of rows that differ in `facets`, or all rows as one group when there are none. */
+function facetsOf<T extends object>(rows: readonly T[], facets: readonly (keyof T & string)[]): Group<T>[] {
+  return facets.length === 0 ? [{ key: {}, rows: [...rows] }] : groupBy(rows, facets);
+}
+
+interface Chart {
+  file: string;
+  alt: string;
+  svg: string;
+}
+
+export function buildReport(results: Results, metrics: readonly MetricRecord[], spec: ReportSpec): Record<string, string> {
+  const table = checkTableSpec(spec);
+  const rows = results.rows;
+  const params = modelParams(rows);
+  const varying = varyingFields(rows, FACET_FIELDS);
+  // A lone test set named "test" is the ordinary held-out split, not worth a mention.
+  const constants = FACET_FIELDS.filter((f) => rows.length > 0 && !varying.includes(f) && !(f === 'test' && rows[0].test === 'test'));
+  const context = describe(Object.fromEntries(constants.map((f) => [f, rows[0][f]])), params);
+  const tableContext = describe(Object.fromEntries(constants.filter((f) => !table.rows.includes(f) && f !== table.columns).map((f) => [f, rows[0][f]])), params);
+  const styles = seriesStyles(orderValues('explanation', [...rows, ...metrics].map((r) => r.explanation)));
+  const chancePercent = spec.chance === undefined ? undefined : `${Number((spec.chance * 100).toFixed(1))} %`;
+  const chance: Reference | undefined = spec.chance === undefined ? undefined : { value: spec.chance, label: `chance ${chancePercent}` };
+  const subtitleFor = (key: Record<string, FieldValue>) => [...context, ...describe(key, params), `${results.grid} grid, preset ${results.preset}`].join(' · ');
+
+  const charts: Chart[] = [];
+  const add = (base: string, key: Record<string, FieldValue>, alt: string, svg: string) => {
+    const parts = Object.entries(key).map(([f, v]) => `${f}-${v}`);
+    let file = slug([base, ...parts].join('-'));
+    for (let i = 2; charts.some((c) => c.file === `${file}.svg`); i++) file = slug(`${base}-${parts.join('-')}-${i}`);
+    charts.push({ file: `${file}.svg`, alt: [alt, ...describe(key, params)].join(', '), svg });
+  };
+  const accuracyCharts = (x: KeyField, base: string, title: string, draw: (rows: ResultRow[], title: string, subtitle: string) => string) => {
+    for (const g of facetsOf(rows, varying.filter((f) => f !== x && f !== 'explanation'))) add(base, g.key, title, draw(g.rows, title, subtitleFor(g.key)));
+  };
+  if (varying.includes('model')) {
+    accuracyCharts('model', 'accuracy-by-model', 'Test accuracy by model size and explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'model', series: 'explanation', reference: chance, styles }));
+  }
+  if (varying.includes('trainSize')) {
+    accuracyCharts('trainSize', 'accuracy-by-train-size', 'Test accuracy against the number of training examples', (r, title, subtitle) => xyChart(r, { title, subtitle, x: 'trainSize', series: 'explanation', reference: chance, styles }));
+  }
+  if (varying.includes('test')) {
+    accuracyCharts('test', 'accuracy-by-test-set', 'Accuracy by test set and explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'test', series: 'explanation', reference: chance, styles }));
+  }
+  if (charts.length === 0 && rows.length > 0) {
+    accuracyCharts('explanation', 'accuracy', 'Test accuracy by explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'explanation', series: 'explanation', reference: chance, styles }));
+  }
+  const curveFacets = varyingFields(metrics, ['model', 'trainSize']);
+  for (const g of facetsOf(metrics, curveFacets)) {
+    const subtitle = subtitleFor(g.key);
+    if (g.rows.some((r) => r.valAccuracy !== undefined)) {
+      const title = 'Validation accuracy during training';
+      add('curves-accuracy', g.key, title, lineChart(g.rows, { title, subtitle, metric: 'valAccuracy', series: 'explanation', reference: chance, styles }));
+    }
+    if (g.rows.some((r) => r.loss !== undefined)) {
+      const title = 'Training loss';
+      add('curves-loss', g.key, title, lineChart(g.rows, { title, subtitle, metric: 'loss', series: 'explanation', logY: true, styles }));
+    }
+  }
+
+  const md: string[] = [`# ${mdText(results.grid)}: preset ${mdText(results.preset)}`, ''];
+  if (spec.description) md.push(mdText(spec.description), '');
+  md.push(`Adapter: ${mdText(results.adapter)}.`, '');
+  if (results.complete === false) md.push('**Still running**: this covers the cells finished so far.', '');
+  if (rows.length === 0) {
+    md.push('No cell has finished yet.', '');
+  } else {
+    const runs = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'seed']);
+    const seconds = runs.reduce((a, g) => a + g.rows[0].seconds, 0);
+    const perCell = groupBy(rows, FACET_FIELDS).map((g) => g.rows.length);
+    const [fewest, most] = [Math.min(...perCell), Math.max(...perCell)];
+    const seeds = fewest === most ? `${most}` : `${fewest} to ${most}`;
+    md.push(`${runs.length} trained models, ${duration(seconds)} of training; ${seeds} seed${most > 1 ? 's' : ''} per table cell.`, '');
+    const sectionFields = varying.filter((f) => !table.rows.includes(f) && f !== table.columns);
+    const note = `Accuracy in %: mean ± sample standard deviation over seeds, with their number n.${chancePercent ? ` Guessing scores ${chancePercent}.` : ''}`;
+    for (const g of facetsOf(rows, sectionFields)) {
+      const title = ['Test accuracy (%)', ...tableContext, ...describe(g.key, params)].join(' · ');
+      md.push(markdownTable(g.rows, spec, { title }));
+    }
+    md.push(note, '');
+  }
+  if (charts.length > 0) {
+    md.push('## Charts', '');
+    for (const c of charts) md.push(`[![${c.alt.replace(/[[\]]/g, '')}](${c.file})](${c.file})`, '');
+  }
+  md.push('Raw rows: [results.csv](results.csv).', '');
+
+  const files: Record<string, string> = { 'table.md': md.join('\n'), 'results.csv': csv(rows) };
+  for (const c of charts) files[c.file] = c.svg;
+  return files;
+}
