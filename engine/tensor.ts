@@ -213,6 +213,17 @@ export class Tensor {
     if (this.host) this.host = typed as Int32Array | Uint32Array;
   }
 
+  /** Overwrites the contents with another tensor's, in the GPU command stream (no read back):
+   *  in-place parameter updates. */
+  assign(source: Tensor): void {
+    if (source.size !== this.size || source.dtype !== this.dtype) {
+      throw new Error(`assign: ${source} does not fit ${this}`);
+    }
+    const to = this.live('assign');
+    const from = source.live('assign');
+    if (this.size > 0) engine().commandEncoder().copyBufferToBuffer(from.buffer, 0, to.buffer, 0, this.size * 4);
+  }
+
   dispose(): void {
     if (!this.storage) return;
     this.storage.release();

@@ -80,6 +80,20 @@ function runId(preset: string): string {
   return `${preset}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
+/** A new folder that did not exist before: two runs started in the same second get -2, -3... */
+async function freshDir(root: string, id: string): Promise<string> {
+  await mkdir(root, { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = path.join(root, n === 1 ? id : `${id}-${n}`);
+    try {
+      await mkdir(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
 function fsStore(dir: string): CheckpointStore {
   return {
     save: (name, files) => writeCheckpointDir(path.join(dir, name), files),
@@ -125,8 +139,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
   let dir = await findUnfinished(root, fingerprint);
   if (dir) log(`resuming ${dir}`);
   else {
-    dir = path.join(root, runId(o.preset));
-    await mkdir(dir, { recursive: true });
+    dir = await freshDir(root, runId(o.preset));
     await writeAtomic(
       path.join(dir, 'config.json'),
       JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p }, null, 2),

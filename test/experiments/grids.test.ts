@@ -1,0 +1,81 @@
+// Every grid's tiny preset end to end (the CI smoke run), resuming, and the CLI's answers to
+// bad input.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GRID_NAMES, cellsOf, loadGrid } from '../../experiments/grid.ts';
+import { runGrid } from '../../experiments/runner.ts';
+import { setupEngine } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+const root = path.resolve(import.meta.dirname, '../..');
+const out = mkdtempSync(path.join(tmpdir(), 'grids-'));
+const quiet = () => {};
+
+describe('grid smoke runs (tiny presets)', () => {
+  for (const name of GRID_NAMES) {
+    it(`${name}: writes config, metrics, results, table and charts`, async () => {
+      const grid = loadGrid(name);
+      const dir = await runGrid({ grid, preset: 'tiny', out, log: quiet });
+      const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+      const p = grid.presets.tiny;
+      expect(results).toMatchObject({ grid: name, preset: 'tiny', complete: true });
+      expect(results.adapter).toMatch(/via node/);
+      expect(results.rows.length).toBe(cellsOf(p).length * Object.keys(p.tests).length);
+      for (const row of results.rows) {
+        expect(row).toMatchObject({ task: p.task, model: 'tiny' });
+        expect(row.accuracy).toBeGreaterThanOrEqual(0);
+        expect(row.accuracy).toBeLessThanOrEqual(1);
+        expect(row.steps).toBeGreaterThan(0);
+      }
+      const table = readFileSync(path.join(dir, 'table.md'), 'utf8');
+      expect(table).toContain(`# ${name}: preset tiny`);
+      const svgs = readdirSync(dir).filter((f) => f.endsWith('.svg'));
+      expect(svgs.length).toBeGreaterThanOrEqual(2);
+      for (const s of svgs) expect(readFileSync(path.join(dir, s), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+      const metrics = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(metrics.some((m) => typeof m.loss === 'number')).toBe(true);
+      expect(metrics.some((m) => typeof m.valAccuracy === 'number')).toBe(true);
+      const cell = cellsOf(p)[0];
+      expect(existsSync(path.join(dir, 'cells', cell.id, 'model', 'model.safetensors'))).toBe(true);
+    });
+  }
+
+  it('resumes an interrupted grid and never overwrites a finished one', async () => {
+    const grid = loadGrid('modsum');
+    const first = await runGrid({ grid, preset: 'tiny', out, log: quiet }).catch(() => '');
+    // a finished run is left alone: the same command starts a new run folder
+    const lines: string[] = [];
+    const second = await runGrid({ grid, preset: 'tiny', out, log: (l) => lines.push(l) });
+    expect(second).not.toBe(first);
+    expect(lines.some((l) => l.startsWith('resuming'))).toBe(false);
+    // interrupt it after the fact: one cell unfinished, results marked incomplete
+    const results = JSON.parse(readFileSync(path.join(second, 'results.json'), 'utf8'));
+    writeFileSync(path.join(second, 'results.json'), JSON.stringify({ ...results, complete: false }));
+    const last = cellsOf(grid.presets.tiny).at(-1)!;
+    rmSync(path.join(second, 'cells', last.id, 'result.json'));
+    const resumedLines: string[] = [];
+    const third = await runGrid({ grid, preset: 'tiny', out, log: (l) => resumedLines.push(l) });
+    expect(third).toBe(second);
+    expect(resumedLines[0]).toBe(`resuming ${second}`);
+    const trained = new Set(resumedLines.filter((l) => l.includes(': step')).map((l) => l.split(':')[0]));
+    expect([...trained]).toEqual([expect.stringContaining(`${last.explanation} tiny n=${last.trainSize} seed ${last.seed}`)]);
+    expect(JSON.parse(readFileSync(path.join(second, 'results.json'), 'utf8')).complete).toBe(true);
+  });
+});
+
+describe('experiment CLI', () => {
+  const run = (...args: string[]) =>
+    spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['experiments/run.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  it('lists the valid grids, presets and options', () => {
+    expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization/);
+    expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full/);
+    const bad = run('modsum', '--colour', 'red');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/unknown option --colour; valid options: --preset, --seeds, --out/);
+    expect(run('modsum', '--seeds', 'x').stderr).toMatch(/--seeds must be a positive integer/);
+  });
+});
