@@ -42,7 +42,10 @@ function idOf(b: GPUBuffer): number {
   return id;
 }
 
-const MAX_CACHED_BIND_GROUPS = 8192;
+// Per kernel entry point. Every live bind group holds a descriptor set in the driver; lavapipe
+// crashed allocating descriptor pools once tens of thousands were alive, and a training step
+// reuses far fewer than this (its buffers come back from the pool in the same order each step).
+const MAX_CACHED_BIND_GROUPS = 256;
 
 export class Kernel {
   private layout: Layout | null = null;
@@ -100,7 +103,9 @@ export class Kernel {
         buffer: { type: b.type },
       }));
       if (layout.uniform) {
-        entries.push({ binding: layout.uniform.binding, visibility: 4, buffer: { type: 'uniform' } });
+        // A dynamic offset picks the dispatch's slot of the uniform arena at setBindGroup time,
+        // so the slot is not part of the bind group and groups can be reused from step to step.
+        entries.push({ binding: layout.uniform.binding, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true } });
       }
       this.bindGroupLayout = device.createBindGroupLayout({ label: `${this.file}.${this.entry}`, entries });
     }
@@ -177,17 +182,22 @@ export class Kernel {
       key += `|${idOf(arg.buffer)}:${size}`;
     }
     if (layout.uniform) {
-      entries.push({ binding: layout.uniform.binding, resource: { buffer: arena, offset, size: layout.uniform.size } });
-      key += `|u${idOf(arena)}:${offset}`;
+      entries.push({ binding: layout.uniform.binding, resource: { buffer: arena, offset: 0, size: layout.uniform.size } });
+      key += `|u${idOf(arena)}`;
     }
     let group = this.bindGroups.get(key);
-    if (!group) {
-      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.clear();
+    if (group) {
+      // Least recently used goes first: re-inserting moves the key to the end of the Map.
+      this.bindGroups.delete(key);
+      e.counters.bindGroupHits += 1;
+    } else {
+      if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.delete(this.bindGroups.keys().next().value!);
       group = e.device.createBindGroup({ label: args.label, layout: this.bindGroupLayout!, entries });
-      this.bindGroups.set(key, group);
+      e.counters.bindGroupMisses += 1;
     }
+    this.bindGroups.set(key, group);
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
+    pass.setBindGroup(0, group, layout.uniform ? [offset] : []);
     pass.dispatchWorkgroups(x, y, z);
   }
 }
