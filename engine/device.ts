@@ -42,6 +42,11 @@ async function findGPU(runtime: Runtime): Promise<GPU> {
     const proc = (globalThis as any).process;
     // Mesa warns on every start when this is unset; any writable directory silences it.
     proc.env.XDG_RUNTIME_DIR ??= '/tmp';
+    // Size of Mesa lavapipe's thread pool (only that software driver reads it; it must be set
+    // before the driver loads, so it is set whatever the adapter turns out to be). The default,
+    // one thread per core, ran matmul 1.3-1.5x slower than 8 on 2 cores, in wall time and in CPU
+    // time per FLOP alike (BENCHMARKS.md). A value the user set wins.
+    proc.env.LP_NUM_THREADS ??= '8';
     const specifier = 'webgpu';
     let mod: any;
     try {

@@ -202,10 +202,15 @@ async function runCell(
   const config = withVocab(cell.model, tokenizer.vocabSize);
   if (t.dropout !== undefined) config.dropoutRate = t.dropout;
   const params = countParameters(config);
+  log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
   const model = T5.init(config, cell.seed);
   const train = encodeExamples(splits.train.map(text), tokenizer);
   const validation = encodeExamples(splits.validation.map(text), tokenizer);
   const stepsPerEpoch = Math.ceil(train.length / t.batchSize);
+  // Generation stops at EOS, but an undertrained model may never say it; a little past the
+  // longest reference is as far as a right answer can plausibly be.
+  const longest = Math.max(...train.map((e) => e.target.length), ...validation.map((e) => e.target.length));
+  const maxNewTokens = Math.min(t.maxNewTokens, Math.ceil(longest * 1.25) + 8);
   const trainConfig: TrainConfig = {
     batchSize: t.batchSize,
     maxEpochs: t.epochs,
@@ -221,7 +226,7 @@ async function runCell(
     evalEvery: t.evalEvery,
     patience: t.patience,
     checkpointEvery: t.evalEvery,
-    maxNewTokens: t.maxNewTokens,
+    maxNewTokens,
     seed: cell.seed,
   };
   const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainConfig);

@@ -18,8 +18,9 @@
 //    discrete GPUs want: global memory is far, workgroup memory is near, barriers are cheap.
 //  - !STAGE (software adapters without subgroups): invocations load their blocks straight from
 //    the buffers. On a CPU driver (lavapipe) workgroup memory is ordinary memory read through the
-//    same per-lane path as a buffer, and each workgroupBarrier() ends an SIMD chunk's run, so
-//    staging only adds copies and barriers (measured: 0.7-3.5 vs 8-10 GFLOP/s at 1024^3).
+//    same per-lane path as a buffer, and every workgroupBarrier() suspends and resumes each SIMD
+//    chunk of the workgroup, so staging only adds copies and barriers: on lavapipe the direct
+//    variant runs about 2x faster than the staged one (BENCHMARKS.md).
 // engine/ops/matmul.ts picks the variant and its tile sizes per adapter (matmulTiling).
 //
 // Bounds. Sizes need not be multiples of anything. Loads never branch: a value at k >= K is

@@ -6,22 +6,24 @@
 // the same cases).
 //
 // Why a separate kernel. lavapipe runs 8 invocations as the 8 lanes of one SIMD register, and
-// the driver (Mesa 25.0) turns every buffer load whose address is not a compile-time constant
-// into a loop over the lanes: one scalar load, bounds check and insert per lane and component,
-// about 10 instructions per element, while a multiply-add is one instruction for all 8 lanes.
-// Loads are the whole cost, so the kernel must need as few loaded elements per multiply-add as
-// possible. Register blocking helps (a TM x TN block needs TM + TN elements per k for TM·TN
-// multiply-adds) but runs out of registers at 8 x 8 (measured 9-10 GFLOP/s at 1024^3).
+// the driver (Mesa 25.0) turns every buffer or workgroup-memory load whose address is not a
+// constant into a loop over the lanes: a scalar load, a bounds check and an insert per lane and
+// component, about 10 instructions per element (read off its GALLIVM_DEBUG=asm output), while
+// one vector multiply and add serve all 8 lanes. Loads are nearly the whole cost, so the kernel
+// must load as few elements per multiply-add as it can. Register blocking alone (a TM x TN block
+// needs TM + TN elements per k for TM·TN multiply-adds; matmul.wgsl's direct variant) runs out of
+// registers around 8 x 8 and stays about 3x slower than this kernel (BENCHMARKS.md).
 //
 // Tiling. The invocations of a workgroup lie side by side along n (each owns 4 columns, one vec4
 // of B per k) and share the same TM rows of A. Those rows are loaded once per subgroup instead of
 // once per lane: per step of 4 along k, lane s of each group of 8 loads one vec4 of the TM x 4
-// block of A (TM / 8 loads per lane) and subgroupBroadcast hands every lane all of them, which
-// on lavapipe is a register extract, not a memory access. Per lane and 4 k that is 4 + TM / 8
-// vec4 loads for 16·TM multiply-adds (TM = 16: 6 loads for 256; the plain 8 x 8 block needs 16
-// loads for 256), and no barrier. The shared rows need a subgroup of at least 8 lanes, which
-// engine/ops/matmul.ts checks before choosing this kernel; larger subgroups just load
-// duplicates in lanes 8 and up.
+// block of A (TM / 8 loads per lane) and subgroupBroadcast hands all of them to every lane, which
+// on lavapipe is a register extract, not a memory access. Per lane and step that is 4 + TM / 8
+// vec4 loads for 16·TM multiply-adds (TM = 24: 7 loads for 384; the plain 8 x 8 block needs 16
+// loads for 256), and no barrier. TM stops at 24: with 32 rows Mesa no longer unrolls the loops
+// and the accumulators move to per-lane scratch memory. The shared rows need subgroups of at
+// least 8 lanes, which engine/ops/matmul.ts checks before choosing this kernel; wider subgroups
+// just load duplicates in lanes 8 and up.
 
 enable subgroups;
 
@@ -45,8 +47,8 @@ override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
 override WG: u32 = 64u;   // invocations along n, a multiple of the subgroup size
-override TM: u32 = 16u;   // rows per workgroup: 8, 16, 24 or 32
-const MAX_TM = 32u;
+override TM: u32 = 24u;   // rows per workgroup: 8, 16 or 24
+const MAX_TM = 24u;
 
 fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];

@@ -50,23 +50,32 @@ function subgroupMinSize(): number {
 }
 
 /**
- * The kernel and tile sizes for this adapter (the why is in the .wgsl headers and BENCHMARKS.md).
- * On lavapipe (2 cores, 1024^3) the shared-rows kernel ran at 22-27 GFLOP/s, direct 8 x 8
- * register blocks at 9-10 and workgroup-memory tiles at 0.7-3.5; on GPUs the tiled 64 x 64
- * workgroup tile with 4 x 4 per invocation and 32-deep k slices is the textbook choice.
+ * The kernel and tile sizes for an M x N product on this adapter; the variant comes from
+ * defaultVariant() unless forced. On lavapipe (2 cores, 1024^3, BENCHMARKS.md) shared-rows ran at
+ * 44-50 GFLOP/s when the cores were free, direct register blocks at about a third of that and
+ * staged workgroup tiles at about a sixth. Within shared-rows, 24 rows per workgroup beat 16
+ * and 8 (more multiply-adds per loaded B element); at 32 Mesa stops unrolling and the
+ * accumulators go to per-lane scratch memory (3x slower). Small M or N get smaller tiles so that
+ * few lanes compute rows or columns that are thrown away. On GPUs the tiled variant uses the
+ * textbook 64 x 64 workgroup tile, 4 x 4 per invocation and 32-deep k slices (not measured yet:
+ * no GPU was at hand).
  */
-export function matmulTiling(variant: MatmulVariant = defaultVariant()): Tiling {
+export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant()): Tiling {
   switch (variant) {
-    case 'shared-rows':
+    case 'shared-rows': {
       if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
-      return { kernel: sharedRowsKernel, constants: { WG: 64, TM: 16 }, tileM: 16, tileN: 256 };
+      const rows = m <= 8 ? 8 : m <= 16 ? 16 : 24;
+      const lanes = n <= 32 ? 8 : n <= 64 ? 16 : 32;
+      return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };
+    }
     case 'direct':
-      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 8, BK: 4 }, tileM: 32, tileN: 64 };
+      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 4, BK: 4 }, tileM: 32, tileN: 32 };
     case 'tiled':
       return { kernel: tiledKernel, constants: { STAGE: 1, WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 }, tileM: 64, tileN: 64 };
   }
 }
 
+/** Software adapters (CPU drivers) get barrier-free kernels, real GPUs workgroup-memory tiles. */
 function defaultVariant(): MatmulVariant {
   if (!isSoftware()) return 'tiled';
   return subgroupMinSize() >= 8 ? 'shared-rows' : 'direct';
@@ -114,7 +123,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   checkRank(label, batch);
   const out = Tensor.empty([...batch, m, n]);
   if (out.size > 0) {
-    const tiling = { ...matmulTiling(variant) }; const ov = (globalThis as any).__mm; if (ov) { tiling.constants = { ...tiling.constants, ...ov.k }; if (ov.tileM) { tiling.tileM = ov.tileM; tiling.tileN = ov.tileN; } } // TUNING-TEMP
+    const tiling = matmulTiling(m, n, variant);
     tiling.kernel.dispatch({
       label,
       buffers: { a: vec4Arg(a, label), b: vec4Arg(b, label), c: out.arg(label) },

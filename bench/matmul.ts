@@ -1,0 +1,163 @@
+// Matrix multiply throughput, this engine against @tensorflow/tfjs-backend-webgpu on the same
+// adapter in the same process: square products and the shapes a small transformer layer makes
+// (8 sequences of 128 tokens, d_model 512, d_ff 2048), including the transposed forms its linear
+// layers and their backward use. Both engines are timed the same way: warm-up calls (pipelines
+// compile on first use), then a batch of products with every result but the last disposed, and
+// the last one read back, so the time covers all the work end to end. Each figure is the median
+// of --repeat timed batches, the engines taking turns so both see the same background load.
+//
+//   npm run bench -- matmul [--json] [--repeat N] [--only this|tfjs-webgpu] [--variants]
+//
+// --variants adds this engine's kernel variants forced one by one ("this:tiled", ...), to see
+// what the adapter's choice gains. --json prints one object per line:
+//   {"op":"matmul","m":..,"n":..,"k":..,"transA":..,"transB":..,"engine":"this"|"tfjs-webgpu","gflops":..,"adapter":".."}
+
+import * as E from '../engine/index.ts';
+import { matmulTiling, type MatmulVariant } from '../engine/ops/matmul.ts';
+
+interface Shape {
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  what: string;
+}
+
+const sq = (s: number): Shape => ({ m: s, n: s, k: s, transA: false, transB: false, what: `square ${s}` });
+const SHAPES: Shape[] = [
+  sq(256),
+  sq(512),
+  sq(1024),
+  sq(2048),
+  { m: 1024, n: 2048, k: 512, transA: false, transB: false, what: 'ffn in: x·W' },
+  { m: 1024, n: 2048, k: 512, transA: false, transB: true, what: 'ffn in: x·Wᵀ (linear)' },
+  { m: 1024, n: 512, k: 2048, transA: false, transB: false, what: 'ffn out: h·W' },
+  { m: 512, n: 2048, k: 1024, transA: true, transB: false, what: 'weight grad: xᵀ·dy' },
+  { m: 1024, n: 512, k: 512, transA: false, transB: false, what: 'attn proj: x·W' },
+  { m: 1024, n: 512, k: 512, transA: false, transB: true, what: 'attn proj: x·Wᵀ' },
+];
+
+
+interface Runner {
+  /** Runs `count` products and waits for the last result's values. */
+  batch(count: number): Promise<void>;
+  dispose(): void;
+}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function ours(s: Shape, variant?: MatmulVariant): Runner {
+  const a = E.randu(s.transA ? [s.k, s.m] : [s.m, s.k], { seed: 1, lo: -1, hi: 1 });
+  const b = E.randu(s.transB ? [s.n, s.k] : [s.k, s.n], { seed: 2, lo: -1, hi: 1 });
+  const product = () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant });
+  return {
+    async batch(count) {
+      for (let i = 0; i < count - 1; i++) product().dispose();
+      const last = product();
+      await last.toArray();
+      last.dispose();
+    },
+    dispose: () => E.dispose([a, b]),
+  };
+}
+
+type TF = typeof import('@tensorflow/tfjs-core');
+
+/** tfjs on a second Dawn instance of the same driver, created after the engine's so that it sees
+ *  the same environment (LP_NUM_THREADS, see engine/device.ts). */
+async function loadTfjs(): Promise<TF> {
+  const specifier = 'webgpu';
+  const { create } = await import(/* @vite-ignore */ specifier);
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: create([]) }, configurable: true, writable: true });
+  const tf = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not start its webgpu backend');
+  await tf.ready();
+  return tf;
+}
+
+function theirs(tf: TF, s: Shape): Runner {
+  const a = tf.randomUniform(s.transA ? [s.k, s.m] : [s.m, s.k], -1, 1, 'float32', 1);
+  const b = tf.randomUniform(s.transB ? [s.n, s.k] : [s.k, s.n], -1, 1, 'float32', 2);
+  const product = () => tf.matMul(a, b, s.transA, s.transB);
+  return {
+    async batch(count) {
+      for (let i = 0; i < count - 1; i++) product().dispose();
+      const last = product();
+      await last.data();
+      last.dispose();
+    },
+    dispose: () => tf.dispose([a, b]),
+  };
+}
+
+async function seconds(r: Runner, count: number): Promise<number> {
+  const t0 = performance.now();
+  await r.batch(count);
+  return (performance.now() - t0) / 1000;
+}
+
+function usable(v: MatmulVariant): boolean {
+  try {
+    matmulTiling(1, 1, v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+export async function run(args: string[]): Promise<void> {
+  const json = args.includes('--json');
+  const repeat = Number(option(args, '--repeat') ?? 3);
+  const only = option(args, '--only');
+  const e = await E.initEngine();
+  const adapter = E.describeAdapter(e.adapter);
+  const engines: [string, (s: Shape) => Runner][] = [];
+  if (only !== 'tfjs-webgpu') engines.push(['this', (s) => ours(s)]);
+  if (only !== 'this') {
+    const tf = await loadTfjs();
+    engines.push(['tfjs-webgpu', (s) => theirs(tf, s)]);
+  }
+  if (args.includes('--variants')) {
+    for (const v of ['shared-rows', 'direct', 'tiled'] as const) {
+      if (usable(v)) engines.push([`this:${v}`, (s) => ours(s, v)]);
+    }
+  }
+  if (!json) {
+    console.log(`matmul GFLOP/s, ${adapter}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? '(unset)'}, median of ${repeat}`);
+    const ratio = engines.length > 1 ? `  ${engines[0][0]}/${engines[1][0]}` : '';
+    console.log(`${'M x N x K'.padEnd(18)}${'product'.padEnd(24)}${engines.map(([n]) => n.padStart(17)).join('')}${ratio}`);
+  }
+  for (const s of SHAPES) {
+    const flop = 2 * s.m * s.n * s.k;
+    const runners = engines.map(([, make]) => make(s));
+    // Warm up, then size each timed batch to about half a second (at least one product).
+    const counts: number[] = [];
+    for (const r of runners) {
+      await r.batch(1);
+      counts.push(Math.max(1, Math.round(0.5 / (await seconds(r, 1)))));
+    }
+    const rates: number[][] = runners.map(() => []);
+    for (let i = 0; i < repeat; i++) {
+      for (const [j, r] of runners.entries()) rates[j].push((flop * counts[j]) / (await seconds(r, counts[j])) / 1e9);
+    }
+    for (const r of runners) r.dispose();
+    const gflops = rates.map(median);
+    if (json) {
+      for (const [j, [engine]] of engines.entries()) {
+        const { m, n, k, transA, transB } = s;
+        console.log(JSON.stringify({ op: 'matmul', m, n, k, transA, transB, engine, gflops: Number(gflops[j].toFixed(2)), adapter }));
+      }
+    } else {
+      const dims = `${s.m}x${s.n}x${s.k}`.padEnd(18);
+      const ratio = gflops.length > 1 ? `${(gflops[0] / gflops[1]).toFixed(1).padStart(8)}x` : '';
+      console.log(`${dims}${s.what.padEnd(24)}${gflops.map((g) => g.toFixed(2).padStart(17)).join('')}${ratio}`);
+    }
+  }
+}

@@ -1,0 +1,219 @@
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import * as E from '../../engine/index.ts';
+import { Kernel } from '../../engine/kernel.ts';
+import { matmul, matmulTiling, type MatmulVariant } from '../../engine/ops/matmul.ts';
+import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
+
+beforeAll(setupEngine);
+
+// Every kernel variant runs here, whatever this adapter would pick by itself.
+const VARIANTS: MatmulVariant[] = ['shared-rows', 'direct', 'tiled'];
+const COMBOS: [boolean, boolean][] = [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+];
+
+/** float64 reference with NumPy broadcasting of the batch dims. */
+function reference(a: Float64Array, aShape: number[], b: Float64Array, bShape: number[], transA: boolean, transB: boolean) {
+  const [ra, rb] = [aShape.length, bShape.length];
+  const [m, k] = transA ? [aShape[ra - 1], aShape[ra - 2]] : [aShape[ra - 2], aShape[ra - 1]];
+  const n = transB ? bShape[rb - 2] : bShape[rb - 1];
+  const ba = aShape.slice(0, -2);
+  const bb = bShape.slice(0, -2);
+  const rank = Math.max(ba.length, bb.length);
+  const pa = [...Array(rank - ba.length).fill(1), ...ba];
+  const pb = [...Array(rank - bb.length).fill(1), ...bb];
+  const batch = pa.map((d, i) => Math.max(d, pb[i]));
+  const count = sizeOfShape(batch);
+  const out = new Float64Array(count * m * n);
+  for (let z = 0; z < count; z++) {
+    let [za, zb, rest] = [0, 0, z];
+    const idx: number[] = [];
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d] = rest % batch[d];
+      rest = Math.floor(rest / batch[d]);
+    }
+    for (let d = 0; d < rank; d++) {
+      za = za * pa[d] + (pa[d] === 1 ? 0 : idx[d]);
+      zb = zb * pb[d] + (pb[d] === 1 ? 0 : idx[d]);
+    }
+    const [oa, ob] = [za * m * k, zb * k * n];
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          s += a[oa + (transA ? q * m + i : i * k + q)] * b[ob + (transB ? j * k + q : q * n + j)];
+        }
+        out[(z * m + i) * n + j] = s;
+      }
+    }
+  }
+  return { shape: [...batch, m, n], out };
+}
+
+async function check(aShape: number[], bShape: number[], transA: boolean, transB: boolean, variant?: MatmulVariant) {
+  const a = rand(sizeOfShape(aShape), 11);
+  const b = rand(sizeOfShape(bShape), 12);
+  const y = E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB, variant }));
+  const { shape, out } = reference(a, aShape, b, bShape, transA, transB);
+  const what = `${variant ?? 'default'} ${JSON.stringify(aShape)}${transA ? 'T' : ''} x ${JSON.stringify(bShape)}${transB ? 'T' : ''}`;
+  expect(y.shape, what).toEqual(shape);
+  const k = transA ? aShape[aShape.length - 2] : aShape[aShape.length - 1];
+  expectClose(await y.toArray(), out, 1e-5, 2e-6 * (k + 1), what);
+  y.dispose();
+}
+
+/** Stored shapes of an M x K by K x N product under the transpose flags. */
+function stored(m: number, n: number, k: number, transA: boolean, transB: boolean): [number[], number[]] {
+  return [transA ? [k, m] : [m, k], transB ? [n, k] : [k, n]];
+}
+
+describe('matmul forward', () => {
+  // Every pipeline is compiled on first use (about a second each on lavapipe), so the sizes are chosen
+  // to cover each code path once rather than every size in every combination. [M, N, K]:
+  // ones and primes (scalar loads), multiples of 4 (vec4 loads), and sizes just past the tile
+  // edges of each variant: shared-rows 8/16/24 rows by 32/64/128 columns, direct 32 x 32,
+  // tiled 64 x 64 with 32-deep k slices.
+  const EVERY_COMBO: [number, number, number][] = [
+    [1, 1, 1],
+    [7, 13, 29],
+    [12, 8, 20],
+  ];
+  const EDGES: [number, number, number][] = [
+    [65, 33, 17],
+    [25, 129, 36],
+    [33, 68, 72],
+  ];
+  for (const variant of VARIANTS) {
+    it(`${variant}: all four transpose combinations, odd and tile-edge sizes`, async () => {
+      for (const [m, n, k] of EVERY_COMBO) {
+        for (const [ta, tb] of COMBOS) await check(...stored(m, n, k, ta, tb), ta, tb, variant);
+      }
+      for (const [m, n, k] of EDGES) {
+        for (const t of [false, true]) await check(...stored(m, n, k, t, t), t, t, variant);
+      }
+    });
+    it(`${variant}: batches with broadcasting`, async () => {
+      const cases: [number[], number[], boolean, boolean][] = [
+        [[3, 7, 13], [13, 29], false, false], // folded into one [21, 13] product
+        [[3, 7, 13], [3, 13, 29], false, false],
+        [[7, 13], [3, 13, 29], false, false],
+        [[2, 1, 13, 7], [1, 3, 29, 13], true, true],
+        [[2, 3, 2, 7, 13], [3, 1, 13, 29], false, false],
+      ];
+      for (const [as, bs, ta, tb] of cases) await check(as, bs, ta, tb, variant);
+    });
+  }
+
+  it('the adapter default matches, and a large K stays accurate', async () => {
+    await check([33, 1000], [1000, 9], false, false);
+    await check([64, 64], [64, 64], true, true);
+  });
+
+  it('picks barrier-free kernels for software adapters, staged tiles for GPUs', () => {
+    const e = E.engine();
+    const subgroups = e.adapter.features.includes('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8;
+    const chosen = matmulTiling(100, 100);
+    if (e.adapter.isFallbackAdapter && subgroups) expect(chosen.kernel.file).toBe('matmul_subgroups');
+    else expect(chosen.constants.STAGE).toBe(e.adapter.isFallbackAdapter ? 0 : 1);
+  });
+
+  it('handles empty dims: K = 0 gives zeros, M = 0 or a zero batch gives an empty result', async () => {
+    for (const variant of VARIANTS) {
+      const z = E.tidy(() => matmul(E.zeros([3, 0]), E.zeros([0, 5]), { variant }));
+      expect(z.shape).toEqual([3, 5]);
+      expect(Array.from(await z.toArray())).toEqual(new Array(15).fill(0));
+      z.dispose();
+    }
+    const e = E.tidy(() => matmul(E.zeros([0, 4]), E.zeros([4, 5])));
+    expect(e.shape).toEqual([0, 5]);
+    const eb = E.tidy(() => matmul(E.zeros([0, 2, 4]), E.zeros([4, 5])));
+    expect(eb.shape).toEqual([0, 2, 5]);
+    E.dispose([e, eb]);
+  });
+});
+
+describe('matmul backward', () => {
+  it('finite differences for all four transpose combinations', async () => {
+    for (const [ta, tb] of COMBOS) {
+      const [as, bs] = stored(3, 4, 5, ta, tb);
+      await checkGradients((x, y) => matmul(x, y, { transA: ta, transB: tb }), [
+        { data: rand(15, 21), shape: as },
+        { data: rand(20, 22), shape: bs },
+      ]);
+    }
+  });
+
+  it('the backward runs the variant of its forward', async () => {
+    for (const variant of VARIANTS) {
+      await checkGradients((x, y) => matmul(x, y, { transA: true, transB: true, variant }), [
+        { data: rand(15, 25), shape: [5, 3] },
+        { data: rand(20, 26), shape: [4, 5] },
+      ]);
+    }
+  });
+
+  it('finite differences through broadcast batch dims', async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[2, 3, 4], [4, 3], false, false], // folded
+      [[2, 4, 3], [4, 3], true, false],
+      [[3, 4], [2, 4, 3], false, false],
+      [[2, 1, 3, 4], [1, 2, 3, 4], false, true],
+      [[1, 4, 3], [2, 2, 4], true, true],
+    ];
+    for (const [as, bs, ta, tb] of cases) {
+      await checkGradients((x, y) => matmul(x, y, { transA: ta, transB: tb }), [
+        { data: rand(sizeOfShape(as), 23), shape: as },
+        { data: rand(sizeOfShape(bs), 24), shape: bs },
+      ]);
+    }
+  });
+
+  it('materializes no transposes: forward and both gradients are three matmul dispatches', () => {
+    const a = E.param(E.tensor(rand(35, 1), [7, 5]));
+    const b = E.param(E.tensor(rand(30, 2), [6, 5]));
+    const seed = E.tensor(rand(42, 3), [7, 6]);
+    const spy = vi.spyOn(Kernel.prototype, 'dispatch');
+    E.tidy(() => E.backward(matmul(a, b, { transB: true }), seed));
+    // The poisoning test engine also fills every new tensor with NaN first.
+    const labels = spy.mock.calls.map(([args]) => args.label).filter((l) => !l.startsWith('fill '));
+    spy.mockRestore();
+    expect(labels).toEqual(['matmul [7,5] x [6,5]^T', 'matmul [7,6] x [6,5]', 'matmul [7,6]^T x [7,5]']);
+    E.dispose([a, b, seed, a.grad, b.grad]);
+  });
+
+  it('uses its saved inputs, so callers may dispose theirs', async () => {
+    const a = E.param(E.tensor(rand(6, 4), [2, 3]));
+    const b = E.param(E.tensor(rand(12, 5), [3, 4]));
+    const { y, av, bv } = E.tidy(() => {
+      const av = E.mulScalar(a, 1);
+      const bv = E.mulScalar(b, 1);
+      return { y: matmul(av, bv), av, bv };
+    });
+    av.dispose();
+    bv.dispose();
+    E.tidy(() => E.backward(E.sum(y)));
+    // d sum(A·B) / dA[i, q] = sum_j B[q, j]
+    const bData = rand(12, 5);
+    const expectGradA = Array.from({ length: 6 }, (_, i) => [0, 1, 2, 3].reduce((s, j) => s + bData[(i % 3) * 4 + j], 0));
+    expectClose(await a.grad!.toArray(), expectGradA, 1e-5, 1e-6, 'grad a');
+    E.dispose([a, b, y, a.grad, b.grad]);
+  });
+});
+
+describe('matmul errors', () => {
+  const t = (shape: number[], dtype: E.DType = 'f32') => E.zeros(shape, dtype);
+  it('names the op and both shapes', () => {
+    expect(() => E.tidy(() => matmul(t([2, 3]), t([4, 5])))).toThrow('matmul: [2,3] and [4,5]: inner dimensions 3 and 4 differ');
+    expect(() => E.tidy(() => matmul(t([3, 2]), t([4, 5]), { transA: true }))).toThrow(
+      'matmul: [3,2] and [4,5] (transA=true, transB=false): inner dimensions 3 and 4 differ',
+    );
+    expect(() => E.tidy(() => matmul(t([2, 3, 4]), t([3, 4, 5])))).toThrow(
+      'matmul: [2,3,4] and [3,4,5]: batch dims [2] and [3] cannot be broadcast together',
+    );
+    expect(() => E.tidy(() => matmul(t([3]), t([3, 4])))).toThrow('matmul: [3] and [3,4]: both operands need at least 2 dims');
+    expect(() => E.tidy(() => matmul(t([2, 3], 'i32'), t([3, 4])))).toThrow('matmul: [2,3] and [3,4]: expects f32 tensors, got i32 [2,3]');
+  });
+});
