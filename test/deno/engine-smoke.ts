@@ -19,6 +19,8 @@ console.log(
     gradX: Array.from(await x.grad!.toArray()),
     gradW: Array.from(await w.grad!.toArray()),
     sumAxis0: Array.from(await E.tidy(() => E.sum(x, 0)).toArray()),
+    // x [2,3] · xᵀ: the matmul variant Deno gets (its WebGPU has no subgroups)
+    gram: Array.from(await E.tidy(() => E.matmul(x, x, { transB: true })).toArray()),
   }),
 );
 // Dawn's threads keep Deno alive otherwise.

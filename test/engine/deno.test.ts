@@ -37,5 +37,7 @@ describe('engine under Deno', () => {
     expectClose(out.gradX, gx.flat(), 1e-4, 1e-6, 'dx');
     expectClose(out.gradW, gw, 1e-4, 1e-6, 'dw');
     expectClose(out.sumAxis0, [2, -0.75, 1.25], 1e-6, 1e-6, 'sum');
+    const gram = x.flatMap((a) => x.map((b) => a.reduce((s, v, i) => s + v * b[i], 0)));
+    expectClose(out.gram, gram, 1e-6, 1e-6, 'matmul');
   }, 130_000);
 });

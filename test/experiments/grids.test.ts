@@ -67,6 +67,23 @@ describe('grid smoke runs (tiny presets)', () => {
   });
 });
 
+describe('experiments under Deno', () => {
+  it('deno task experiment runs a grid on the same code', () => {
+    const denoOut = mkdtempSync(path.join(tmpdir(), 'deno-grids-'));
+    const r = spawnSync(path.join(root, 'node_modules/.bin/deno'), ['task', 'experiment', 'modsum', '--preset', 'tiny', '--seeds', '1', '--out', denoOut], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const [run] = readdirSync(path.join(denoOut, 'modsum'));
+    const results = JSON.parse(readFileSync(path.join(denoOut, 'modsum', run, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ grid: 'modsum', preset: 'tiny', complete: true });
+    expect(results.adapter).toMatch(/via deno/);
+    expect(results.rows.length).toBe(2);
+  }, 300_000);
+});
+
 describe('experiment CLI', () => {
   const run = (...args: string[]) =>
     spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['experiments/run.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
