@@ -2,7 +2,7 @@
 // `Final answer: X`; `medium` is the authors' released format and must match it byte for byte.
 
 import { listOpsSteps, parse, type ListOpsNode, type ListOpsStep } from './listops.ts';
-import { MODSUM_MODULUS, isModSumSource, modSumAnswer, parseModSum, runningSums } from './modsum.ts';
+import { MODSUM_MODULUS, isModSumSource, modSumAnswer, modSumSteps, parseModSum } from './modsum.ts';
 
 export const EXPLANATION_FORMATS = ['none', 'short', 'medium', 'long'] as const;
 export type ExplanationFormat = (typeof EXPLANATION_FORMATS)[number];
@@ -76,27 +76,25 @@ export function explainListOps(tree: ListOpsNode, format: ExplanationFormat, sum
   }
 }
 
-/** Walks the running sum one digit at a time and reduces modulo 10 only at the end. */
+/** Walks the running sum one digit at a time, reducing modulo 10 at every step (modSumSteps). */
 export function explainModSum(digits: readonly number[], format: ExplanationFormat): string {
   if (digits.length < 2) throw new Error('modsum explanations need at least 2 digits');
   const answer = modSumAnswer(digits);
-  const sums = runningSums(digits);
-  const last = sums[sums.length - 1];
+  const steps = modSumSteps(digits);
   const lines: string[] = [];
   switch (format) {
     case 'none':
       return String(answer);
     case 'short':
-      for (let i = 1; i < digits.length; i++) lines.push(`SUM, ${sums[i]}`);
+      for (const s of steps) lines.push(`SUM, ${s.result}`);
       break;
     case 'medium':
-      for (let i = 1; i < digits.length; i++) lines.push(`SUM, add ${list([sums[i - 1], digits[i]])}, sum is ${sums[i]}`);
-      lines[lines.length - 1] += `, answer is ${answer}`;
+      for (const s of steps) lines.push(`SUM, add ${list([s.carried, s.digit])}, sum is ${s.sum}, answer is ${s.result}`);
       break;
     case 'long':
-      lines.push(`SUM operator so we have to add the numbers ${list(digits)} one at a time`);
-      for (let i = 1; i < digits.length; i++) lines.push(`${sums[i - 1]} plus ${digits[i]} is ${sums[i]}`);
-      lines.push(`the sum is ${last}, and ${last} modulo ${MODSUM_MODULUS} is ${answer}, so the answer is ${answer}`);
+      lines.push(`SUM operator so we have to add the numbers ${list(digits)} one at a time, keeping only the last digit`);
+      for (const s of steps) lines.push(`${s.carried} plus ${s.digit} is ${s.sum}, and ${s.sum} modulo ${MODSUM_MODULUS} is ${s.result}`);
+      lines.push(`so the answer is ${answer}`);
       break;
   }
   return withFinal(lines, answer);

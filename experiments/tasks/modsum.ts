@@ -59,12 +59,30 @@ export function parseModSum(source: string): number[] {
   return digits;
 }
 
-/** Running sums without the modulus: the first digit, then each partial sum. */
-export function runningSums(digits: readonly number[]): number[] {
-  const sums: number[] = [];
-  let s = 0;
-  for (const d of digits) sums.push((s += d));
-  return sums;
+export interface ModSumStep {
+  /** The running value so far (already reduced modulo 10). */
+  carried: number;
+  digit: number;
+  sum: number;
+  /** sum modulo 10, carried into the next step. */
+  result: number;
+}
+
+/**
+ * The running sum as explanations walk it: each step adds the next digit to the value carried so
+ * far and reduces modulo 10 at once, as the authors' ListOps SUM lines do ("sum is 17, answer is
+ * 7") and as a person summing modulo 10 would, so every step is a one-digit addition.
+ */
+export function modSumSteps(digits: readonly number[]): ModSumStep[] {
+  const steps: ModSumStep[] = [];
+  let carried = digits[0] % MODSUM_MODULUS;
+  for (const digit of digits.slice(1)) {
+    const sum = carried + digit;
+    const result = sum % MODSUM_MODULUS;
+    steps.push({ carried, digit, sum, result });
+    carried = result;
+  }
+  return steps;
 }
 
 export function modSumAnswer(digits: readonly number[]): number {

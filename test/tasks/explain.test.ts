@@ -61,19 +61,19 @@ describe('ListOps explanations', () => {
 describe('modsum explanations', () => {
   const digits = [3, 5, 9, 1];
 
-  it('renders every format with the running sum', () => {
+  it('renders every format with the running sum reduced modulo 10 at each step', () => {
     expect(explainModSum(digits, 'none')).toBe('8');
-    expect(explainModSum(digits, 'short')).toBe('SUM, 8\nSUM, 17\nSUM, 18\nFinal answer: 8');
+    expect(explainModSum(digits, 'short')).toBe('SUM, 8\nSUM, 7\nSUM, 8\nFinal answer: 8');
     expect(explainModSum(digits, 'medium')).toBe(
-      'SUM, add [3, 5], sum is 8\nSUM, add [8, 9], sum is 17\nSUM, add [17, 1], sum is 18, answer is 8\nFinal answer: 8',
+      'SUM, add [3, 5], sum is 8, answer is 8\nSUM, add [8, 9], sum is 17, answer is 7\nSUM, add [7, 1], sum is 8, answer is 8\nFinal answer: 8',
     );
     expect(explainModSum(digits, 'long')).toBe(
       [
-        'SUM operator so we have to add the numbers [3, 5, 9, 1] one at a time',
-        '3 plus 5 is 8',
-        '8 plus 9 is 17',
-        '17 plus 1 is 18',
-        'the sum is 18, and 18 modulo 10 is 8, so the answer is 8',
+        'SUM operator so we have to add the numbers [3, 5, 9, 1] one at a time, keeping only the last digit',
+        '3 plus 5 is 8, and 8 modulo 10 is 8',
+        '8 plus 9 is 17, and 17 modulo 10 is 7',
+        '7 plus 1 is 8, and 8 modulo 10 is 8',
+        'so the answer is 8',
         'Final answer: 8',
       ].join('\n'),
     );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateModSum, isModSumSource, modSumAnswer, parseModSum, resolveModSumOptions, runningSums, serializeModSum } from '../../experiments/tasks/modsum.ts';
+import { generateModSum, isModSumSource, modSumAnswer, parseModSum, resolveModSumOptions, modSumSteps, serializeModSum } from '../../experiments/tasks/modsum.ts';
 import { Rng } from '../../engine/random.ts';
 
 describe('modsum', () => {
@@ -7,7 +7,11 @@ describe('modsum', () => {
     expect(modSumAnswer([3, 5, 9, 1])).toBe(8);
     expect(modSumAnswer([9, 9, 9, 9, 9])).toBe(5);
     expect(modSumAnswer([0, 0])).toBe(0);
-    expect(runningSums([3, 5, 9, 1])).toEqual([3, 8, 17, 18]);
+    expect(modSumSteps([3, 5, 9, 1])).toEqual([
+      { carried: 3, digit: 5, sum: 8, result: 8 },
+      { carried: 8, digit: 9, sum: 17, result: 7 },
+      { carried: 7, digit: 1, sum: 8, result: 8 },
+    ]);
   });
 
   it('writes and reads its source format', () => {
