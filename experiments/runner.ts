@@ -25,19 +25,7 @@ import { parseAnswer } from './tasks/answer.ts';
 import { generateSplits, type Example } from './tasks/dataset.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
-
-export interface ResultRow {
-  task: string;
-  explanation: string;
-  model: string;
-  trainSize: number;
-  seed: number;
-  test: string;
-  accuracy: number;
-  steps: number;
-  seconds: number;
-  params: number;
-}
+import type { ResultRow } from './report/stats.ts';
 
 export interface RunOptions {
   grid: Grid;
