@@ -170,13 +170,23 @@ export class Kernel {
     if (x > maxWG || y > maxWG || z > maxWG) {
       throw new Error(`${args.label}: dispatch of ${x}x${y}x${z} workgroups exceeds ${maxWG} per dimension`);
     }
+    const maxBinding = e.device.limits.maxStorageBufferBindingSize;
+    for (const b of layout.bindings) {
+      const arg = args.buffers[b.name];
+      if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${b.name}'`);
+      if (arg.size > maxBinding) {
+        throw new Error(
+          `${args.label}: '${b.name}' is ${arg.size} bytes, more than this adapter can bind at once ` +
+            `(maxStorageBufferBindingSize ${maxBinding}); use smaller tensors (batch, sequence or model size)`,
+        );
+      }
+    }
     const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes);
 
     let key = `${id}`;
     const entries: GPUBindGroupEntry[] = [];
     for (const b of layout.bindings) {
       const arg = args.buffers[b.name];
-      if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${b.name}'`);
       const size = Math.max(4, Math.ceil(arg.size / 4) * 4);
       entries.push({ binding: b.binding, resource: { buffer: arg.buffer, size } });
       key += `|${idOf(arg.buffer)}:${size}`;

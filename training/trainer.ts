@@ -27,7 +27,8 @@ export interface TrainConfig {
   maxEpochs: number;
   /** Stop after this many optimizer steps even if epochs remain. */
   maxSteps?: number;
-  /** The schedule's lr is the peak learning rate. */
+  /** The schedule's lr is the peak learning rate; a linear schedule with totalSteps 0 decays
+   *  over the whole run (epochs x steps per epoch, or maxSteps). */
   schedule: ScheduleConfig;
   weightDecay?: number;
   /** Clip the global gradient norm; 0 = off. */

@@ -132,6 +132,17 @@ describe('GPU errors', () => {
   });
 });
 
+describe('bindings past the adapter limit', () => {
+  it('are refused before dispatch, naming the op and the limit', () => {
+    const k = new Kernel('fill');
+    const out = E.zeros([4]);
+    const limit = E.engine().device.limits.maxStorageBufferBindingSize;
+    expect(() =>
+      k.dispatch({ label: 'fill [huge]', buffers: { out: { buffer: out.arg().buffer, size: limit + 4 } }, params: { n: 1, bits: 0 }, workgroups: [1] }),
+    ).toThrow(new RegExp(`fill \\[huge\\]: 'out' is ${limit + 4} bytes, more than this adapter can bind at once \\(maxStorageBufferBindingSize ${limit}\\)`));
+  });
+});
+
 describe('shape ops', () => {
   const data = rand(2 * 3 * 5, 4);
   it('permute and transpose', async () => {
