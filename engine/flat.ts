@@ -1,6 +1,8 @@
 // A flat layout: many tensors packed back to back into one 1-D f32 tensor, so that one kernel
-// dispatch can treat all of them as a single array (the optimizer updates every parameter with
-// one dispatch and reduces the global gradient norm over one array).
+// dispatch can treat all of them as a single array (the optimizer updates many parameters with
+// one dispatch and sums their squared gradients in one pass). A flat tensor is bound whole, so it
+// can hold no more than one storage binding (maxStorageBufferBindingSize); training/adamw.ts
+// spreads the parameters of a larger model over several layouts.
 //
 // Kernels bind whole buffers from offset 0 and WGSL cannot index an array of buffers, so the
 // tensors are copied in (`gather`) and out (`scatter`) with buffer-to-buffer copies recorded in
@@ -15,6 +17,11 @@ import { sameShape } from './shape.ts';
 
 const ALIGN = 4;
 
+/** Elements a tensor of `size` elements takes in a flat layout: its segment, padding included. */
+export function segmentLength(size: number): number {
+  return Math.ceil(size / ALIGN) * ALIGN;
+}
+
 export class FlatLayout {
   /** Element offset of each tensor's segment. */
   readonly offsets: readonly number[];
@@ -27,7 +34,7 @@ export class FlatLayout {
     let at = 0;
     for (const shape of shapes) {
       offsets.push(at);
-      at += Math.ceil(sizeOf(shape) / ALIGN) * ALIGN;
+      at += segmentLength(sizeOf(shape));
     }
     this.offsets = offsets;
     this.sizes = shapes.map(sizeOf);

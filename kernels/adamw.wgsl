@@ -5,10 +5,12 @@
 // multiple of 4 elements, zero padding between). The update is purely elementwise, so one
 // dispatch updates every parameter and needs no table of segments. Parameters exempt from weight
 // decay are packed last: vec4s from decay_end on skip it. Padding stays zero (g = m = v = 0
-// gives a zero update).
+// gives a zero update). When the parameters do not fit in one storage binding, training/adamw.ts
+// splits them into groups with a layout each, and runs this once per group.
 //
 // Per element, with g scaled by clip[1] (gradient scale times the global-norm clipping factor,
-// written on the GPU by kernels/clip.wgsl, so no read back and no extra pass over g):
+// over the gradients of every group, written on the GPU by kernels/clip.wgsl, so no read back
+// and no extra pass over g):
 //   m = beta1 m + (1 - beta1) g
 //   v = beta2 v + (1 - beta2) g^2
 //   w = w - lr wd w - step_size m / (sqrt(v) inv_sqrt_bc2 + eps)

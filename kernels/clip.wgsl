@@ -1,20 +1,26 @@
-// Global gradient norm and the clipping factor, on the GPU, for one flat array of all gradients
-// (engine/flat.ts packs them; its length is a multiple of 4, so it is read as vec4s).
+// Global gradient norm and the clipping factor, on the GPU, for the gradients of all parameters
+// packed into one or more flat arrays (engine/flat.ts packs them; each length is a multiple of 4,
+// so they are read as vec4s). There are several arrays when the parameters do not fit in one
+// storage binding (training/adamw.ts).
 //
-// Two entry points, run back to back:
-//   partial: invocation t of T sums x[t]^2 + x[t+T]^2 + ... over vec4s into partials[t]. The
-//            stride T makes neighbouring invocations read neighbouring vec4s (coalesced on GPUs,
-//            one contiguous row per SIMD group on lavapipe) with no barrier at all. The host picks
-//            T (at most 64K) so that each invocation sums at least 16 vec4s.
-//   finish:  one workgroup sums the T partials (strided, then a tree in workgroup memory: one
-//            workgroup, so its few barriers cost nothing noticeable) and writes
+// Two entry points:
+//   partial: run once per flat array. Invocation t of T sums x[t]^2 + x[t+T]^2 + ... over vec4s
+//            into partials[first + t]. The stride T makes neighbouring invocations read
+//            neighbouring vec4s (coalesced on GPUs, one contiguous row per SIMD group on lavapipe)
+//            with no barrier at all. The host picks T (at most 64K) so that each invocation sums
+//            at least 16 vec4s, and gives each array its own range [first, first + T) of one
+//            partials buffer, so the sums of every array end up side by side.
+//   finish:  run once after them. One workgroup sums the partials of every array (strided, then
+//            a tree in workgroup memory: one workgroup, so its few barriers cost nothing
+//            noticeable) and writes
 //              stats[0] = norm  = grad_scale * sqrt(sum)
 //              stats[1] = scale = grad_scale * min(1, max_norm / (norm + 1e-6))  (grad_scale if max_norm is 0)
 //            `scale` is what the optimizer multiplies every gradient by, read from this buffer, so
 //            clipping needs neither a pass that rescales the gradients nor a read back.
 
 struct PartialParams {
-  n: u32,   // vec4s in x
+  n: u32,       // vec4s in x
+  first: u32,   // where this array's partial sums start in partials
 }
 
 struct FinishParams {
@@ -42,7 +48,7 @@ fn partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let a = x[i];
     acc += dot(a, a);
   }
-  partials[gid.x] = acc;
+  partials[pp.first + gid.x] = acc;
 }
 
 @compute @workgroup_size(FINISH_WG)

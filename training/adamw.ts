@@ -1,21 +1,33 @@
 // AdamW over a list of parameters, one kernel dispatch per step for all of them
-// (kernels/adamw.wgsl), with optional clipping by global gradient norm (training/clip.ts).
+// (kernels/adamw.wgsl) as long as they fit in one storage binding, with optional clipping by
+// global gradient norm (training/clip.ts).
 //
 // Parameters live in their own buffers (the model owns them) and WebGPU cannot bind a variable
 // number of buffers to one dispatch. So the optimizer owns four flat tensors in one FlatLayout
 // (engine/flat.ts): weights, gradients, and the moments m and v. A step records, in one command
 // stream and without reading anything back:
 //   copies of every parameter and gradient into the flat weights and gradients,
-//   the global norm and clip factor (two small dispatches; the factor stays on the GPU),
+//   the global norm and clip factor (small dispatches; the factor stays on the GPU),
 //   the one AdamW dispatch over the whole flat array,
 //   copies of the flat weights back into the parameters.
 // The copies cost about as much memory traffic again as the update itself, which is small next
 // to a forward and backward pass; in exchange parameters stay ordinary tensors, and whatever
 // writes them between steps (a checkpoint load) is what the next step starts from.
+//
+// Groups. A kernel binds each flat tensor whole, and one binding holds at most
+// maxStorageBufferBindingSize bytes: 128 MiB (33.5M floats) on lavapipe and many GPUs, less than
+// t5-small's 60.5M parameters. Parameters that do not fit are split into groups, each with its own
+// four flat tensors and its own AdamW dispatch, as few groups as first-fit decreasing packing finds
+// (see packGroups). Nothing else changes: the update is elementwise, so it does not care which
+// group an element is in, and the gradient norm stays global, because every group's partial sums
+// of squares are reduced into the one [norm, scale] tensor that all the updates read. A single
+// parameter larger than one binding cannot be packed at all (no kernel could bind it, in the
+// optimizer or in the model), so the constructor refuses it.
 
 import { Kernel, grid } from '../engine/kernel.ts';
+import { engine } from '../engine/runtime.ts';
 import { Tensor, fmtShape, keep } from '../engine/tensor.ts';
-import { FlatLayout } from '../engine/flat.ts';
+import { FlatLayout, segmentLength } from '../engine/flat.ts';
 import { clipStats } from './clip.ts';
 
 const WG = 64;
@@ -37,6 +49,12 @@ export interface AdamWOptions {
   biasCorrection?: boolean;
   /** Clip gradients to this global L2 norm before the update; 0 (the default) does not clip. */
   maxGradNorm?: number;
+  /**
+   * The most elements one group's flat tensors may hold. The default, and the most it can be, is
+   * what one storage binding holds (maxStorageBufferBindingSize / 4); a smaller value is for tests
+   * and tuning (it splits even a small model into several groups).
+   */
+  maxFlatElements?: number;
 }
 
 /** The optimizer state, per parameter in the order given to the constructor. */
@@ -44,6 +62,19 @@ export interface AdamWState {
   step: number;
   m: Float32Array[];
   v: Float32Array[];
+}
+
+/** Parameters updated by one AdamW dispatch, from their own four flat tensors. */
+interface Group {
+  /** Parameter indices in layout order: decayed parameters first, each part in constructor order. */
+  readonly indices: readonly number[];
+  readonly layout: FlatLayout;
+  /** vec4s of the flat arrays that weight decay applies to. */
+  readonly decayEnd: number;
+  weights: Tensor;
+  grads: Tensor;
+  m: Tensor;
+  v: Tensor;
 }
 
 export class AdamW {
@@ -54,16 +85,8 @@ export class AdamW {
   private readonly weightDecay: number;
   private readonly biasCorrection: boolean;
   private readonly maxGradNorm: number;
-  /** Parameter indices in layout order: decayed parameters first. */
-  private readonly order: number[];
-  private readonly layout: FlatLayout;
-  /** vec4s of the flat arrays that weight decay applies to. */
-  private readonly decayEnd: number;
-  private weights: Tensor;
-  private grads: Tensor;
-  private m: Tensor;
-  private v: Tensor;
-  /** [norm, scale] of the last step (training/clip.ts). */
+  private readonly groups: Group[];
+  /** [norm, scale] of the last step, over all groups (training/clip.ts). */
   private stats: Tensor | null = null;
   private t = 0;
 
@@ -90,13 +113,29 @@ export class AdamW {
     this.maxGradNorm = maxGradNorm;
     this.params = [...params];
 
+    const limit = flatLimit(options.maxFlatElements);
+    params.forEach((p, i) => {
+      if (p.size > limit.elements) {
+        throw new Error(
+          `AdamW: parameter ${i} ${fmtShape(p.shape)} has ${p.size} elements, more than one flat tensor may hold ` +
+            `(${limit.elements}, ${limit.source})`,
+        );
+      }
+    });
     const decays = params.map((p, i) => options.decay?.(p, i) ?? true);
-    const indices = params.map((_, i) => i);
-    this.order = [...indices.filter((i) => decays[i]), ...indices.filter((i) => !decays[i])];
-    this.layout = new FlatLayout(this.order.map((i) => params[i].shape));
-    const firstExempt = decays.filter(Boolean).length;
-    this.decayEnd = (firstExempt < params.length ? this.layout.offsets[firstExempt] : this.layout.length) / 4;
-    [this.weights, this.grads, this.m, this.v] = [0, 1, 2, 3].map(() => this.layout.zeros());
+    this.groups = packGroups(params.map((p) => p.size), limit.elements).map((members) => {
+      const decayed = members.filter((i) => decays[i]);
+      const indices = [...decayed, ...members.filter((i) => !decays[i])];
+      const layout = new FlatLayout(indices.map((i) => params[i].shape));
+      const decayEnd = (decayed.length < indices.length ? layout.offsets[decayed.length] : layout.length) / 4;
+      const [weights, grads, m, v] = [0, 1, 2, 3].map(() => layout.zeros());
+      return { indices, layout, decayEnd, weights, grads, m, v };
+    });
+  }
+
+  /** AdamW dispatches per step: 1 unless the parameters do not fit in one storage binding. */
+  get groupCount(): number {
+    return this.groups.length;
   }
 
   /** Updates taken so far (the t of the bias correction). */
@@ -111,46 +150,51 @@ export class AdamW {
    */
   step(lr: number, options: { gradScale?: number } = {}): void {
     if (!(lr >= 0 && Number.isFinite(lr))) throw new Error(`AdamW.step: lr must be finite and >= 0, got ${lr}`);
-    const params = this.order.map((i) => this.params[i]);
-    const grads = params.map((p) => p.grad);
-    if (grads.every((g) => g === null)) throw new Error('AdamW.step: no parameter has a gradient; call backward() first');
+    if (this.params.every((p) => p.grad === null)) throw new Error('AdamW.step: no parameter has a gradient; call backward() first');
     const t = this.t + 1;
+    const groupParams = this.groups.map((g) => g.indices.map((i) => this.params[i]));
 
-    this.layout.gather(params, this.weights);
-    this.layout.gather(grads, this.grads);
-    const stats = keep(clipStats(this.grads, { maxNorm: this.maxGradNorm, gradScale: options.gradScale }));
+    // Copies end the open compute pass (engine/runtime.ts), so every group's copies are recorded
+    // together rather than between the dispatches.
+    this.groups.forEach((g, k) => {
+      g.layout.gather(groupParams[k], g.weights);
+      g.layout.gather(groupParams[k].map((p) => p.grad), g.grads);
+    });
+    const stats = keep(clipStats(this.groups.map((g) => g.grads), { maxNorm: this.maxGradNorm, gradScale: options.gradScale }));
     this.stats?.dispose();
     this.stats = stats;
 
     const bc1 = this.biasCorrection ? 1 - this.beta1 ** t : 1;
     const bc2 = this.biasCorrection ? 1 - this.beta2 ** t : 1;
-    const n = this.layout.length / 4;
-    const label = `adamw ${params.length} tensors, ${this.layout.length} elements`;
-    kernel.dispatch({
-      label,
-      buffers: {
-        weights: this.weights.arg(label),
-        grads: this.grads.arg(label),
-        m: this.m.arg(label),
-        v: this.v.arg(label),
-        clip: stats.arg(label),
-      },
-      params: {
-        n,
-        decay_end: this.decayEnd,
-        beta1: this.beta1,
-        one_minus_beta1: 1 - this.beta1,
-        beta2: this.beta2,
-        one_minus_beta2: 1 - this.beta2,
-        step_size: lr / bc1,
-        inv_sqrt_bc2: 1 / Math.sqrt(bc2),
-        eps: this.eps,
-        decay: lr * this.weightDecay,
-      },
-      constants: { WG, PER_THREAD },
-      workgroups: grid(n, WG * PER_THREAD),
+    this.groups.forEach((g, k) => {
+      const n = g.layout.length / 4;
+      const label = `adamw ${g.indices.length} tensors, ${g.layout.length} elements (group ${k + 1} of ${this.groups.length})`;
+      kernel.dispatch({
+        label,
+        buffers: {
+          weights: g.weights.arg(label),
+          grads: g.grads.arg(label),
+          m: g.m.arg(label),
+          v: g.v.arg(label),
+          clip: stats.arg(label),
+        },
+        params: {
+          n,
+          decay_end: g.decayEnd,
+          beta1: this.beta1,
+          one_minus_beta1: 1 - this.beta1,
+          beta2: this.beta2,
+          one_minus_beta2: 1 - this.beta2,
+          step_size: lr / bc1,
+          inv_sqrt_bc2: 1 / Math.sqrt(bc2),
+          eps: this.eps,
+          decay: lr * this.weightDecay,
+        },
+        constants: { WG, PER_THREAD },
+        workgroups: grid(n, WG * PER_THREAD),
+      });
     });
-    this.layout.scatter(this.weights, params);
+    this.groups.forEach((g, k) => g.layout.scatter(g.weights, groupParams[k]));
     this.t = t;
   }
 
@@ -170,8 +214,16 @@ export class AdamW {
 
   /** A copy of the moments and step count, for a checkpoint. */
   async exportState(): Promise<AdamWState> {
-    const [m, v] = await Promise.all([this.m.toArray(), this.v.toArray()]);
-    return { step: this.t, m: this.inParamOrder(this.layout.split(m)), v: this.inParamOrder(this.layout.split(v)) };
+    const m = new Array<Float32Array>(this.params.length);
+    const v = new Array<Float32Array>(this.params.length);
+    await Promise.all(
+      this.groups.map(async (g) => {
+        const [gm, gv] = await Promise.all([g.m.toArray(), g.v.toArray()]);
+        const [ms, vs] = [g.layout.split(gm), g.layout.split(gv)];
+        g.indices.forEach((i, j) => ([m[i], v[i]] = [ms[j], vs[j]]));
+      }),
+    );
+    return { step: this.t, m, v };
   }
 
   /** Restores exported state, so that the next step continues exactly where it left off. */
@@ -187,23 +239,53 @@ export class AdamW {
         }
       });
     }
-    const upload = (arrays: Float32Array[]) =>
-      keep(Tensor.fromData(this.layout.join(this.order.map((i) => arrays[i])), [this.layout.length]));
-    const [m, v] = [upload(state.m), upload(state.v)];
-    this.m.dispose();
-    this.v.dispose();
-    [this.m, this.v, this.t] = [m, v, state.step];
+    for (const g of this.groups) {
+      const upload = (arrays: Float32Array[]) =>
+        keep(Tensor.fromData(g.layout.join(g.indices.map((i) => arrays[i])), [g.layout.length]));
+      const [m, v] = [upload(state.m), upload(state.v)];
+      g.m.dispose();
+      g.v.dispose();
+      [g.m, g.v] = [m, v];
+    }
+    this.t = state.step;
   }
 
   /** Frees the optimizer's GPU memory (the parameters are untouched). */
   dispose(): void {
-    for (const t of [this.weights, this.grads, this.m, this.v, this.stats]) t?.dispose();
+    for (const g of this.groups) for (const t of [g.weights, g.grads, g.m, g.v]) t.dispose();
+    this.stats?.dispose();
     this.stats = null;
   }
+}
 
-  private inParamOrder(arrays: Float32Array[]): Float32Array[] {
-    const out = new Array<Float32Array>(arrays.length);
-    this.order.forEach((i, j) => (out[i] = arrays[j]));
-    return out;
+/** The most elements one group's flat tensors may hold, and where that limit comes from (for errors). */
+function flatLimit(requested: number | undefined): { elements: number; source: string } {
+  const bytes = engine().device.limits.maxStorageBufferBindingSize;
+  // A flat tensor is whole vec4s (engine/flat.ts), so the limit is too.
+  const bound = Math.floor(bytes / 16) * 4;
+  const source = `maxStorageBufferBindingSize ${bytes} bytes: no kernel can bind a larger tensor, so split the parameter`;
+  if (requested === undefined) return { elements: bound, source };
+  if (!(Number.isInteger(requested) && requested >= 4)) throw new Error(`AdamW: maxFlatElements must be an integer >= 4, got ${requested}`);
+  const elements = Math.floor(requested / 4) * 4;
+  return elements < bound ? { elements, source: 'the maxFlatElements option' } : { elements: bound, source };
+}
+
+/**
+ * Splits parameters of the given sizes into groups whose flat tensors hold at most `limit`
+ * elements, by first-fit decreasing: largest first, each into the first group with room. That
+ * packs a model's parameters (a few large matrices, many small vectors) into the fewest groups or
+ * close to it; when they all fit, it is one group of all of them. Each group's parameter indices
+ * come back in constructor order.
+ */
+function packGroups(sizes: readonly number[], limit: number): number[][] {
+  const groups: { members: number[]; used: number }[] = [];
+  const largestFirst = sizes.map((_, i) => i).sort((a, b) => sizes[b] - sizes[a]);
+  for (const i of largestFirst) {
+    const need = segmentLength(sizes[i]);
+    let group = groups.find((g) => g.used + need <= limit);
+    if (!group) groups.push((group = { members: [], used: 0 }));
+    group.members.push(i);
+    group.used += need;
   }
+  return groups.map((g) => g.members.sort((a, b) => a - b));
 }

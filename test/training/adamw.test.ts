@@ -46,11 +46,11 @@ class ReferenceAdamW {
   }
 }
 
-const initial = (seed = 1) => SHAPES.map((s, i) => rand(sizeOfShape(s), seed + i, -1, 1));
-const gradsFor = (step: number) => SHAPES.map((s, i) => rand(sizeOfShape(s), 1000 + 17 * step + i, -1, 1));
+const initial = (seed = 1, shapes = SHAPES) => shapes.map((s, i) => rand(sizeOfShape(s), seed + i, -1, 1));
+const gradsFor = (step: number, shapes = SHAPES) => shapes.map((s, i) => rand(sizeOfShape(s), 1000 + 17 * step + i, -1, 1));
 
-function makeParams(datas: ArrayLike<number>[]): E.Tensor[] {
-  return datas.map((d, i) => E.param(E.tensor(d, SHAPES[i])));
+function makeParams(datas: ArrayLike<number>[], shapes = SHAPES): E.Tensor[] {
+  return datas.map((d, i) => E.param(E.tensor(d, shapes[i])));
 }
 
 function setGrads(opt: AdamW, grads: (ArrayLike<number> | null)[]): void {
@@ -144,10 +144,11 @@ describe('AdamW against a float64 reference', () => {
 });
 
 describe('AdamW step', () => {
-  it('is one AdamW dispatch whatever the number of parameters', async () => {
+  it('is one AdamW dispatch whatever the number of parameters, as long as they fit in one binding', async () => {
     const counts: number[] = [];
     for (const n of [1, SHAPES.length]) {
       const opt = new AdamW(makeParams(initial().slice(0, n)));
+      expect(opt.groupCount).toBe(1);
       setGrads(opt, gradsFor(0).slice(0, n));
       const e = E.engine();
       const before = e.counters.dispatches;
@@ -223,6 +224,8 @@ describe('AdamW step', () => {
     expect(() => new AdamW([E.zeros([3])])).toThrow(/parameter 0 .* must be an f32 leaf tensor with requiresGrad/);
     expect(() => new AdamW(p, { beta2: 1 })).toThrow(/beta2 must be in \[0, 1\), got 1/);
     expect(() => new AdamW(p, { maxGradNorm: -1 })).toThrow(/maxGradNorm must be finite and >= 0/);
+    expect(() => new AdamW(p, { maxFlatElements: 2 })).toThrow(/maxFlatElements must be an integer >= 4, got 2/);
+    expect(() => new AdamW(p, { maxFlatElements: 100.5 })).toThrow(/maxFlatElements must be an integer >= 4, got 100.5/);
     const opt = new AdamW(p);
     expect(() => opt.step(0.1)).toThrow(/no parameter has a gradient; call backward\(\) first/);
     await expect(opt.gradNorm()).rejects.toThrow(/no step has been taken yet/);
@@ -235,5 +238,115 @@ describe('AdamW step', () => {
     );
     expect(() => opt.importState({ ...state, step: -1 })).toThrow(/invalid step -1/);
     dispose(opt);
+  });
+});
+
+describe('AdamW in groups (parameters beyond one storage binding)', () => {
+  // Segments of 12, 16, 8, 16, 12 and 12 elements: first-fit decreasing packs them into three
+  // groups of at most 28, {1, 4}, {0, 3} and {2, 5}; with decay on even parameters only, every
+  // group holds a decayed and an exempt one, and the first has to put parameter 4 before 1.
+  const GROUPED = [[9], [5, 3], [6], [2, 7], [11], [3, 3]];
+  const LIMIT = 28;
+  const evenDecay = (_: E.Tensor, i: number) => i % 2 === 0;
+
+  const bitwise = (got: Float32Array[], want: Float32Array[]) => got.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(want[i])));
+  // With clipping the norm is summed in another order, so the scale may differ in its last bit.
+  const nearly = (got: Float32Array[], want: Float32Array[], what: string) => expectAllClose(got, want, what, 1e-6, 1e-9);
+
+  const cases: [string, AdamWOptions, number][] = [
+    ['defaults', {}, 1],
+    ['weight decay on some parameters only', { weightDecay: 0.5, decay: evenDecay }, 1],
+    ['clipping, gradScale, weight decay on some parameters only', { maxGradNorm: 0.5, weightDecay: 0.1, decay: evenDecay }, 0.5],
+  ];
+  for (const [name, options, gradScale] of cases) {
+    it(`${name}: same as one group and the float64 reference`, async () => {
+      const start = initial(1, GROUPED);
+      const ref = new ReferenceAdamW(start.map((x) => Float64Array.from(x)), options);
+      const one = new AdamW(makeParams(start, GROUPED), options);
+      const split = new AdamW(makeParams(start, GROUPED), { ...options, maxFlatElements: LIMIT });
+      expect([one.groupCount, split.groupCount]).toEqual([1, 3]);
+      const same = options.maxGradNorm ? nearly : bitwise;
+      for (let s = 0; s < LRS.length; s++) {
+        for (const opt of [one, split]) {
+          setGrads(opt, gradsFor(s, GROUPED));
+          opt.step(LRS[s], { gradScale });
+        }
+        ref.step(gradsFor(s, GROUPED), LRS[s], gradScale);
+        const [w1, w3] = await Promise.all([values(one.params), values(split.params)]);
+        expectAllClose(w3, ref.w, `${name} step ${s} weights`);
+        same(w3, w1, `${name} step ${s} weights against one group`);
+        expectClose([await split.gradNorm()], [await one.gradNorm()], 1e-6, 0, `${name} step ${s} grad norm`);
+      }
+      const [s1, s3] = await Promise.all([one.exportState(), split.exportState()]);
+      expectAllClose(s3.m, ref.m, `${name} m`, 1e-5, 1e-7);
+      expectAllClose(s3.v, ref.v, `${name} v`, 1e-5, 1e-9);
+      same(s3.m, s1.m, `${name} m against one group`);
+      same(s3.v, s1.v, `${name} v against one group`);
+      [one, split].forEach(dispose);
+    });
+  }
+
+  it('clips by the norm over all groups, not each group by its own', async () => {
+    const options: AdamWOptions = { maxGradNorm: 1 };
+    const split = new AdamW(makeParams(initial(1, GROUPED), GROUPED), { ...options, maxFlatElements: LIMIT });
+    const grads = gradsFor(0, GROUPED);
+    setGrads(split, grads);
+    split.step(0.05);
+    let sq = 0;
+    for (const g of grads) for (const x of g) sq += x * x;
+    expectClose([await split.gradNorm()], [Math.sqrt(sq)], 1e-6, 0, 'global norm');
+    const ref = new ReferenceAdamW(initial(1, GROUPED).map((x) => Float64Array.from(x)), options);
+    ref.step(grads, 0.05);
+    expectAllClose((await split.exportState()).m, ref.m, 'm', 1e-5, 1e-7);
+    dispose(split);
+  });
+
+  it('is one AdamW dispatch per group, after one partial sum per group and one finish for the norm', () => {
+    const split = new AdamW(makeParams(initial(1, GROUPED), GROUPED), { maxFlatElements: LIMIT });
+    setGrads(split, gradsFor(0, GROUPED));
+    const e = E.engine();
+    const before = e.counters.dispatches;
+    split.step(0.01);
+    // 3 partial sums, 1 finish, 3 updates, plus the NaN fills of the two new tensors in tests
+    expect(e.counters.dispatches - before).toBe(9);
+    dispose(split);
+  });
+
+  it('refuses a parameter larger than one flat tensor, naming its shape and the limit', () => {
+    const p = makeParams(initial());
+    expect(() => new AdamW(p, { maxFlatElements: 64 })).toThrow(
+      /parameter 3 \[2,3,11\] has 66 elements, more than one flat tensor may hold \(64, the maxFlatElements option\)/,
+    );
+    E.dispose(p);
+  });
+
+  it('exports per parameter: state moves between groupings and resumes exactly', async () => {
+    const options: AdamWOptions = { weightDecay: 0.1, maxGradNorm: 1.5, decay: evenDecay };
+    const grouped = { ...options, maxFlatElements: LIMIT };
+    const a = new AdamW(makeParams(initial(1, GROUPED), GROUPED), grouped);
+    for (let s = 0; s < 3; s++) {
+      setGrads(a, gradsFor(s, GROUPED));
+      a.step(LRS[s]);
+    }
+    const state = await a.exportState();
+    expect(state.m.map((m) => m.length)).toEqual(GROUPED.map(sizeOfShape));
+    const resumed = new AdamW(makeParams(await values(a.params), GROUPED), grouped);
+    const whole = new AdamW(makeParams(await values(a.params), GROUPED), options);
+    resumed.importState(state);
+    whole.importState(state);
+    for (let s = 3; s < 5; s++) {
+      for (const opt of [a, resumed, whole]) {
+        setGrads(opt, gradsFor(s, GROUPED));
+        opt.step(LRS[s]);
+      }
+    }
+    const [wa, wr, ww] = await Promise.all([a, resumed, whole].map((o) => values(o.params)));
+    bitwise(wr, wa);
+    nearly(ww, wa, 'one group resumed from a grouped state');
+    const [sa, sr] = await Promise.all([a.exportState(), resumed.exportState()]);
+    expect(sr.step).toBe(5);
+    bitwise(sr.m, sa.m);
+    bitwise(sr.v, sa.v);
+    [a, resumed, whole].forEach(dispose);
   });
 });

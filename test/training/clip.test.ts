@@ -13,15 +13,25 @@ function norm64(arrays: ArrayLike<number>[]): number {
 }
 
 async function statsOf(shapes: number[][], options: Parameters<typeof clipStats>[1], seed = 1) {
-  const datas = shapes.map((s, i) => rand(sizeOfShape(s), seed + i, -2, 2));
-  const layout = new FlatLayout(shapes);
-  const flat = layout.zeros();
-  const parts = datas.map((d, i) => E.tensor(d, shapes[i]));
-  layout.gather(parts, flat);
-  const stats = clipStats(flat, options);
+  return statsOfGroups([shapes], options, seed);
+}
+
+/** The stats of gradients packed into one flat tensor per group of shapes. */
+async function statsOfGroups(groups: number[][][], options: Parameters<typeof clipStats>[1], seed = 1) {
+  let k = seed;
+  const datas = groups.map((shapes) => shapes.map((s) => rand(sizeOfShape(s), k++, -2, 2)));
+  const flats = groups.map((shapes, g) => {
+    const layout = new FlatLayout(shapes);
+    const flat = layout.zeros();
+    const parts = datas[g].map((d, i) => E.tensor(d, shapes[i]));
+    layout.gather(parts, flat);
+    E.dispose(parts);
+    return flat;
+  });
+  const stats = clipStats(flats, options);
   const [norm, scale] = await stats.toArray();
-  E.dispose([flat, parts, stats]);
-  return { norm, scale, want: norm64(datas) };
+  E.dispose([flats, stats]);
+  return { norm, scale, want: norm64(datas.flat()) };
 }
 
 describe('global gradient norm', () => {
@@ -33,6 +43,23 @@ describe('global gradient norm', () => {
   it('matches float64 when the partial sums outnumber one workgroup (many partials, strided)', async () => {
     // 1_000_003 elements: 245 workgroups write 15680 partial sums, 61 for each thread of the finish pass
     const { norm, want } = await statsOf([[1000, 1000], [3]], {}, 7);
+    expectClose([norm], [want], 1e-5, 0);
+  });
+
+  it('is global over several flat tensors (one per group of parameters)', async () => {
+    const groups = [[[1], [7]], [[3, 5]], [[2, 3, 11], [4]]];
+    const split = await statsOfGroups(groups, { maxNorm: 0.5 });
+    expectClose([split.norm], [split.want], 1e-6, 0);
+    expectClose([split.scale], [0.5 / (split.want + 1e-6)], 1e-6, 0);
+    // the same gradients in one flat tensor: only the order of the sum differs
+    const whole = await statsOfGroups([groups.flat()], { maxNorm: 0.5 });
+    expect(whole.want).toBe(split.want);
+    expectClose([split.norm], [whole.norm], 1e-6, 0);
+  });
+
+  it('is global when one flat tensor needs many partial sums and the next starts after them', async () => {
+    // 245 workgroups write the first tensor's 15680 partial sums; the second tensor's start after them
+    const { norm, want } = await statsOfGroups([[[1000, 1000]], [[300, 7], [3]]], {}, 7);
     expectClose([norm], [want], 1e-5, 0);
   });
 
@@ -73,6 +100,8 @@ describe('clip factor', () => {
     expect(() => clipStats(E.zeros([2, 4]))).toThrow(/flat f32 tensor/);
     expect(() => clipStats(flat, { maxNorm: -1 })).toThrow(/maxNorm must be finite and >= 0, got -1/);
     expect(() => clipStats(flat, { gradScale: 0 })).toThrow(/gradScale must be finite and > 0, got 0/);
+    expect(() => clipStats([])).toThrow(/no gradients/);
+    expect(() => clipStats([flat, E.zeros([5])])).toThrow(/clipStats \[8\] \[5\]: expects a flat f32 tensor .*, got f32 \[5\]/);
     flat.dispose();
   });
 });
