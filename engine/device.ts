@@ -35,6 +35,12 @@ const HOW_TO_INSTALL =
   'or run scripts/setup-webgpu.sh as root). With a GPU, install its vendor Vulkan driver. ' +
   'Check with: npm run doctor';
 
+// A browser that has navigator.gpu but no adapter is refusing, not missing a driver install.
+const BROWSER_NO_ADAPTER =
+  'The browser has WebGPU but offered no adapter: WebGPU may be switched off, or this GPU, its driver or a ' +
+  'software adapter blocklisted (chrome://gpu says which). Chrome and Chromium on Linux: start them with ' +
+  '--enable-unsafe-webgpu (and --enable-features=Vulkan where there is a GPU).';
+
 async function findGPU(runtime: Runtime): Promise<GPU> {
   const nav = (globalThis as any).navigator;
   if (nav?.gpu) return nav.gpu as GPU;
@@ -99,7 +105,7 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
   const runtime = currentRuntime();
   const gpu = await findGPU(runtime);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new GPUUnavailableError(`No WebGPU adapter was found (${runtime}). ${HOW_TO_INSTALL}`);
+  if (!adapter) throw new GPUUnavailableError(`No WebGPU adapter was found (${runtime}). ${runtime === 'browser' ? BROWSER_NO_ADAPTER : HOW_TO_INSTALL}`);
 
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {

@@ -124,6 +124,10 @@ export function presetOf(grid: Grid, preset: string): GridPreset {
   return p;
 }
 
+export function makeCell(c: Omit<Cell, 'id'>): Cell {
+  return { id: `${c.task}-${c.explanation}-${c.model}-n${c.trainSize}-seed${c.seed}`, task: c.task, explanation: c.explanation, model: c.model, trainSize: c.trainSize, seed: c.seed };
+}
+
 /** Every run of a preset, seed by seed, so that partial results already cover every arm. */
 export function cellsOf(p: GridPreset, seeds = p.seeds): Cell[] {
   const cells: Cell[] = [];
@@ -133,10 +137,10 @@ export function cellsOf(p: GridPreset, seeds = p.seeds): Cell[] {
       for (const model of list(arm.model)) {
         for (const trainSize of list(arm.trainSize)) {
           for (const explanation of list(arm.explanation)) {
-            const id = `${p.task}-${explanation}-${model}-n${trainSize}-seed${seed}`;
-            if (seen.has(id)) continue;
-            seen.add(id);
-            cells.push({ id, task: p.task, explanation, model, trainSize, seed });
+            const cell = makeCell({ task: p.task, explanation, model, trainSize, seed });
+            if (seen.has(cell.id)) continue;
+            seen.add(cell.id);
+            cells.push(cell);
           }
         }
       }

@@ -14,15 +14,10 @@ import path from 'node:path';
 import * as E from '../engine/index.ts';
 import { describeAdapter } from '../engine/device.ts';
 import { GPUOutOfMemoryError } from '../engine/runtime.ts';
-import { countParameters, withVocab } from '../model/config.ts';
-import { T5 } from '../model/t5.ts';
-import { WordTokenizer } from '../model/tokenizer.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
-import { encodeExamples, type TextExample } from '../training/data.ts';
-import { Trainer, type CheckpointStore, type TrainConfig } from '../training/trainer.ts';
-import { parseAnswer } from './tasks/answer.ts';
-import { generateSplits, type Example } from './tasks/dataset.ts';
+import type { CheckpointStore } from '../training/trainer.ts';
+import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
@@ -88,33 +83,6 @@ function fsStore(dir: string): CheckpointStore {
     load: (name) => readCheckpointDir(path.join(dir, name)),
   };
 }
-
-/** The splits of one seed: the same sources for every explanation format, so formats compare on the same data. */
-function splitsFor(p: GridPreset, cell: Cell, trainSize: number) {
-  const tests = Object.entries(p.tests);
-  const base = generateSplits({
-    task: cell.task,
-    seed: cell.seed,
-    sizes: { train: trainSize, validation: p.validationSize, test: 0 },
-    options: { ...p.taskOptions, ...p.trainOptions } as never,
-    format: cell.explanation,
-  });
-  const testSets = tests.map(([name, overrides], i) => {
-    const s = generateSplits({
-      task: cell.task,
-      seed: cell.seed * 1000 + i + 1,
-      // train here only reserves sources: test sets must not repeat the training data
-      sizes: { train: 0, validation: 0, test: p.testSize },
-      options: { ...p.taskOptions, ...overrides } as never,
-      format: cell.explanation,
-    });
-    const trainSources = new Set(base.train.map((e) => e.source));
-    return { name, examples: s.test.filter((e) => !trainSources.has(e.source)) };
-  });
-  return { train: base.train, validation: base.validation, tests: testSets };
-}
-
-const text = (e: Example): TextExample => ({ source: e.source, target: e.target!, answer: e.answer });
 
 export async function runGrid(o: RunOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.log(l));
@@ -183,51 +151,19 @@ async function runCell(
   gridEta: () => string,
 ): Promise<ResultRow[]> {
   await mkdir(cellDir, { recursive: true });
-  const splits = splitsFor(p, cell, cell.trainSize);
-  const allTexts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((t) => t.examples)].flatMap((e) => [e.source, e.target!]);
-  const tokenizer = WordTokenizer.fromTexts(allTexts);
+  const prepared = prepareCell(p, cell);
+  const { model, tokenizer, trainer, params } = prepared;
   const t = p.training;
-  const config = withVocab(cell.model, tokenizer.vocabSize);
-  if (t.dropout !== undefined) config.dropoutRate = t.dropout;
-  const params = countParameters(config);
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
-  const model = T5.init(config, cell.seed);
-  const train = encodeExamples(splits.train.map(text), tokenizer);
-  const validation = encodeExamples(splits.validation.map(text), tokenizer);
-  const stepsPerEpoch = Math.ceil(train.length / t.batchSize);
-  // Generation stops at EOS, but an undertrained model may never say it; a little past the
-  // longest reference is as far as a right answer can plausibly be.
-  const longest = Math.max(...train.map((e) => e.target.length), ...validation.map((e) => e.target.length));
-  const maxNewTokens = Math.min(t.maxNewTokens, Math.ceil(longest * 1.25) + 8);
-  const trainConfig: TrainConfig = {
-    batchSize: t.batchSize,
-    maxEpochs: t.epochs,
-    maxSteps: t.maxSteps,
-    schedule:
-      t.schedule === 'constant'
-        ? { type: 'constant', lr: t.lr }
-        : t.schedule === 'linear'
-          ? { type: 'linear', lr: t.lr, warmupSteps: t.warmupSteps ?? 0, totalSteps: 0 }
-          : { type: 'step', lr: t.lr, stepsPerEpoch, everyEpochs: t.decayEveryEpochs ?? 2 },
-    weightDecay: t.weightDecay,
-    maxGradNorm: t.maxGradNorm,
-    evalEvery: t.evalEvery,
-    patience: t.patience,
-    checkpointEvery: t.evalEvery,
-    maxNewTokens,
-    seed: cell.seed,
-  };
-  const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainConfig);
   const store = fsStore(cellDir);
   if (await trainer.resume(store, 'checkpoint')) log(`${tag}: resumed at step ${trainer.step}`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
-  const key = { cell: cell.id, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed };
   let lastPrint = 0;
   const result = await trainer
     .run({
       store: { save: (_, files) => store.save('checkpoint', files), load: () => store.load('checkpoint') },
       onProgress: async (pr) => {
-        await appendFile(metricsFile, JSON.stringify({ ...key, step: pr.step, loss: pr.loss, lr: pr.lr, gradNorm: pr.gradNorm, tokensPerSecond: pr.tokensPerSecond }) + '\n');
+        await appendFile(metricsFile, JSON.stringify(stepRecord(cell, pr)) + '\n');
         const now = performance.now();
         if (now - lastPrint > 5000 || pr.step === pr.totalSteps) {
           lastPrint = now;
@@ -236,7 +172,7 @@ async function runCell(
         }
       },
       onEval: async (r) => {
-        await appendFile(metricsFile, JSON.stringify({ ...key, step: r.step, valAccuracy: r.valAccuracy }) + '\n');
+        await appendFile(metricsFile, JSON.stringify(evalRecord(cell, r)) + '\n');
         log(`${tag}: step ${r.step} validation accuracy ${(r.valAccuracy * 100).toFixed(1)}%${r.best ? ' (best)' : ''}`);
       },
     })
@@ -247,14 +183,9 @@ async function runCell(
       throw e;
     });
   await trainer.restoreBest();
-  const rows: ResultRow[] = [];
-  const samples: unknown[] = [];
-  for (const test of splits.tests) {
-    const r = await trainer.evaluate(encodeExamples(test.examples.map(text), tokenizer));
-    rows.push({ task: cell.task, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed, test: test.name, accuracy: r.accuracy, steps: result.steps, seconds: result.seconds, params });
-    samples.push(...r.predictions.slice(0, 5).map((pr) => ({ test: test.name, source: test.examples[pr.index].source, reference: test.examples[pr.index].target, generated: pr.generated, correct: pr.correct })));
-    log(`${tag}: test ${test.name} accuracy ${(r.accuracy * 100).toFixed(1)}% (${r.correct}/${r.total})`);
-  }
+  const { rows, samples } = await testCell(prepared, cell, result, (name, r) => {
+    log(`${tag}: test ${name} accuracy ${(r.accuracy * 100).toFixed(1)}% (${r.correct}/${r.total})`);
+  });
   // The trained model (best validation weights) stays, ready for `model/cli.ts generate`; the
   // training checkpoint, three times its size with the optimizer state, goes once the result is safe.
   await writeCheckpointDir(path.join(cellDir, 'model'), await modelFiles(model, tokenizer));

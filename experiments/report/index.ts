@@ -7,7 +7,7 @@ import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, valueLab
 import { barChart, lineChart, seriesStyles, xyChart, type Reference } from './svg.ts';
 
 export { summarize, summarizeBy, groupBy, orderValues, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
-export { markdownTable, csv, type TableSpec } from './table.ts';
+export { markdownTable, tableCells, csv, type TableSpec, type TableCells } from './table.ts';
 export { barChart, lineChart, xyChart, seriesStyles, escapeXml } from './svg.ts';
 
 export interface Results {

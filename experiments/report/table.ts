@@ -70,12 +70,20 @@ export function checkTableSpec(spec: TableSpec): { rows: KeyField[]; columns: Ke
 const escapeCell = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 const line = (cells: readonly string[]) => `| ${cells.map(escapeCell).join(' | ')} |`;
 
+/** A table's text, cell by cell: the header, then one line per combination of the row fields. */
+export interface TableCells {
+  header: string[];
+  /** How many leading columns name the line; the rest hold accuracies. */
+  keyColumns: number;
+  lines: string[][];
+}
+
 /**
  * One line per combination of the row fields that occurs, one column per value of the column
  * field; each cell is accuracy in percent, mean ± sample std over the rows that fall in it
  * (seeds, when the caller has split off everything else), "–" where none do.
  */
-export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
+export function tableCells(rows: readonly ResultRow[], spec: TableSpec): TableCells {
   const { rows: rowFields, columns } = checkTableSpec(spec);
   const params = modelParams(rows);
   const columnValues = distinctValues(rows, columns);
@@ -98,19 +106,27 @@ export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, optio
     }
     return 0;
   });
+  return {
+    header: [...rowFields.map((f) => FIELD_LABELS[f]), ...columnValues.map((v) => valueLabel(columns, v, params))],
+    keyColumns: rowFields.length,
+    lines: lines.map(([id, key]) => [
+      ...key.map((v, i) => valueLabel(rowFields[i], v, params)),
+      ...columnValues.map((c) => {
+        const accuracies = cells.get(JSON.stringify([id, c]));
+        return accuracies ? formatSummary(summarize(accuracies)) : '–';
+      }),
+    ]),
+  };
+}
 
+/** The paper-style table (see tableCells) in GitHub markdown. */
+export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
+  const t = tableCells(rows, spec);
   const out: string[] = [];
   if (options.title) out.push(`**${options.title}**`, '');
-  out.push(line([...rowFields.map((f) => FIELD_LABELS[f]), ...columnValues.map((v) => valueLabel(columns, v, params))]));
-  out.push(`| ${[...rowFields.map(() => '---'), ...columnValues.map(() => '---:')].join(' | ')} |`);
-  for (const [id, key] of lines) {
-    const labels = key.map((v, i) => valueLabel(rowFields[i], v, params));
-    const values = columnValues.map((c) => {
-      const accuracies = cells.get(JSON.stringify([id, c]));
-      return accuracies ? formatSummary(summarize(accuracies)) : '–';
-    });
-    out.push(line([...labels, ...values]));
-  }
+  out.push(line(t.header));
+  out.push(`| ${t.header.map((_, i) => (i < t.keyColumns ? '---' : '---:')).join(' | ')} |`);
+  for (const l of t.lines) out.push(line(l));
   if (options.note) out.push('', options.note);
   return out.join('\n') + '\n';
 }

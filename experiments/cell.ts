@@ -1,0 +1,155 @@
+// One cell of a grid, with no file system: its data, tokenizer, model and trainer, and its test
+// evaluation. experiments/runner.ts adds the folders, checkpoints on disk and logs; the browser
+// page (web/) runs the same code in a worker, so both train and score a cell identically.
+
+import { countParameters, withVocab } from '../model/config.ts';
+import { loadModel, type CheckpointFiles } from '../model/checkpoint.ts';
+import { T5 } from '../model/t5.ts';
+import { WordTokenizer, type Tokenizer } from '../model/tokenizer.ts';
+import { encodeExamples, type TextExample } from '../training/data.ts';
+import type { EvalResult } from '../training/evaluate.ts';
+import { Trainer, type EvalRecord, type Progress, type TrainConfig, type TrainResult } from '../training/trainer.ts';
+import { parseAnswer } from './tasks/answer.ts';
+import { generateSplits, type Example } from './tasks/dataset.ts';
+import type { Cell, GridPreset } from './grid.ts';
+import type { MetricRecord, ResultRow } from './report/stats.ts';
+
+export interface CellSplits {
+  train: Example[];
+  validation: Example[];
+  tests: { name: string; examples: Example[] }[];
+}
+
+/** A generated explanation next to its reference, as samples.json keeps them. */
+export interface Sample {
+  test: string;
+  source: string;
+  reference: string;
+  generated: string;
+  correct: boolean;
+}
+
+export interface PreparedCell {
+  splits: CellSplits;
+  tokenizer: Tokenizer;
+  model: T5;
+  params: number;
+  trainer: Trainer;
+}
+
+/** The splits of one seed: the same sources for every explanation format, so formats compare on the same data. */
+function splitsFor(p: GridPreset, cell: Cell): CellSplits {
+  const tests = Object.entries(p.tests);
+  const base = generateSplits({
+    task: cell.task,
+    seed: cell.seed,
+    sizes: { train: cell.trainSize, validation: p.validationSize, test: 0 },
+    options: { ...p.taskOptions, ...p.trainOptions } as never,
+    format: cell.explanation,
+  });
+  const testSets = tests.map(([name, overrides], i) => {
+    const s = generateSplits({
+      task: cell.task,
+      seed: cell.seed * 1000 + i + 1,
+      // train here only reserves sources: test sets must not repeat the training data
+      sizes: { train: 0, validation: 0, test: p.testSize },
+      options: { ...p.taskOptions, ...overrides } as never,
+      format: cell.explanation,
+    });
+    const trainSources = new Set(base.train.map((e) => e.source));
+    return { name, examples: s.test.filter((e) => !trainSources.has(e.source)) };
+  });
+  return { train: base.train, validation: base.validation, tests: testSets };
+}
+
+const text = (e: Example): TextExample => ({ source: e.source, target: e.target!, answer: e.answer });
+
+/** What each metrics.jsonl line carries to say which cell it belongs to. */
+const cellKey = (cell: Cell) => ({ cell: cell.id, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed });
+
+/** The metrics.jsonl line of a training step. */
+export function stepRecord(cell: Cell, p: Progress): MetricRecord & { lr: number; gradNorm: number } {
+  return { ...cellKey(cell), step: p.step, loss: p.loss, lr: p.lr, gradNorm: p.gradNorm, tokensPerSecond: p.tokensPerSecond };
+}
+
+/** The metrics.jsonl line of a validation evaluation. */
+export function evalRecord(cell: Cell, r: EvalRecord): MetricRecord {
+  return { ...cellKey(cell), step: r.step, valAccuracy: r.valAccuracy };
+}
+
+/**
+ * The cell's data, tokenizer, model and trainer, ready to run. With `from` (checkpoint files),
+ * the model and tokenizer are the checkpoint's, whatever the cell's model size says.
+ */
+export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): PreparedCell {
+  const splits = splitsFor(p, cell);
+  const t = p.training;
+  let tokenizer: Tokenizer;
+  let model: T5;
+  if (from) {
+    const loaded = loadModel(from, 'checkpoint');
+    if (!loaded.tokenizer) {
+      loaded.model.dispose();
+      throw new Error('checkpoint: no tokenizer.json or spiece.model');
+    }
+    model = loaded.model;
+    tokenizer = loaded.tokenizer;
+  } else {
+    const allTexts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((s) => s.examples)].flatMap((e) => [e.source, e.target!]);
+    tokenizer = WordTokenizer.fromTexts(allTexts);
+    const config = withVocab(cell.model, tokenizer.vocabSize);
+    if (t.dropout !== undefined) config.dropoutRate = t.dropout;
+    model = T5.init(config, cell.seed);
+  }
+  const train = encodeExamples(splits.train.map(text), tokenizer);
+  const validation = encodeExamples(splits.validation.map(text), tokenizer);
+  const stepsPerEpoch = Math.ceil(train.length / t.batchSize);
+  // Generation stops at EOS, but an undertrained model may never say it; a little past the
+  // longest reference is as far as a right answer can plausibly be.
+  const longest = Math.max(...train.map((e) => e.target.length), ...validation.map((e) => e.target.length));
+  const maxNewTokens = Math.min(t.maxNewTokens, Math.ceil(longest * 1.25) + 8);
+  const trainConfig: TrainConfig = {
+    batchSize: t.batchSize,
+    maxEpochs: t.epochs,
+    maxSteps: t.maxSteps,
+    schedule:
+      t.schedule === 'constant'
+        ? { type: 'constant', lr: t.lr }
+        : t.schedule === 'linear'
+          ? { type: 'linear', lr: t.lr, warmupSteps: t.warmupSteps ?? 0, totalSteps: 0 }
+          : { type: 'step', lr: t.lr, stepsPerEpoch, everyEpochs: t.decayEveryEpochs ?? 2 },
+    weightDecay: t.weightDecay,
+    maxGradNorm: t.maxGradNorm,
+    evalEvery: t.evalEvery,
+    patience: t.patience,
+    checkpointEvery: t.evalEvery,
+    maxNewTokens,
+    seed: cell.seed,
+  };
+  const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainConfig);
+  return { splits, tokenizer, model, params: countParameters(model.config), trainer };
+}
+
+/** The first n predictions of an evaluation, with their sources and references. */
+export function samplesOf(test: string, examples: readonly Example[], r: EvalResult, n = 5): Sample[] {
+  return r.predictions.slice(0, n).map((pr) => ({ test, source: examples[pr.index].source, reference: examples[pr.index].target!, generated: pr.generated, correct: pr.correct }));
+}
+
+/** Scores the model as it stands on every test set: one result row each, and a few samples. */
+export async function testCell(
+  prepared: PreparedCell,
+  cell: Cell,
+  result: Pick<TrainResult, 'steps' | 'seconds'>,
+  onTest?: (name: string, r: EvalResult) => void,
+): Promise<{ rows: ResultRow[]; samples: Sample[] }> {
+  const { splits, tokenizer, trainer, params } = prepared;
+  const rows: ResultRow[] = [];
+  const samples: Sample[] = [];
+  for (const test of splits.tests) {
+    const r = await trainer.evaluate(encodeExamples(test.examples.map(text), tokenizer));
+    rows.push({ task: cell.task, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed, test: test.name, accuracy: r.accuracy, steps: result.steps, seconds: result.seconds, params });
+    samples.push(...samplesOf(test.name, test.examples, r));
+    onTest?.(test.name, r);
+  }
+  return { rows, samples };
+}

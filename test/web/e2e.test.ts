@@ -1,0 +1,164 @@
+// The page end to end in real headless Chromium: the static build served by a plain file
+// server, a tiny ListOps run with medium explanations trained in the page's worker, its curves,
+// samples and result row, pause/resume/stop, the downloads, a checkpoint loaded back and
+// evaluated, and the message where the browser offers no WebGPU adapter. Screenshots go to
+// test-results/.
+
+import { readFileSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { unpackTar } from '../../web/tar.ts';
+import { buildPage, launch, requireChromium, screenshotPath, serve } from './browser.ts';
+
+let dist = '';
+let site: { url: string; server: Server };
+
+beforeAll(async () => {
+  requireChromium();
+  dist = await buildPage();
+  site = await serve(dist);
+});
+
+afterAll(() => {
+  site?.server.close();
+  if (dist) rmSync(dist, { recursive: true, force: true });
+});
+
+// 48 examples in batches of 8: six steps in one epoch, validated after steps 3 and 6.
+const SETTINGS = 'task=listops&explanation=medium&model=tiny&scale=tiny&trainSize=48&seed=1&evalEvery=3';
+
+async function waitForRun(page: Page, id: number, timeout = 120_000): Promise<string> {
+  await page.waitForFunction((n) => new RegExp(`Run ${n} (done|failed)`).test(document.getElementById('status')!.textContent ?? ''), id, { timeout });
+  const status = (await page.textContent('#status'))!;
+  expect(status).toContain(`Run ${id} done`);
+  return status;
+}
+
+async function downloadText(page: Page, button: string): Promise<string> {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+  return readFileSync(await download.path(), 'utf8');
+}
+
+const currentStep = async (page: Page) => Number(/step (\d+)\//.exec((await page.textContent('#status')) ?? '')?.[1] ?? 0);
+
+describe('the experiment page in Chromium', () => {
+  let page: Page;
+  let close: () => Promise<void>;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    const browser = await launch();
+    close = browser.close;
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${site.url}/index.html?${SETTINGS}`);
+  });
+
+  afterAll(async () => {
+    await close?.();
+  });
+
+  it('finds a WebGPU adapter in its worker and names it', async () => {
+    await page.waitForFunction(() => /via browser/.test(document.getElementById('adapter')!.textContent ?? ''), null, { timeout: 60_000 });
+    expect(await page.textContent('#adapter')).toMatch(/^WebGPU adapter: .+ via browser$/);
+    expect(await page.isHidden('#gpu-error')).toBe(true);
+    expect(await page.isEnabled('#start')).toBe(true);
+    await page.screenshot({ path: screenshotPath('web-ready.png'), fullPage: true });
+  });
+
+  it('trains a tiny ListOps run with medium explanations: the loss falls, a result row and samples appear', async () => {
+    await page.click('#start');
+    await waitForRun(page, 1);
+    await page.screenshot({ path: screenshotPath('web-trained.png'), fullPage: true });
+
+    const metrics = (await downloadText(page, '#download-metrics')).trim().split('\n').map((l) => JSON.parse(l));
+    const losses = metrics.filter((m) => m.loss !== undefined).map((m) => m.loss as number);
+    expect(losses.length).toBe(6);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]);
+    expect(metrics.filter((m) => m.valAccuracy !== undefined).map((m) => m.step)).toEqual([3, 6]);
+    expect(metrics[0]).toMatchObject({ cell: 'listops-medium-tiny-n48-seed1', explanation: 'medium', model: 'tiny', trainSize: 48, seed: 1, step: 1 });
+
+    const results = JSON.parse(await downloadText(page, '#download-results'));
+    expect(results).toMatchObject({ grid: 'browser', preset: 'tiny', complete: true });
+    expect(results.adapter).toMatch(/via browser/);
+    expect(results.rows).toHaveLength(1);
+    expect(Object.keys(results.rows[0]).sort()).toEqual(['accuracy', 'explanation', 'model', 'params', 'seconds', 'seed', 'steps', 'task', 'test', 'trainSize']);
+    expect(results.rows[0]).toMatchObject({ task: 'listops', explanation: 'medium', model: 'tiny', trainSize: 48, seed: 1, test: 'test', steps: 6 });
+
+    // The comparison table: a line for the task, model and data, a column for medium explanations.
+    expect(await page.textContent('#comparison')).toMatch(/listops.*tiny.*48.*\d+\.\d \(n=1\)/s);
+    expect(await page.textContent('#comparison tr:first-child')).toContain('medium');
+    // Samples: the model's generation next to a medium explanation ending in the answer.
+    const samples = await page.$$eval('#samples tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+    expect(samples.length).toBeGreaterThan(0);
+    for (const [source, reference] of samples) {
+      expect(source).toMatch(/^\[/);
+      expect(reference).toMatch(/Final answer: \d/);
+    }
+    expect(await page.textContent('#loss-chart')).toContain('Training loss');
+    expect(await page.textContent('#accuracy-chart')).toContain('Validation accuracy');
+  });
+
+  it('loads the downloaded checkpoint and evaluates it to the same generations', async () => {
+    const before = await page.textContent('#samples');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#runs button')]);
+    const file = await download.path();
+    const files = unpackTar(new Uint8Array(readFileSync(file)));
+    expect(Object.keys(files).sort()).toEqual(['best.safetensors', 'config.json', 'model.safetensors', 'optimizer.safetensors', 'run.json', 'tokenizer.json', 'trainer.json']);
+    expect(JSON.parse(new TextDecoder().decode(files['run.json']))).toMatchObject({ task: 'listops', explanation: 'medium', trainSize: 48 });
+
+    await page.fill('input[name=trainSize]', '16'); // the checkpoint's run.json puts 48 back
+    await page.setInputFiles('#checkpoint-file', { name: 'run1.tar', mimeType: 'application/x-tar', buffer: readFileSync(file) });
+    await page.waitForFunction(() => /Loaded run1\.tar: a training checkpoint/.test(document.getElementById('status')!.textContent ?? ''));
+    expect(await page.inputValue('input[name=trainSize]')).toBe('48');
+    await page.click('#evaluate');
+    await waitForRun(page, 2);
+    expect(await page.textContent('#runs tr:nth-child(3)')).toContain('done (evaluated)');
+    expect(await page.textContent('#samples')).toBe(before);
+  });
+
+  it('pauses, resumes and stops a longer run, which is still tested', async () => {
+    // 800 examples: 100 steps, and no evaluation before the end to slow them.
+    await page.goto(`${site.url}/index.html?task=listops&explanation=medium&model=tiny&scale=tiny&trainSize=800&seed=1`);
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
+    await page.click('#start');
+    await page.waitForFunction(() => /step [2-9]\d*\//.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.click('#pause');
+    await page.waitForTimeout(1000); // the step under way when Pause was pressed may still report
+    const paused = await currentStep(page);
+    await page.waitForTimeout(1500);
+    expect(await currentStep(page)).toBe(paused);
+    expect(await page.textContent('#pause')).toBe('Resume');
+    await page.screenshot({ path: screenshotPath('web-paused.png'), fullPage: true });
+    await page.click('#pause');
+    await page.waitForFunction((n) => Number(/step (\d+)\//.exec(document.getElementById('status')!.textContent ?? '')?.[1] ?? 0) > n, paused, { timeout: 60_000 });
+    await page.click('#stop');
+    const status = await waitForRun(page, 1);
+    const steps = Number(/after (\d+) steps/.exec(status)?.[1]);
+    expect(steps).toBeGreaterThan(paused);
+    expect(steps).toBeLessThan(100);
+    expect(await page.textContent('#runs')).toMatch(/done/);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('without a WebGPU adapter', () => {
+  it('says why, specifically, and starts nothing', async () => {
+    // Without --enable-unsafe-webgpu this Chromium has navigator.gpu but blocklists the only
+    // (software) adapter: requestAdapter() gives null.
+    const browser = await launch({ webgpu: false });
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(`${site.url}/index.html`);
+      await page.waitForSelector('#gpu-error:not([hidden])', { timeout: 60_000 });
+      const message = await page.textContent('#gpu-error');
+      expect(message).toContain('GPUUnavailableError: No WebGPU adapter was found (browser)');
+      expect(message).toContain('--enable-unsafe-webgpu');
+      expect(await page.isDisabled('#start')).toBe(true);
+      await page.screenshot({ path: screenshotPath('web-no-adapter.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});

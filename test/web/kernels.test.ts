@@ -1,0 +1,43 @@
+// The engine's kernels inside Chromium's WebGPU (web/kernel-check.html): every check of the page
+// must pass. Its report names each failing check with the mismatch it found.
+
+import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { KernelCheckReport } from '../../web/kernel-check.ts';
+import { buildPage, launch, requireChromium, screenshotPath, serve } from './browser.ts';
+
+let dist = '';
+let site: { url: string; server: Server };
+
+beforeAll(async () => {
+  requireChromium();
+  dist = await buildPage();
+  site = await serve(dist);
+});
+
+afterAll(() => {
+  site?.server.close();
+  if (dist) rmSync(dist, { recursive: true, force: true });
+});
+
+it('every kernel check passes in Chromium', async () => {
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${site.url}/kernel-check.html`);
+    await page.waitForFunction(() => 'kernelCheck' in window, null, { timeout: 240_000 });
+    const report = (await page.evaluate(() => (window as unknown as { kernelCheck: KernelCheckReport }).kernelCheck)) as KernelCheckReport;
+    await page.screenshot({ path: screenshotPath('kernel-check.png'), fullPage: true });
+    expect(report.error).toBeUndefined();
+    expect(report.adapter).toMatch(/via browser/);
+    expect(report.results.filter((r) => !r.ok)).toEqual([]);
+    expect(report.passed).toBeGreaterThanOrEqual(30);
+    console.log(`${report.passed} kernel checks passed on ${report.adapter}${report.results.filter((r) => r.skipped).map((r) => `; skipped ${r.name}: ${r.skipped}`).join('')}`);
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+}, 300_000);

@@ -1,0 +1,345 @@
+// The page: settings, controls, live charts, samples and the comparison of runs. Training itself
+// happens in web/worker.ts; this thread only draws what the worker reports.
+
+import type { Sample } from '../experiments/cell.ts';
+import { lineChart, seriesStyles, tableCells, type MetricRecord, type ResultRow, type TableSpec } from '../experiments/report/index.ts';
+import { formatParams } from '../experiments/report/table.ts';
+import { countParameters, withVocab } from '../model/config.ts';
+import type { CheckpointFiles } from '../model/checkpoint.ts';
+import type { Progress } from '../training/trainer.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+import { EXPLANATIONS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, type RunSettings } from './settings.ts';
+import { packTar, unpackTar } from './tar.ts';
+
+interface Run {
+  id: number;
+  settings: RunSettings;
+  mode: 'train' | 'evaluate';
+  status: 'running' | 'paused' | 'stopping' | 'done' | 'failed';
+  metrics: MetricRecord[];
+  rows: ResultRow[];
+  progress?: Progress;
+  checkpoint?: CheckpointFiles;
+  error?: string;
+}
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const form = $<HTMLFormElement>('settings');
+const buttons = {
+  start: $<HTMLButtonElement>('start'),
+  pause: $<HTMLButtonElement>('pause'),
+  stop: $<HTMLButtonElement>('stop'),
+  continue: $<HTMLButtonElement>('continue'),
+  evaluate: $<HTMLButtonElement>('evaluate'),
+  results: $<HTMLButtonElement>('download-results'),
+  metrics: $<HTMLButtonElement>('download-metrics'),
+};
+const status = $('status');
+
+const runs: Run[] = [];
+let current: Run | null = null;
+let adapter = '';
+let gpuReady = false;
+let loaded: CheckpointFiles | null = null;
+
+const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+const send = (m: ToWorker) => worker.postMessage(m);
+
+// ---- settings form ---------------------------------------------------------------------------
+
+const taskLabel = (name: string) => TASKS.find((t) => t.name === name)?.label ?? name;
+// Sizes at a typical task vocabulary (about 60 words), to say roughly how big each choice is.
+const modelLabel = (m: (typeof MODELS)[number]) => `${m} (~${formatParams(countParameters(withVocab(m, 60)))} parameters)`;
+
+function fillSelect(name: string, options: readonly { value: string; label: string }[]): void {
+  const select = form.elements.namedItem(name) as HTMLSelectElement;
+  select.replaceChildren(...options.map((o) => new Option(o.label, o.value)));
+}
+
+fillSelect('task', TASKS.map((t) => ({ value: t.name, label: t.label })));
+fillSelect('explanation', EXPLANATIONS.map((e) => ({ value: e, label: e })));
+fillSelect('model', MODELS.map((m) => ({ value: m, label: modelLabel(m) })));
+fillSelect('scale', SCALES.map((s) => ({ value: s.name, label: s.label })));
+
+const DEFAULTS: RunSettings = { task: 'listops', explanation: 'medium', model: 'tiny', scale: 'tiny', seed: 1, ...gridDefaults({ task: 'listops', scale: 'tiny' }) };
+
+function readForm(): RunSettings {
+  return checkSettings(Object.fromEntries(new FormData(form)), DEFAULTS);
+}
+
+function writeForm(s: RunSettings): void {
+  for (const [k, v] of Object.entries(s)) (form.elements.namedItem(k) as HTMLInputElement).value = String(v);
+}
+
+// URL parameters (?task=modsum&scale=quick&trainSize=500...) preset the form, so a run can be linked.
+const params = Object.fromEntries(new URLSearchParams(location.search));
+const chosen = checkSettings(params, DEFAULTS);
+// Sizes not given follow the task and setting given, not the defaults'.
+writeForm(checkSettings(params, { ...chosen, ...gridDefaults(chosen) }));
+
+form.addEventListener('change', (ev) => {
+  const name = (ev.target as HTMLInputElement).name;
+  // A new task or setting brings the grid's training-set size and evaluation interval for it.
+  if (name === 'task' || name === 'scale') writeForm({ ...readForm(), ...gridDefaults(readForm()) });
+});
+
+// ---- controls --------------------------------------------------------------------------------
+
+function updateButtons(): void {
+  const busy = current !== null;
+  buttons.start.disabled = !gpuReady || busy;
+  buttons.continue.disabled = !gpuReady || busy || !loaded;
+  buttons.evaluate.disabled = !gpuReady || busy || !loaded;
+  buttons.pause.disabled = !current || current.mode !== 'train' || current.status === 'stopping';
+  buttons.pause.textContent = current?.status === 'paused' ? 'Resume' : 'Pause';
+  buttons.stop.disabled = !current || current.mode !== 'train' || current.status === 'stopping';
+  buttons.results.disabled = !runs.some((r) => r.rows.length > 0);
+  buttons.metrics.disabled = !runs.some((r) => r.metrics.length > 0);
+}
+
+function start(mode: Run['mode'], from?: CheckpointFiles): void {
+  const run: Run = { id: runs.length + 1, settings: readForm(), mode, status: 'running', metrics: [], rows: [] };
+  runs.push(run);
+  current = run;
+  status.textContent = mode === 'train' ? `Run ${run.id}: preparing data and model…` : `Run ${run.id}: evaluating the checkpoint…`;
+  send({ type: 'start', id: run.id, settings: run.settings, mode, from });
+  renderAll();
+}
+
+buttons.start.addEventListener('click', () => start('train'));
+buttons.continue.addEventListener('click', () => start('train', loaded!));
+buttons.evaluate.addEventListener('click', () => start('evaluate', loaded!));
+buttons.pause.addEventListener('click', () => {
+  if (!current) return;
+  const pausing = current.status !== 'paused';
+  send({ type: pausing ? 'pause' : 'resume' });
+  current.status = pausing ? 'paused' : 'running';
+  status.textContent = pausing ? `Run ${current.id}: paused after step ${current.progress?.step ?? 0}.` : `Run ${current.id}: resumed.`;
+  renderAll();
+});
+buttons.stop.addEventListener('click', () => {
+  if (!current) return;
+  send({ type: 'stop' });
+  current.status = 'stopping';
+  status.textContent = `Run ${current.id}: stopping after this step, then testing…`;
+  renderAll();
+});
+
+$<HTMLInputElement>('checkpoint-file').addEventListener('change', async (ev) => {
+  const file = (ev.target as HTMLInputElement).files?.[0];
+  if (!file) return;
+  try {
+    const files = unpackTar(new Uint8Array(await file.arrayBuffer()));
+    if (!files['model.safetensors']) throw new Error('no model.safetensors in it');
+    loaded = files;
+    // A checkpoint from this page names its settings; the form takes them so the data match.
+    if (files['run.json']) writeForm(checkSettings(JSON.parse(new TextDecoder().decode(files['run.json'])), readForm()));
+    const kind = files['trainer.json'] ? 'a training checkpoint (continues exactly)' : 'model weights (training restarts from them)';
+    status.textContent = `Loaded ${file.name}: ${kind}; files ${Object.keys(files).join(', ')}.`;
+  } catch (e) {
+    loaded = null;
+    status.textContent = `Could not read ${file.name} as a checkpoint: ${(e as Error).message}`;
+  }
+  updateButtons();
+});
+
+function download(name: string, data: Uint8Array | string, type: string): void {
+  const url = URL.createObjectURL(new Blob([data as BlobPart], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The same shape as results.json of `npm run experiment`. */
+function resultsJson(): string {
+  const rows = runs.flatMap((r) => r.rows);
+  const presets = [...new Set(runs.filter((r) => r.rows.length).map((r) => r.settings.scale))];
+  return JSON.stringify({ grid: 'browser', preset: presets.join('+'), adapter, complete: current === null, rows }, null, 2);
+}
+
+buttons.results.addEventListener('click', () => download('results.json', resultsJson(), 'application/json'));
+// One line per training step and per evaluation, as metrics.jsonl of `npm run experiment`.
+buttons.metrics.addEventListener('click', () => download('metrics.jsonl', runs.flatMap((r) => r.metrics.map((m) => JSON.stringify(m) + '\n')).join(''), 'application/x-ndjson'));
+
+// ---- worker messages -------------------------------------------------------------------------
+
+const fmtSeconds = (s: number) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
+const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+worker.onmessage = (ev: MessageEvent<FromWorker>) => {
+  const m = ev.data;
+  if (m.type === 'ready') {
+    adapter = m.adapter;
+    gpuReady = true;
+    $('adapter').textContent = `WebGPU adapter: ${m.adapter}`;
+    updateButtons();
+    return;
+  }
+  if (m.type === 'unavailable') {
+    $('adapter').textContent = 'WebGPU adapter: none';
+    const box = $('gpu-error');
+    box.hidden = false;
+    box.textContent = `Training needs WebGPU, and this browser could not provide it. ${m.message}`;
+    status.textContent = 'WebGPU is unavailable; nothing can run here.';
+    return;
+  }
+  const run = runs.find((r) => r.id === m.id);
+  if (!run) return;
+  switch (m.type) {
+    case 'log':
+      status.textContent = `Run ${run.id}: ${m.line}`;
+      return;
+    case 'progress': {
+      run.progress = m.progress;
+      run.metrics.push(m.record);
+      const p = m.progress;
+      const acc = p.valAccuracy === null ? '' : ` · validation ${percent(p.valAccuracy)}`;
+      const state = run.status === 'paused' ? ' · paused' : run.status === 'stopping' ? ' · stopping' : ` · ~${fmtSeconds(p.etaSeconds)} left`;
+      status.textContent = `Run ${run.id}: step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ${Math.round(p.tokensPerSecond)} tokens/s${acc}${state}`;
+      scheduleRender();
+      return;
+    }
+    case 'eval':
+      run.metrics.push(m.record);
+      renderSamples(m.samples, `Validation at step ${m.record.step} of run ${run.id} (accuracy ${percent(m.record.valAccuracy!)})`);
+      scheduleRender();
+      return;
+    case 'done':
+      run.rows = m.rows;
+      run.checkpoint = m.checkpoint;
+      run.status = 'done';
+      current = null;
+      status.textContent = `Run ${run.id} done: ${m.rows.map((r) => `${r.test} ${percent(r.accuracy)}`).join(', ')} after ${m.rows[0]?.steps ?? 0} steps.`;
+      renderSamples(m.samples, `Test set of run ${run.id}`);
+      renderAll();
+      return;
+    case 'failed':
+      run.status = 'failed';
+      run.error = m.message;
+      current = null;
+      status.textContent = `Run ${run.id} failed: ${m.message}`;
+      renderAll();
+      return;
+  }
+};
+worker.onerror = (ev) => {
+  status.textContent = `The training worker crashed: ${ev.message}`;
+  if (current) {
+    current.status = 'failed';
+    current.error = ev.message;
+    current = null;
+  }
+  renderAll();
+};
+send({ type: 'init' });
+
+// ---- drawing ---------------------------------------------------------------------------------
+
+const styles = seriesStyles([...EXPLANATIONS]);
+let frameQueued = false;
+
+/** Charts and the runs table redraw at most once a frame however fast steps arrive. */
+function scheduleRender(): void {
+  if (frameQueued) return;
+  frameQueued = true;
+  requestAnimationFrame(() => {
+    frameQueued = false;
+    renderCharts();
+    renderRuns();
+  });
+}
+
+/** Curves of the shown run and of every run it compares with (same task, model and data): one line per explanation, as in the report. */
+function renderCharts(): void {
+  const shown = current ?? runs.at(-1);
+  const s = shown?.settings ?? readForm();
+  const peers = runs.filter((r) => r.settings.task === s.task && r.settings.model === s.model && r.settings.trainSize === s.trainSize && r.settings.scale === s.scale);
+  const records = peers.flatMap((r) => r.metrics);
+  const subtitle = `${taskLabel(s.task)} · model ${s.model} · ${s.trainSize} training examples · setting ${s.scale}`;
+  const chance = presetFor(s).chance;
+  const draw = (id: string, metric: 'loss' | 'valAccuracy', title: string, empty: string) => {
+    const el = $(id);
+    if (!records.some((r) => r[metric] !== undefined)) {
+      el.innerHTML = `<p class="placeholder">${empty}</p>`;
+      return;
+    }
+    const reference = metric === 'valAccuracy' && chance !== undefined ? { value: chance, label: `chance ${Number((chance * 100).toFixed(1))} %` } : undefined;
+    el.innerHTML = lineChart(records, { title, subtitle, metric, series: 'explanation', logY: metric === 'loss', reference, styles });
+  };
+  draw('loss-chart', 'loss', 'Training loss', 'The training loss appears here from the first step.');
+  draw('accuracy-chart', 'valAccuracy', 'Validation accuracy during training', 'Validation accuracy appears here after the first evaluation.');
+}
+
+function cellsRow(tag: 'td' | 'th', cells: readonly (string | Node)[]): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    const el = document.createElement(tag);
+    el.append(c);
+    tr.append(el);
+  }
+  return tr;
+}
+
+function renderSamples(samples: readonly Sample[], caption: string): void {
+  $('samples-note').textContent = caption;
+  $('samples').replaceChildren(
+    cellsRow('th', ['input', 'reference', 'generated', '']),
+    ...samples.map((s) => {
+      const tr = cellsRow('td', [s.source, s.reference, s.generated, s.correct ? '✓' : '✗']);
+      tr.className = s.correct ? 'correct' : 'wrong';
+      return tr;
+    }),
+  );
+}
+
+/** The paper's table over every finished run: lines by task, model and data, a column per explanation. */
+function renderComparison(): void {
+  const rows = runs.flatMap((r) => r.rows);
+  const table = $('comparison');
+  if (rows.length === 0) {
+    table.replaceChildren();
+    return;
+  }
+  const spec: TableSpec = { rows: ['task', 'model', 'trainSize', ...(new Set(rows.map((r) => r.test)).size > 1 ? ['test'] : [])], columns: 'explanation' };
+  const t = tableCells(rows, spec);
+  table.replaceChildren(cellsRow('th', t.header), ...t.lines.map((l) => cellsRow('td', l)));
+}
+
+function renderRuns(): void {
+  const table = $('runs');
+  if (runs.length === 0) {
+    table.replaceChildren();
+    return;
+  }
+  table.replaceChildren(
+    cellsRow('th', ['run', 'task', 'explanation', 'model', 'training examples', 'seed', 'setting', 'status', 'steps', 'time', 'test accuracy', 'checkpoint']),
+    ...runs.map((r) => {
+      const s = r.settings;
+      const steps = r.rows[0]?.steps ?? r.progress?.step ?? 0;
+      const seconds = r.rows[0]?.seconds ?? r.progress?.elapsedSeconds ?? 0;
+      const accuracy = r.rows.map((x) => `${x.test} ${percent(x.accuracy)}`).join(', ') || (r.error ? `error: ${r.error}` : '…');
+      let link: string | Node = '';
+      if (r.checkpoint) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = 'Download .tar';
+        const files = r.checkpoint;
+        b.addEventListener('click', () => download(`run${r.id}-${s.task}-${s.explanation}-${s.model}-n${s.trainSize}-seed${s.seed}.tar`, packTar(files), 'application/x-tar'));
+        link = b;
+      }
+      const label = r.mode === 'evaluate' ? `${r.status} (evaluated)` : r.status;
+      return cellsRow('td', [String(r.id), taskLabel(s.task), s.explanation, s.model, String(s.trainSize), String(s.seed), s.scale, label, String(steps), fmtSeconds(seconds), accuracy, link]);
+    }),
+  );
+}
+
+function renderAll(): void {
+  updateButtons();
+  renderCharts();
+  renderComparison();
+  renderRuns();
+}
+
+renderAll();

@@ -1,0 +1,71 @@
+// What one browser run is: a single cell of the grid that the CLI runs for the same task, at one
+// of the grid's presets (tiny, quick, full) — so a run here trains on the same data, with the same
+// training settings, as that cell of `npm run experiment`.
+
+import { loadGrid, makeCell, presetOf, type Cell, type GridPreset } from '../experiments/grid.ts';
+import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/tasks/explain.ts';
+import type { TaskName } from '../experiments/tasks/dataset.ts';
+import type { PresetName } from '../model/config.ts';
+
+export interface RunSettings {
+  task: TaskName;
+  explanation: ExplanationFormat;
+  model: PresetName;
+  /** The grid preset whose data and training settings the run uses. */
+  scale: string;
+  trainSize: number;
+  seed: number;
+  /** Steps between validation evaluations; the grid's by default, fewer to watch accuracy live. */
+  evalEvery: number;
+}
+
+export const TASKS: readonly { name: TaskName; label: string }[] = [
+  { name: 'listops', label: 'ListOps' },
+  { name: 'listops30', label: 'ListOps-30' },
+  { name: 'modsum', label: 'Modular sum' },
+];
+export const EXPLANATIONS: readonly ExplanationFormat[] = EXPLANATION_FORMATS;
+export const MODELS: readonly PresetName[] = ['tiny', 'xs', 's', 'm'];
+export const SCALES: readonly { name: string; label: string }[] = [
+  { name: 'tiny', label: 'tiny: a few steps, seconds' },
+  { name: 'quick', label: 'quick: minutes' },
+  { name: 'full', label: 'full: the paper, hours' },
+];
+
+// ListOps-30 has no grid of its own: it trains like ListOps, with its own value range.
+const gridOf = (task: TaskName) => loadGrid(task === 'modsum' ? 'modsum' : 'explanations');
+
+/** The grid preset behind a run, with the run's task and, if given, its evaluation interval. */
+export function presetFor(s: Pick<RunSettings, 'task' | 'scale'> & { evalEvery?: number }): GridPreset {
+  const p = presetOf(gridOf(s.task), s.scale);
+  return { ...p, task: s.task, training: { ...p.training, evalEvery: s.evalEvery ?? p.training.evalEvery } };
+}
+
+/** What the grid uses at this scale: its first arm's first training-set size, and its evaluation interval. */
+export function gridDefaults(s: Pick<RunSettings, 'task' | 'scale'>): Pick<RunSettings, 'trainSize' | 'evalEvery'> {
+  const p = presetFor(s);
+  const n = p.arms[0].trainSize;
+  return { trainSize: Array.isArray(n) ? n[0] : n, evalEvery: p.training.evalEvery };
+}
+
+export function cellOf(s: RunSettings): Cell {
+  return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed });
+}
+
+/** Settings from untrusted input (URL parameters, a loaded run.json), each field checked; missing or invalid ones take the fallback's. */
+export function checkSettings(input: Record<string, unknown>, fallback: RunSettings): RunSettings {
+  const pick = <T>(key: keyof RunSettings, valid: readonly T[]): T => (valid.includes(input[key] as T) ? (input[key] as T) : (fallback[key] as T));
+  const int = (key: 'trainSize' | 'seed' | 'evalEvery') => {
+    const v = Number(input[key]);
+    return Number.isInteger(v) && v > 0 ? v : fallback[key];
+  };
+  return {
+    task: pick('task', TASKS.map((t) => t.name)),
+    explanation: pick('explanation', EXPLANATIONS),
+    model: pick('model', MODELS),
+    scale: pick('scale', SCALES.map((s) => s.name)),
+    trainSize: int('trainSize'),
+    seed: int('seed'),
+    evalEvery: int('evalEvery'),
+  };
+}
