@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { build } from 'vite';
+import { afterAll, beforeAll } from 'vitest';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const root = path.resolve(import.meta.dirname, '../..');
@@ -101,4 +102,22 @@ export async function launch(options: { webgpu?: boolean } = {}): Promise<{ cont
 export function screenshotPath(name: string): string {
   mkdirSync(SCREENSHOTS, { recursive: true });
   return path.join(SCREENSHOTS, name);
+}
+
+/** For a test file: builds the page, serves it on loopback before its tests and cleans up after.
+ *  The returned object's `url` is filled in once the server listens. */
+export function useBuiltSite(): { url: string } {
+  const site = { url: '' };
+  let dist = '';
+  let server: Server | null = null;
+  beforeAll(async () => {
+    requireChromium();
+    dist = await buildPage();
+    ({ url: site.url, server } = await serve(dist));
+  });
+  afterAll(() => {
+    server?.close();
+    if (dist) rmSync(dist, { recursive: true, force: true });
+  });
+  return site;
 }

@@ -4,26 +4,13 @@
 // evaluated, and the message where the browser offers no WebGPU adapter. Screenshots go to
 // test-results/.
 
-import { readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { unpackTar } from '../../web/tar.ts';
-import { buildPage, launch, requireChromium, screenshotPath, serve } from './browser.ts';
+import { launch, screenshotPath, useBuiltSite } from './browser.ts';
 
-let dist = '';
-let site: { url: string; server: Server };
-
-beforeAll(async () => {
-  requireChromium();
-  dist = await buildPage();
-  site = await serve(dist);
-});
-
-afterAll(() => {
-  site?.server.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+const site = useBuiltSite();
 
 // 48 examples in batches of 8: six steps in one epoch, validated after steps 3 and 6.
 const SETTINGS = 'task=listops&explanation=medium&model=tiny&scale=tiny&trainSize=48&seed=1&evalEvery=3';

@@ -1,25 +1,11 @@
 // The engine's kernels inside Chromium's WebGPU (web/kernel-check.html): every check of the page
 // must pass. Its report names each failing check with the mismatch it found.
 
-import { rmSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { KernelCheckReport } from '../../web/kernel-check.ts';
-import { buildPage, launch, requireChromium, screenshotPath, serve } from './browser.ts';
+import { launch, screenshotPath, useBuiltSite } from './browser.ts';
 
-let dist = '';
-let site: { url: string; server: Server };
-
-beforeAll(async () => {
-  requireChromium();
-  dist = await buildPage();
-  site = await serve(dist);
-});
-
-afterAll(() => {
-  site?.server.close();
-  if (dist) rmSync(dist, { recursive: true, force: true });
-});
+const site = useBuiltSite();
 
 it('every kernel check passes in Chromium', async () => {
   const browser = await launch();
