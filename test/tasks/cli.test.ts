@@ -66,3 +66,27 @@ describe('cli render', () => {
     expect(r.stderr).toContain(`${file}:2: expected source<TAB>target`);
   });
 });
+
+describe('cli train (on data files)', () => {
+  it("trains on the authors' TSV and writes the model, metrics and results", () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'cli-train-')), 'run');
+    const r = cli('train', '--train', sampleFile, '--validation', sampleFile, '--test', sampleFile, '--model', 'tiny', '--epochs', '2', '--batch-size', '4', '--out', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/model tiny: [\d,]+ parameters; 8 training examples/);
+    expect(r.stdout).toMatch(/test accuracy \d+\.\d% \(\d+\/8\)/);
+    const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+    expect(results).toMatchObject({ model: 'tiny', steps: 4, files: { train: sampleFile } });
+    expect(results.testAccuracy).toBeGreaterThanOrEqual(0);
+    expect(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(4);
+    expect(readFileSync(path.join(out, 'model', 'config.json'), 'utf8')).toMatch(/"model_type": "t5"/);
+  }, 120_000);
+
+  it('names the file and line of a malformed example', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-bad-'));
+    const bad = path.join(dir, 'bad.tsv');
+    writeFileSync(bad, 'Source\tTarget\n[MAX 1 2 ]\t2\n[MIN 3 4 ] 3\n');
+    const r = cli('train', '--train', bad, '--validation', bad, '--out', path.join(dir, 'out'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.tsv:3: /);
+  }, 60_000);
+});
