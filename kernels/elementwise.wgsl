@@ -48,16 +48,39 @@ fn at(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-// Offset of flat iteration index i in a tensor with the given strides.
-fn strided(i: u32, strides: array<vec4<u32>, 2>, base: u32) -> u32 {
+// Walking the iteration space. Finding an index's offsets costs a division and a modulo per dim,
+// slow on a CPU, but an invocation's PER_THREAD consecutive indices mostly differ only in the last
+// dim: the cursor pays the full price once and again at each row crossing, and otherwise steps
+// every operand by its last-dim stride.
+struct Cursor {
+  off: vec4<u32>,  // offsets into out, a, b, c
+  col: u32,        // position in the last dim
+}
+
+fn dim_strides(d: u32) -> vec4<u32> {
+  return vec4<u32>(at(p.stride_out, d), at(p.stride_a, d), at(p.stride_b, d), at(p.stride_c, d));
+}
+
+fn seek(i: u32) -> Cursor {
   var rest = i;
-  var off = base;
+  var off = vec4<u32>(p.off_out, p.off_a, p.off_b, p.off_c);
   for (var d = i32(p.rank) - 1; d >= 0; d--) {
     let size = at(p.shape, u32(d));
-    off += (rest % size) * at(strides, u32(d));
+    off += (rest % size) * dim_strides(u32(d));
     rest /= size;
   }
-  return off;
+  return Cursor(off, i % at(p.shape, p.rank - 1u));
+}
+
+// Moves the cursor from index i - 1 to index i.
+fn advance(cur: ptr<function, Cursor>, i: u32) {
+  let last = p.rank - 1u;
+  (*cur).col += 1u;
+  if ((*cur).col == at(p.shape, last)) {
+    *cur = seek(i);
+  } else {
+    (*cur).off += dim_strides(last);
+  }
 }
 
 fn gelu(x: f32) -> f32 {
@@ -126,13 +149,15 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 @compute @workgroup_size(WG)
 fn map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let start = flat_index(gid, nwg);
+  var cur = seek(start);
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = start + k;
     if (i >= p.n) { return; }
     if (CONTIGUOUS) {
       out[p.off_out + i] = unary(a[p.off_a + i]);
     } else {
-      out[strided(i, p.stride_out, p.off_out)] = unary(a[strided(i, p.stride_a, p.off_a)]);
+      if (k > 0u) { advance(&cur, i); }
+      out[cur.off.x] = unary(a[cur.off.y]);
     }
   }
 }
@@ -140,13 +165,15 @@ fn map(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(WG)
 fn zip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let start = flat_index(gid, nwg);
+  var cur = seek(start);
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = start + k;
     if (i >= p.n) { return; }
     if (CONTIGUOUS) {
       out[i] = binary(a[i], b[i]);
     } else {
-      out[i] = binary(a[strided(i, p.stride_a, p.off_a)], b[strided(i, p.stride_b, p.off_b)]);
+      if (k > 0u) { advance(&cur, i); }
+      out[i] = binary(a[cur.off.y], b[cur.off.z]);
     }
   }
 }
@@ -154,12 +181,14 @@ fn zip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(WG)
 fn where_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let start = flat_index(gid, nwg);
+  var cur = seek(start);
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = start + k;
     if (i >= p.n) { return; }
+    if (k > 0u) { advance(&cur, i); }
     // The condition is read as raw bits so that f32 masks and i32/u32 masks both work;
     // masking the sign bit makes -0.0 count as false.
-    let cond = (c[strided(i, p.stride_c, p.off_c)] & 0x7fffffffu) != 0u;
-    out[i] = select(b[strided(i, p.stride_b, p.off_b)], a[strided(i, p.stride_a, p.off_a)], cond);
+    let cond = (c[cur.off.w] & 0x7fffffffu) != 0u;
+    out[i] = select(b[cur.off.z], a[cur.off.y], cond);
   }
 }

@@ -22,17 +22,18 @@ interface Strided {
   offset?: number;
 }
 
+// A scalar iterates as shape [1], so the kernel always has a last dim to walk.
 function baseParams(n: number, shape: Shape) {
   return {
     n,
-    rank: shape.length,
+    rank: Math.max(1, shape.length),
     off_a: 0,
     off_b: 0,
     off_c: 0,
     off_out: 0,
     alpha: 0,
     _pad: 0,
-    shape: padTo8(shape),
+    shape: padTo8(shape.length > 0 ? shape : [1]),
     stride_a: padTo8([]),
     stride_b: padTo8([]),
     stride_c: padTo8([]),

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { Kernel } from '../../engine/kernel.ts';
-import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
 
@@ -155,6 +155,35 @@ describe('shape ops', () => {
     }
     await checkGradients((x) => E.permute(x, [2, 0, 1]), [{ data, shape: [2, 3, 5] }]);
     await checkGradients((x) => E.transpose(x), [{ data, shape: [2, 3, 5] }]);
+  });
+  it('permute matches a CPU reference at every rank, with last dims of 1 and odd lengths', async () => {
+    // Invocations walk 4 consecutive outputs and cross rows of the last dim mid-walk here.
+    const cases: [number[], number[]][] = [
+      [[7], [0]],
+      [[3, 1], [1, 0]],
+      [[5, 3], [1, 0]],
+      [[2, 3, 1], [2, 0, 1]],
+      [[4, 9, 3, 5], [0, 2, 1, 3]],
+      [[3, 1, 7, 2, 5], [4, 2, 0, 3, 1]],
+      [[2, 3, 2, 1, 3, 2], [5, 0, 3, 1, 4, 2]],
+    ];
+    for (const [shape, perm] of cases) {
+      const x = rand(sizeOfShape(shape), shape.length);
+      const got = await E.tidy(() => E.permute(E.tensor(x, shape), perm)).toArray();
+      const outShape = perm.map((a) => shape[a]);
+      const strides = shape.map((_, d) => sizeOfShape(shape.slice(d + 1)));
+      const want = new Float64Array(got.length);
+      for (let i = 0; i < want.length; i++) {
+        let rest = i;
+        let src = 0;
+        for (let d = outShape.length - 1; d >= 0; d--) {
+          src += (rest % outShape[d]) * strides[perm[d]];
+          rest = Math.floor(rest / outShape[d]);
+        }
+        want[i] = Math.fround(x[src]);
+      }
+      expect(Array.from(got), `${shape} by ${perm}`).toEqual(Array.from(want));
+    }
   });
   it('slice and concat', async () => {
     const t = E.tensor(data, [2, 3, 5]);
