@@ -3,8 +3,11 @@
 //   S[b,h,i,j] = scale * q[b,h,i,:] . k[b,h,j,:] + bias[h,i,j]     (bias optional)
 //   P = softmax_j(S) over the keys row i may see, O = P v, LSE[b,h,i] = log sum_j exp(S[b,h,i,j])
 //
-// Layout: q [B,H,Lq,Dh], k and v [B,H,Lk,Dh], contiguous, read as vec4 (the op pads Dh to a
-// multiple of 4). bias is [Bb,H,Lq,Lk] with Bb = 1 (shared by every batch: stride 0) or B.
+// Layout: q [B,H,Lq,Dh], k and v [B,H,Lk,Dh], or heads-last q [B,Lq,H,Dh], k and v [B,Lk,H,Dh]
+// (what the q/k/v projections produce, so a model needs no permute to split and merge heads);
+// contiguous either way, read as vec4 (the op pads Dh to a multiple of 4). The two layouts differ
+// only in the head and row strides, which the op passes as uniforms; out, dout and dq follow q's
+// layout, dk and dv follow k's. The per-row statistics (lse, aux) are always [B,H,Lq]. bias is [Bb,H,Lq,Lk] with Bb = 1 (shared by every batch: stride 0) or B.
 // keep [B,Lk] is read as raw words: a key is attended where its word is nonzero ignoring the sign
 // bit, so f32, i32 and u32 masks all work (1 = attend, 0 = padding). Causal: query i sees keys
 // j <= i + (Lk - Lq), so a decode step (Lq = 1) sees the whole KV cache. A row that sees no key
@@ -58,6 +61,10 @@ struct Params {
   splits: u32,            // key chunks per row in forward_split
   split_keys: u32,        // keys per chunk, a multiple of 4
   flags: u32,             // BIAS | MASK | CAUSAL | DBIAS
+  q_head_stride: u32,     // vec4 strides of q, out, dout, dq between heads and between rows
+  q_row_stride: u32,
+  k_head_stride: u32,     // the same for k, v, dk, dv
+  k_row_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -164,10 +171,35 @@ fn bias_col4(b: u32, h: u32, i: u32, j: u32) -> vec4<f32> {
   return vec4<f32>(bias_at(b, h, i, j), bias_at(b, h, i + 1u, j), bias_at(b, h, i + 2u, j), bias_at(b, h, i + 3u, j));
 }
 
-// Row indices r..r+3 of a tensor whose row `base` is row 0 of this (batch, head); rows past n
-// repeat row n-1 (their results are masked off) so that no read leaves the tensor.
-fn rows4(base: u32, r: u32, n: u32) -> vec4<u32> {
-  return vec4<u32>(base) + min(vec4<u32>(r) + STEP, vec4<u32>(n - 1u));
+// Rows r..r+3 of (batch, head) bh in [B,H,n] order, the order of the per-row statistics; rows
+// past n repeat row n-1 (their results are masked off) so that no read leaves the tensor.
+fn rows4(bh: u32, r: u32, n: u32) -> vec4<u32> {
+  return vec4<u32>(bh * n) + min(vec4<u32>(r) + STEP, vec4<u32>(n - 1u));
+}
+
+// First vec4 of query row i of (b, h) in q, out, dout and dq.
+fn q_at(b: u32, h: u32, i: u32) -> u32 {
+  return b * p.heads * p.lq * p.dh4 + h * p.q_head_stride + i * p.q_row_stride;
+}
+
+// First vec4 of key row j of (b, h) in k, v, dk and dv.
+fn k_at(b: u32, h: u32, j: u32) -> u32 {
+  return b * p.heads * p.lk * p.dh4 + h * p.k_head_stride + j * p.k_row_stride;
+}
+
+// First vec4s of query rows i..i+3 (clamped like rows4).
+fn q_at4(b: u32, h: u32, i: u32) -> vec4<u32> {
+  return vec4<u32>(q_at(b, h, 0u)) + min(vec4<u32>(i) + STEP, vec4<u32>(p.lq - 1u)) * p.q_row_stride;
+}
+
+// First vec4s of key rows j..j+3 (clamped like rows4).
+fn k_at4(b: u32, h: u32, j: u32) -> vec4<u32> {
+  return vec4<u32>(k_at(b, h, 0u)) + min(vec4<u32>(j) + STEP, vec4<u32>(p.lk - 1u)) * p.k_row_stride;
+}
+
+// (b, h, i) of statistics row `row` ([B,H,Lq] order).
+fn unflatten(row: u32) -> vec3<u32> {
+  return vec3<u32>(row / (p.lq * p.heads), (row / p.lq) % p.heads, row % p.lq);
 }
 
 fn dot4(a: vec4<f32>, x: vec4<f32>, y: vec4<f32>, z: vec4<f32>, w: vec4<f32>) -> vec4<f32> {
@@ -183,14 +215,13 @@ fn hsum(x: vec4<f32>) -> f32 {
 // Folds keys [j0, j1) of query row i (j0 a multiple of 4) into the unnormalized accumulator
 // with an online softmax, starting from an empty state; returns (m, l). `qi` is pre-scaled.
 fn stream_keys(b: u32, h: u32, i: u32, j0: u32, j1: u32, qi: ptr<function, Row>, acc: ptr<function, Row>) -> vec2<f32> {
-  let bh = b * p.heads + h;
   var m = LOWEST;
   var l = 0.0;
   for (var c = 0u; c < p.dh4; c++) { (*acc)[c] = vec4<f32>(0.0); }
   for (var j = j0; j < j1; j += 4u) {
     let ok = attends(i, j, j1, kept_fwd(b, j));
     if (!any(ok)) { continue; }
-    let kr = rows4(bh * p.lk, j, p.lk) * p.dh4;
+    let kr = k_at4(b, h, j);
     var s = bias_row4(b, h, i, j);
     for (var c = 0u; c < p.dh4; c++) {
       s += dot4((*qi)[c], k[kr.x + c], k[kr.y + c], k[kr.z + c], k[kr.w + c]);
@@ -208,13 +239,14 @@ fn stream_keys(b: u32, h: u32, i: u32, j0: u32, j1: u32, qi: ptr<function, Row>,
   return vec2<f32>(m, l);
 }
 
-fn load_scaled_q(row: u32, qi: ptr<function, Row>) {
-  for (var c = 0u; c < p.dh4; c++) { (*qi)[c] = q[row * p.dh4 + c] * p.scale; }
+fn load_scaled_q(at: u32, qi: ptr<function, Row>) {
+  for (var c = 0u; c < p.dh4; c++) { (*qi)[c] = q[at + c] * p.scale; }
 }
 
-fn write_row(row: u32, acc: ptr<function, Row>, m: f32, l: f32) {
+// Writes the output row starting at vec4 `at` and the log-sum-exp of statistics row `row`.
+fn write_row(at: u32, row: u32, acc: ptr<function, Row>, m: f32, l: f32) {
   let inv = select(0.0, 1.0 / l, l > 0.0);
-  for (var c = 0u; c < p.dh4; c++) { out[row * p.dh4 + c] = (*acc)[c] * inv; }
+  for (var c = 0u; c < p.dh4; c++) { out[at + c] = (*acc)[c] * inv; }
   lse[row] = select(LOWEST, m + log(l), l > 0.0);
 }
 
@@ -225,27 +257,23 @@ fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let first = wid.x * WG;
   let i = first + lid;
   if (i >= p.lq) { return; }
-  let row = (b * p.heads + h) * p.lq + i;
   var qi: Row;
   var acc: Row;
-  load_scaled_q(row, &qi);
+  load_scaled_q(q_at(b, h, i), &qi);
   let ml = stream_keys(b, h, i, 0u, key_end(min(first + WG, p.lq) - 1u), &qi, &acc);
-  write_row(row, &acc, ml.x, ml.y);
+  write_row(q_at(b, h, i), (b * p.heads + h) * p.lq + i, &acc, ml.x, ml.y);
 }
 
 @compute @workgroup_size(WG)
 fn forward_split(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = gid.x + gid.y * nwg.x * WG;   // (row, split), split fastest
   if (idx >= p.batch * p.heads * p.lq * p.splits) { return; }
-  let row = idx / p.splits;
-  let i = row % p.lq;
-  let h = (row / p.lq) % p.heads;
-  let b = row / (p.lq * p.heads);
+  let bhi = unflatten(idx / p.splits);
   let j0 = (idx % p.splits) * p.split_keys;
   var qi: Row;
   var acc: Row;
-  load_scaled_q(row, &qi);
-  part_ml[idx] = stream_keys(b, h, i, j0, min(j0 + p.split_keys, key_end(i)), &qi, &acc);
+  load_scaled_q(q_at(bhi.x, bhi.y, bhi.z), &qi);
+  part_ml[idx] = stream_keys(bhi.x, bhi.y, bhi.z, j0, min(j0 + p.split_keys, key_end(bhi.z)), &qi, &acc);
   for (var c = 0u; c < p.dh4; c++) { part_acc[idx * p.dh4 + c] = acc[c]; }
 }
 
@@ -269,7 +297,8 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     l += w * part.y;
     for (var c = 0u; c < p.dh4; c++) { acc[c] += w * part_acc_in[(first + s) * p.dh4 + c]; }
   }
-  write_row(row, &acc, m, l);
+  let bhi = unflatten(row);
+  write_row(q_at(bhi.x, bhi.y, bhi.z), row, &acc, m, l);
 }
 
 // ---- backward ---------------------------------------------------------------------------------
@@ -279,8 +308,10 @@ fn backward_prep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let idx = gid.x + gid.y * nwg.x * WG;
   let rows = p.batch * p.heads * p.lq;
   if (idx < rows) {
+    let bhi = unflatten(idx);
+    let at = q_at(bhi.x, bhi.y, bhi.z);
     var d = vec4<f32>(0.0);
-    for (var c = 0u; c < p.dh4; c++) { d += dout[idx * p.dh4 + c] * o[idx * p.dh4 + c]; }
+    for (var c = 0u; c < p.dh4; c++) { d += dout[at + c] * o[at + c]; }
     aux[2u * idx] = bitcast<u32>(lse_in[idx]);
     aux[2u * idx + 1u] = bitcast<u32>(hsum(d));
   }
@@ -305,11 +336,11 @@ fn backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   var acc: Row;
   for (var t = 0u; t < p.batch_per_group; t++) {
     let b = group * p.batch_per_group + t;
-    let bh = b * p.heads + h;
-    let row = bh * p.lq + i;
-    load_scaled_q(row, &qi);
+    let row = (b * p.heads + h) * p.lq + i;
+    let at = q_at(b, h, i);
+    load_scaled_q(at, &qi);
     for (var c = 0u; c < p.dh4; c++) {
-      gi[c] = dout[row * p.dh4 + c];
+      gi[c] = dout[at + c];
       acc[c] = vec4<f32>(0.0);
     }
     let lse_i = bitcast<f32>(aux_in[2u * row]);
@@ -318,7 +349,7 @@ fn backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       let ok = attends(i, j, end, kept_bwd4(b, j));
       var ds = vec4<f32>(0.0);
       if (any(ok)) {
-        let kr = rows4(bh * p.lk, j, p.lk) * p.dh4;
+        let kr = k_at4(b, h, j);
         var s = bias_row4(b, h, i, j) - lse_i;
         var dp = vec4<f32>(-d_i);
         for (var c = 0u; c < p.dh4; c++) {
@@ -338,7 +369,7 @@ fn backward_q(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
       }
     }
-    for (var c = 0u; c < p.dh4; c++) { dq[row * p.dh4 + c] = acc[c] * p.scale; }
+    for (var c = 0u; c < p.dh4; c++) { dq[at + c] = acc[c] * p.scale; }
   }
 }
 
@@ -349,8 +380,7 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let first = wid.x * WG;
   let j = first + lid;
   if (j >= p.lk) { return; }
-  let bh = b * p.heads + h;
-  let row = (bh * p.lk + j) * p.dh4;
+  let row = k_at(b, h, j);
   let kept = kept_bwd(b, j);
   var kj: Row;
   var vj: Row;
@@ -365,8 +395,8 @@ fn backward_kv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   for (var i = query_start(first); i < p.lq; i += 4u) {
     let ok = attended(i, j) & vec4<bool>(kept);
     if (!any(ok)) { continue; }
-    let rows = rows4(bh * p.lq, i, p.lq);
-    let qr = rows * p.dh4;
+    let rows = rows4(b * p.heads + h, i, p.lq);
+    let qr = q_at4(b, h, i);
     let lse_i = bitcast<vec4<f32>>(vec4<u32>(aux_in[2u * rows.x], aux_in[2u * rows.y], aux_in[2u * rows.z], aux_in[2u * rows.w]));
     let d_i = bitcast<vec4<f32>>(vec4<u32>(aux_in[2u * rows.x + 1u], aux_in[2u * rows.y + 1u], aux_in[2u * rows.z + 1u], aux_in[2u * rows.w + 1u]));
     var s = bias_col4(b, h, i, j) - lse_i;

@@ -28,7 +28,7 @@ export interface Batch {
 
 /** Per-layer keys and values kept between decoding steps. */
 export interface KVCache {
-  /** self-attention keys/values per decoder layer, [B, H, t, dKv] */
+  /** self-attention keys/values per decoder layer, [B, t, H, dKv] */
   selfK: Tensor[];
   selfV: Tensor[];
   /** cross-attention keys/values per decoder layer, computed once from the encoder output */
@@ -100,16 +100,16 @@ export class T5 {
     return E.dropout(x, rate, o.rng.nextUint32());
   }
 
-  /** [B, L, H*dKv] -> [B, H, L, dKv] */
+  /** [B, L, H*dKv] -> [B, L, H, dKv], the heads-last layout attention reads directly: no copy. */
   private heads(x: Tensor): Tensor {
     const [B, L] = x.shape;
-    return E.permute(E.reshape(x, [B, L, this.config.numHeads, this.config.dKv]), [0, 2, 1, 3]);
+    return E.reshape(x, [B, L, this.config.numHeads, this.config.dKv]);
   }
 
-  /** [B, H, L, dKv] -> [B, L, H*dKv] */
+  /** [B, L, H, dKv] -> [B, L, H*dKv] */
   private merge(x: Tensor): Tensor {
-    const [B, H, L, D] = x.shape;
-    return E.reshape(E.permute(x, [0, 2, 1, 3]), [B, L, H * D]);
+    const [B, L, H, D] = x.shape;
+    return E.reshape(x, [B, L, H * D]);
   }
 
   /** The [H, Lq, Lk] position bias of a stack, for queries starting at `offset`. */
@@ -146,6 +146,7 @@ export class T5 {
       const att = E.attention(this.heads(this.linear(h, `${a}.q.weight`)), this.heads(this.linear(h, `${a}.k.weight`)), this.heads(this.linear(h, `${a}.v.weight`)), {
         bias,
         keyPaddingMask: attentionMask,
+        headsLast: true,
       });
       x = E.add(x, this.dropout(this.linear(this.merge(att), `${a}.o.weight`), o));
       x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.1.layer_norm.weight`), `${b}.layer.1.DenseReluDense`, o), o));
@@ -173,15 +174,15 @@ export class T5 {
       let v = this.heads(this.linear(h, `${sa}.v.weight`));
       if (cache) {
         if (offset > 0) {
-          k = E.concat([cache.selfK[i], k], 2);
-          v = E.concat([cache.selfV[i], v], 2);
+          k = E.concat([cache.selfK[i], k], 1);
+          v = E.concat([cache.selfV[i], v], 1);
           cache.selfK[i].dispose();
           cache.selfV[i].dispose();
         }
         cache.selfK[i] = E.keep(k);
         cache.selfV[i] = E.keep(v);
       }
-      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true });
+      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true, headsLast: true });
       x = E.add(x, this.dropout(this.linear(this.merge(self), `${sa}.o.weight`), o));
 
       const ca = `${b}.layer.1.EncDecAttention`;
@@ -199,7 +200,7 @@ export class T5 {
           cache.crossV[i] = E.keep(cv);
         }
       }
-      const cross = E.attention(this.heads(this.linear(h2, `${ca}.q.weight`)), ck, cv, { keyPaddingMask: attentionMask });
+      const cross = E.attention(this.heads(this.linear(h2, `${ca}.q.weight`)), ck, cv, { keyPaddingMask: attentionMask, headsLast: true });
       x = E.add(x, this.dropout(this.linear(this.merge(cross), `${ca}.o.weight`), o));
       x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.2.layer_norm.weight`), `${b}.layer.2.DenseReluDense`, o), o));
     }

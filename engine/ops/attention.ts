@@ -6,7 +6,7 @@
 import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape, full, tensor, zeros } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { concat, reshape, slice } from './shape.ts';
+import { concat, permute, reshape, slice } from './shape.ts';
 import { add, mul, mulScalar, where } from './elementwise.ts';
 import { max } from './reduce.ts';
 import { softmax } from './softmax.ts';
@@ -33,6 +33,10 @@ export interface AttentionOptions {
   /** Query i sees keys j <= i + (Lk - Lq): ordinary causal self-attention when Lq = Lk, and a
    *  decode step against a KV cache (Lq = 1) sees every key. */
   causal?: boolean;
+  /** q [B, Lq, H, Dh], k and v [B, Lk, H, Dh], and the output [B, Lq, H, Dh]: the layout of a
+   *  projection [B, L, H*Dh] reshaped, so heads split and merge without a copy. Default false:
+   *  [B, H, L, Dh]. */
+  headsLast?: boolean;
 }
 
 // With fewer query rows than this per (batch, head), a workgroup of rows would leave most SIMD
@@ -58,7 +62,7 @@ interface Checked {
 }
 
 function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked {
-  const { bias, keyPaddingMask: mask, scale = 1 } = opts;
+  const { bias, keyPaddingMask: mask, scale = 1, headsLast = false } = opts;
   const all = `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
   const fail = (why: string): never => {
     throw new Error(`attention: ${all}${bias ? `, bias ${fmtShape(bias.shape)}` : ''}${mask ? `, keyPaddingMask ${fmtShape(mask.shape)}` : ''}: ${why}`);
@@ -66,11 +70,13 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   for (const [name, t] of [['q', q], ['k', k], ['v', v], ['bias', bias]] as const) {
     if (t && t.dtype !== 'f32') fail(`${name} must be f32, got ${t.dtype}`);
   }
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) fail('q, k and v must be [B, H, L, Dh]');
-  const [batch, heads, lq, dh] = q.shape;
-  const lk = k.shape[2];
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) fail(`q, k and v must be ${headsLast ? '[B, L, H, Dh] (headsLast)' : '[B, H, L, Dh]'}`);
+  // [B, H, L, Dh] whatever the layout
+  const canonical = (t: Tensor) => (headsLast ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : t.shape);
+  const [batch, heads, lq, dh] = canonical(q);
+  const [kb, kh, lk] = canonical(k);
   if (k.shape.some((d, i) => d !== v.shape[i])) fail('k and v must have the same shape');
-  if (k.shape[0] !== batch || k.shape[1] !== heads) fail('q and k must agree in batch and heads');
+  if (kb !== batch || kh !== heads) fail('q and k must agree in batch and heads');
   if (k.shape[3] !== dh) fail('q and k must have the same head size Dh');
   if (dh < 1 || dh > MAX_HEAD_SIZE) fail(`head size Dh must be 1..${MAX_HEAD_SIZE}`);
   if (!Number.isFinite(scale)) fail(`scale must be a finite number, got ${scale}`);
@@ -95,11 +101,12 @@ function padLast(x: Tensor, to: number): Tensor {
 
 /**
  * softmax(scale * q k^T + bias, masked) v for q [B,H,Lq,Dh], k and v [B,H,Lk,Dh]; returns
- * [B,H,Lq,Dh]. A query row that may see no key at all yields zeros (and zero gradients).
+ * [B,H,Lq,Dh] (with `headsLast`, every L and H swap places). A query row that may see no key
+ * at all yields zeros (and zero gradients).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const c = check(q, k, v, opts);
-  const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
   if (q.size === 0 || k.size === 0) {
     // No query rows, or no keys for any row to see: zeros, like a fully masked row.
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
@@ -111,7 +118,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
   }
   const { batch, heads, lq, lk, dh, biasBatch } = c;
-  const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
+  const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${headsLast ? ' heads last' : ''}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
   const rows = batch * heads * lq;
   const splits = lq < SPLIT_BELOW_ROWS ? Math.ceil(lk / SPLIT_KEYS) : 1;
   const params = {
@@ -127,6 +134,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     splits,
     split_keys: SPLIT_KEYS,
     flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
+    // in vec4s: [B,H,L,Dh] steps a head by a whole [L,Dh] block; [B,L,H,Dh] steps a row by H heads
+    q_head_stride: headsLast ? dh / 4 : (lq * dh) / 4,
+    q_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,
+    k_head_stride: headsLast ? dh / 4 : (lk * dh) / 4,
+    k_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,
   };
   // Absent optional inputs are bound to q: the kernels never read them then.
   const inputs = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
@@ -222,6 +234,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
  */
 export function attentionUnfused(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const { batch, lq, lk } = check(q, k, v, opts);
+  if (opts.headsLast) {
+    const swap = (t: Tensor) => permute(t, [0, 2, 1, 3]);
+    return swap(attentionUnfused(swap(q), swap(k), swap(v), { ...opts, headsLast: false }));
+  }
   const { bias, keyPaddingMask: mask, causal = false, scale = 1 } = opts;
   let s = mulScalar(matmul(q, k, { transB: true }), scale);
   if (bias) s = add(s, bias);

@@ -17,6 +17,8 @@ interface Case {
   mask?: boolean;
   causal?: boolean;
   scale?: number;
+  /** Run the op on [B, L, H, Dh] tensors (the data and results here stay [B, H, L, Dh]). */
+  headsLast?: boolean;
 }
 
 interface Data {
@@ -128,26 +130,45 @@ function reference(c: Case, d: Data) {
 }
 
 function optionsFor(c: Case, bias: E.Tensor | undefined, mask: E.Tensor | undefined): AttentionOptions {
-  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale };
+  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, headsLast: c.headsLast };
+}
+
+/** The shape of q (L = Lq) or k and v (L = Lk) in the layout the op runs on. */
+const opShape = (c: Case, L: number) => (c.headsLast ? [c.B, L, c.H, c.Dh] : [c.B, c.H, L, c.Dh]);
+
+/** Swaps the middle two axes of a row-major [A, M, N, D] array: [B,H,L,Dh] <-> [B,L,H,Dh]. */
+function swapMiddle(x: ArrayLike<number>, [A, M, N, D]: number[]): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let a = 0; a < A; a++) for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) for (let t = 0; t < D; t++) {
+    out[((a * N + n) * M + m) * D + t] = x[((a * M + m) * N + n) * D + t];
+  }
+  return out;
 }
 
 /** Runs the fused op forward and backward (seeded with dout); returns everything read back. */
 async function runFused(c: Case, d: Data, maskDtype: E.DType = 'f32') {
-  const q = E.param(E.tensor(d.q, [c.B, c.H, c.Lq, c.Dh]));
-  const k = E.param(E.tensor(d.k, [c.B, c.H, c.Lk, c.Dh]));
-  const v = E.param(E.tensor(d.v, [c.B, c.H, c.Lk, c.Dh]));
+  const [qShape, kShape] = [[c.B, c.H, c.Lq, c.Dh], [c.B, c.H, c.Lk, c.Dh]];
+  // to the op's layout and back
+  const to = (x: Float64Array, shape: number[]) => (c.headsLast ? E.tensor(swapMiddle(x, shape), [shape[0], shape[2], shape[1], shape[3]]) : E.tensor(x, shape));
+  const back = async (t: E.Tensor, shape: number[]) => {
+    const x = await t.toArray();
+    return c.headsLast ? swapMiddle(x, [shape[0], shape[2], shape[1], shape[3]]) : x;
+  };
+  const q = E.param(to(d.q, qShape));
+  const k = E.param(to(d.k, kShape));
+  const v = E.param(to(d.v, kShape));
   const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
   const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk], maskDtype) : undefined;
   const y = E.tidy(() => {
     const y = attention(q, k, v, optionsFor(c, bias, mask));
-    E.backward(y, E.tensor(d.dout, y.shape));
+    E.backward(y, to(d.dout, qShape));
     return y;
   });
   const res = {
-    out: await y.toArray(),
-    dq: await q.grad!.toArray(),
-    dk: await k.grad!.toArray(),
-    dv: await v.grad!.toArray(),
+    out: await back(y, qShape),
+    dq: await back(q.grad!, qShape),
+    dk: await back(k.grad!, kShape),
+    dv: await back(v.grad!, kShape),
     dbias: bias ? await bias.grad!.toArray() : null,
   };
   E.dispose([y, q, k, v, bias, mask, q.grad, k.grad, v.grad, bias?.grad]);
@@ -164,7 +185,7 @@ function compare(got: Awaited<ReturnType<typeof runFused>>, want: ReturnType<typ
 
 const name = (c: Case) =>
   `B${c.B} H${c.H} Lq${c.Lq} Lk${c.Lk} Dh${c.Dh}` +
-  `${c.bias && c.bias !== 'none' ? ` bias:${c.bias}` : ''}${c.mask ? ' mask' : ''}${c.causal ? ' causal' : ''}${c.scale ? ` scale ${c.scale.toFixed(3)}` : ''}`;
+  `${c.bias && c.bias !== 'none' ? ` bias:${c.bias}` : ''}${c.mask ? ' mask' : ''}${c.causal ? ' causal' : ''}${c.scale ? ` scale ${c.scale.toFixed(3)}` : ''}${c.headsLast ? ' heads last' : ''}`;
 
 const CASES: Case[] = [
   { B: 1, H: 1, Lq: 1, Lk: 1, Dh: 4 },
@@ -179,6 +200,11 @@ const CASES: Case[] = [
   { B: 3, H: 2, Lq: 1, Lk: 33, Dh: 8, bias: 'shared3', mask: true, causal: true },
   { B: 2, H: 3, Lq: 3, Lk: 100, Dh: 12, bias: 'batched', mask: true, causal: true },
   { B: 1, H: 1, Lq: 7, Lk: 200, Dh: 64, bias: 'shared4', mask: true },
+  // [B, L, H, Dh]: every entry point with the other strides, the split path included
+  { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true, headsLast: true },
+  { B: 2, H: 3, Lq: 5, Lk: 33, Dh: 12, bias: 'batched', mask: true, scale: 0.3, headsLast: true },
+  { B: 1, H: 3, Lq: 70, Lk: 67, Dh: 16, bias: 'shared3', mask: true, headsLast: true },
+  { B: 2, H: 3, Lq: 3, Lk: 100, Dh: 12, bias: 'batched', mask: true, causal: true, headsLast: true },
 ];
 
 describe('attention forward and backward vs float64', () => {
@@ -190,8 +216,8 @@ describe('attention forward and backward vs float64', () => {
   }
 
   it('head sizes that are not a multiple of 4 (padded to vec4)', async () => {
-    for (const Dh of [1, 5, 7]) {
-      const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true };
+    for (const [Dh, headsLast] of [[1, false], [5, true], [7, false]] as const) {
+      const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true, headsLast };
       const d = makeData(c, Dh);
       compare(await runFused(c, d), reference(c, d), name(c));
     }
@@ -267,15 +293,16 @@ describe('gradients vs finite differences', () => {
     { B: 2, H: 2, Lq: 3, Lk: 5, Dh: 4, bias: 'shared3', mask: true, causal: true },
     { B: 2, H: 1, Lq: 5, Lk: 3, Dh: 8, bias: 'batched', causal: true, scale: 0.5 },
     { B: 1, H: 2, Lq: 1, Lk: 5, Dh: 5, bias: 'shared4', mask: true },
+    { B: 2, H: 3, Lq: 3, Lk: 4, Dh: 4, bias: 'shared3', mask: true, causal: true, headsLast: true },
   ];
   for (const c of FD) {
     it(name(c), async () => {
       const d = makeData(c, 5);
       const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
       const inputs = [
-        { data: d.q, shape: [c.B, c.H, c.Lq, c.Dh] },
-        { data: d.k, shape: [c.B, c.H, c.Lk, c.Dh] },
-        { data: d.v, shape: [c.B, c.H, c.Lk, c.Dh] },
+        { data: d.q, shape: opShape(c, c.Lq) },
+        { data: d.k, shape: opShape(c, c.Lk) },
+        { data: d.v, shape: opShape(c, c.Lk) },
         { data: d.bias!, shape: d.biasShape! },
       ];
       await checkGradients((q, k, v, bias) => attention(q, k, v, optionsFor(c, bias, mask)), inputs);
@@ -305,15 +332,16 @@ describe('attention vs the unfused GPU composition', () => {
     { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true, scale: 0.7 },
     { B: 2, H: 3, Lq: 7, Lk: 4, Dh: 12, bias: 'batched', mask: true, causal: true },
     { B: 2, H: 1, Lq: 5, Lk: 33, Dh: 4 },
+    { B: 2, H: 3, Lq: 7, Lk: 9, Dh: 8, bias: 'shared3', mask: true, causal: true, headsLast: true },
   ];
   for (const c of cases) {
     it(`agrees in output and all gradients: ${name(c)}`, async () => {
       const d = makeData(c, 31);
       const results: Float32Array[][] = [];
       for (const op of [attention, attentionUnfused]) {
-        const q = E.param(E.tensor(d.q, [c.B, c.H, c.Lq, c.Dh]));
-        const k = E.param(E.tensor(d.k, [c.B, c.H, c.Lk, c.Dh]));
-        const v = E.param(E.tensor(d.v, [c.B, c.H, c.Lk, c.Dh]));
+        const q = E.param(E.tensor(d.q, opShape(c, c.Lq)));
+        const k = E.param(E.tensor(d.k, opShape(c, c.Lk)));
+        const v = E.param(E.tensor(d.v, opShape(c, c.Lk)));
         const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
         const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
         const y = E.tidy(() => {
