@@ -20,6 +20,25 @@ import { makeSchedule, type ScheduleConfig } from './schedule.ts';
 import { epochBatches, makeBatch, targetTokens, type EncodedExample } from './data.ts';
 import { evaluateAccuracy, type AnswerParser, type EvalResult } from './evaluate.ts';
 
+/** The promise itself, with a no-op handler attached: one that fails while nobody awaits it
+ *  yet must not count as an unhandled rejection; whoever awaits it later still gets the error. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/** A step whose loss (and gradient norm) are still being read back. */
+interface PendingStep {
+  step: number;
+  epoch: number;
+  lr: number;
+  microBatches: number;
+  /** Target tokens this step trained on. */
+  tokens: number;
+  lossSum: Promise<E.TypedArray>;
+  gradNorm: Promise<number> | null;
+}
+
 export interface TrainConfig {
   batchSize: number;
   /** Micro-batches whose gradients are summed into one optimizer step. Default 1. */
@@ -235,11 +254,47 @@ export class Trainer {
     let windowTokens = 0;
     const startedAt = performance.now() - s.elapsedSeconds * 1000;
 
+    // A step's loss and gradient norm are read back one step late. Their copies are queued right
+    // behind the step's own work and awaited only after the next step has been recorded, so the
+    // JS thread records step n + 1 while the GPU computes step n instead of each waiting in turn
+    // for the other (on the software adapter that is most of a small model's step time).
+    let pending: PendingStep | null = null;
+    const settle = async (): Promise<void> => {
+      const done = pending;
+      pending = null;
+      if (!done) return;
+      s.lastLoss = (await done.lossSum)[0] / done.microBatches;
+      if (!Number.isFinite(s.lastLoss)) {
+        throw new Error(`training diverged at step ${done.step}: loss is ${s.lastLoss}; lower the learning rate`);
+      }
+      const now = performance.now();
+      s.elapsedSeconds = (now - startedAt) / 1000;
+      windowTokens += done.tokens;
+      if (hooks.onProgress) {
+        const rate = windowTokens / ((now - windowStart) / 1000);
+        windowStart = now;
+        windowTokens = 0;
+        await hooks.onProgress({
+          step: done.step,
+          totalSteps: this.totalSteps,
+          epoch: done.epoch,
+          loss: s.lastLoss,
+          lr: done.lr,
+          gradNorm: await done.gradNorm!,
+          tokensPerSecond: rate,
+          valAccuracy: s.lastValAccuracy,
+          elapsedSeconds: s.elapsedSeconds,
+          etaSeconds: (s.elapsedSeconds / done.step) * (this.totalSteps - done.step),
+        });
+      }
+    };
+
     training: while (s.epoch < c.maxEpochs && s.step < this.totalSteps) {
       const batches = epochBatches(this.train, c.batchSize, c.seed, s.epoch);
       while (s.batchInEpoch < batches.length && s.step < this.totalSteps) {
         const micro = batches.slice(s.batchInEpoch, s.batchInEpoch + this.accumulation);
         let lossSum: E.Tensor | null = null;
+        let tokens = 0;
         for (const ids of micro) {
           const examples = ids.map((i) => this.train[i]);
           const rng = new Rng(deriveSeed(c.seed, 1_000_003 + s.microBatches));
@@ -251,7 +306,7 @@ export class Trainer {
           });
           lossSum?.dispose();
           lossSum = E.keep(loss);
-          windowTokens += targetTokens(examples);
+          tokens += targetTokens(examples);
           s.microBatches += 1;
         }
         const lr = schedule(s.step);
@@ -259,38 +314,29 @@ export class Trainer {
         this.optimizer.zeroGrad();
         s.batchInEpoch += micro.length;
         s.step += 1;
-        s.lastLoss = (await lossSum!.item()) / micro.length;
+        // Starting a read queues its copy at once, so the buffers may be released right after.
+        const step: PendingStep = {
+          step: s.step,
+          epoch: s.epoch,
+          lr,
+          microBatches: micro.length,
+          tokens,
+          lossSum: handled(lossSum!.toArray()),
+          gradNorm: hooks.onProgress ? handled(this.optimizer.gradNorm()) : null,
+        };
         lossSum!.dispose();
-        if (!Number.isFinite(s.lastLoss)) {
-          throw new Error(`training diverged at step ${s.step}: loss is ${s.lastLoss}; lower the learning rate`);
-        }
-        const now = performance.now();
-        s.elapsedSeconds = (now - startedAt) / 1000;
-        if (hooks.onProgress) {
-          const gradNorm = await this.optimizer.gradNorm();
-          const rate = windowTokens / ((now - windowStart) / 1000);
-          const perStep = s.elapsedSeconds / s.step;
-          await hooks.onProgress({
-            step: s.step,
-            totalSteps: this.totalSteps,
-            epoch: s.epoch,
-            loss: s.lastLoss,
-            lr,
-            gradNorm,
-            tokensPerSecond: rate,
-            valAccuracy: s.lastValAccuracy,
-            elapsedSeconds: s.elapsedSeconds,
-            etaSeconds: perStep * (this.totalSteps - s.step),
-          });
-          windowStart = now;
-          windowTokens = 0;
-        }
-        if (c.evalEvery > 0 && s.step % c.evalEvery === 0 && (await this.runEval(hooks))) {
+        await settle();
+        pending = step;
+        const evalNow = c.evalEvery > 0 && s.step % c.evalEvery === 0;
+        const checkpointNow = hooks.store && c.checkpointEvery && s.step % c.checkpointEvery === 0;
+        const stopNow = hooks.shouldStop?.() ?? false;
+        if (evalNow || checkpointNow || stopNow) await settle();
+        if (evalNow && (await this.runEval(hooks))) {
           stoppedEarly = true;
           break training;
         }
-        if (hooks.store && c.checkpointEvery && s.step % c.checkpointEvery === 0) await this.checkpoint(hooks.store);
-        if (hooks.shouldStop?.()) {
+        if (checkpointNow) await this.checkpoint(hooks.store!);
+        if (stopNow) {
           if (hooks.store) await this.checkpoint(hooks.store);
           return this.result(true);
         }
@@ -298,6 +344,7 @@ export class Trainer {
       s.epoch += 1;
       s.batchInEpoch = 0;
     }
+    await settle();
     if (!stoppedEarly && (c.evalEvery === 0 || s.step % c.evalEvery !== 0)) await this.runEval(hooks);
     if (hooks.store) await this.checkpoint(hooks.store);
     return this.result(stoppedEarly);

@@ -75,6 +75,32 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('reports every step once, in order, with that step\'s own loss (they are read back a step late)', async () => {
+    const cfg = { ...modelConfig, dropoutRate: 0 };
+    const model = T5.init(cfg, 4);
+    const trainCfg: TrainConfig = { ...config, gradAccumulation: 1, maxSteps: 7, evalEvery: 3, checkpointEvery: 0 };
+    // Step 1's loss, computed here from the initial weights on the first batch of epoch 0.
+    const first = epochBatches(train, trainCfg.batchSize, trainCfg.seed, 0)[0].map((i) => train[i]);
+    const want = await E.tidy(() => model.loss(makeBatch(first, cfg.padTokenId, cfg.decoderStartTokenId))).item();
+    const seen: string[] = [];
+    const reports: { step: number; loss: number; gradNorm: number }[] = [];
+    const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainCfg);
+    const r = await trainer.run({
+      onProgress: (p) => {
+        seen.push(`step ${p.step}`);
+        reports.push(p);
+      },
+      onEval: (e) => void seen.push(`eval ${e.step}`),
+    });
+    expect(seen).toEqual(['step 1', 'step 2', 'step 3', 'eval 3', 'step 4', 'step 5', 'step 6', 'eval 6', 'step 7', 'eval 7']);
+    expect(reports[0].loss).toBeCloseTo(want, 5);
+    expect(reports[1].loss).not.toBeCloseTo(want, 5);
+    expect(reports.every((p) => p.gradNorm > 0 && Number.isFinite(p.gradNorm))).toBe(true);
+    expect(r.steps).toBe(7);
+    trainer.optimizer.dispose();
+    model.dispose();
+  });
+
   it('resumed from a checkpoint, ends with exactly the weights of an uninterrupted run', async () => {
     const full = T5.init(modelConfig, 2);
     const fullTrainer = new Trainer(full, tokenizer, train, validation, parseAnswer, config);
