@@ -8,6 +8,7 @@
 //   results.json    {grid, preset, adapter, complete, rows: [...]}, rewritten after every cell
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
+//   claims/<cell>   while several processes share the run (--jobs): which cells are taken
 
 import { mkdir, readFile, readdir, writeFile, appendFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,6 +30,22 @@ export interface RunOptions {
   /** Results root; the run folder goes under <out>/<grid>/. */
   out: string;
   log?: (line: string) => void;
+  /**
+   * Cells trained at once, each worker in a process of its own started by `launch` (one process
+   * leaves a software adapter's cores idle between a small model's dispatches, and most of a GPU
+   * idle). Default 1: every cell in this process.
+   */
+  jobs?: number;
+  launch?: (worker: WorkerSpec) => Promise<void>;
+  /** Set in a worker process: train unclaimed cells of the run folder `worker.dir`, then stop. */
+  worker?: WorkerSpec;
+}
+
+/** Worker `index` of `count` sharing the run folder `dir`. */
+export interface WorkerSpec {
+  index: number;
+  count: number;
+  dir: string;
 }
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
@@ -92,6 +109,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const adapter = describeAdapter(engine.adapter);
   const root = path.join(o.out, o.grid.name);
   const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
+  if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
   let dir = await findUnfinished(root, fingerprint);
   if (dir) log(`resuming ${dir}`);
   else {
@@ -104,8 +122,20 @@ export async function runGrid(o: RunOptions): Promise<string> {
   }
 
   const cells = cellsOf(p, seeds);
-  const rows: ResultRow[] = [];
   const gridStart = performance.now();
+  const todo = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).filter((r) => !r).length;
+  const jobs = Math.min(o.jobs ?? 1, todo);
+  if (jobs > 1) {
+    if (!o.launch) throw new Error('runGrid: jobs > 1 needs a launch function that starts worker processes');
+    await runInWorkers(dir, jobs, todo, o.launch, log);
+    const rows = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []);
+    const complete = rows.length === cells.length * Object.keys(p.tests).length;
+    await writeResults(dir, o, p, adapter, rows, complete);
+    if (!complete) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
+    log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
+    return dir;
+  }
+  const rows: ResultRow[] = [];
   let ranSeconds = 0;
   let ran = 0;
   for (const [ci, cell] of cells.entries()) {
@@ -129,6 +159,43 @@ export async function runGrid(o: RunOptions): Promise<string> {
   }
   await writeResults(dir, o, p, adapter, rows, true);
   log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
+  return dir;
+}
+
+/** Starts the workers on a clean set of claims and waits for all of them; throws after the last
+ *  one ends if any failed (the cells the others finished are kept). */
+async function runInWorkers(dir: string, jobs: number, todo: number, launch: (w: WorkerSpec) => Promise<void>, log: (l: string) => void) {
+  const claims = path.join(dir, 'claims');
+  // Claims left by an interrupted run belong to no live process.
+  await rm(claims, { recursive: true, force: true });
+  await mkdir(claims);
+  log(`training ${todo} cells in ${jobs} processes`);
+  const ended = await Promise.allSettled(Array.from({ length: jobs }, (_, index) => launch({ index, count: jobs, dir })));
+  await rm(claims, { recursive: true, force: true });
+  const failed = ended.flatMap((e, i) => (e.status === 'rejected' ? [`worker ${i + 1}: ${(e.reason as Error).message}`] : []));
+  if (failed.length > 0) log(`${failed.join('; ')}`);
+}
+
+/** A worker: claims cells one at a time (whichever process creates claims/<cell> first owns
+ *  it) until none is left; the parent writes the results. */
+async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprint: string, adapter: string, log: (l: string) => void) {
+  const { dir, index, count } = o.worker!;
+  const config = await readJson(path.join(dir, 'config.json'));
+  if (config?.fingerprint !== fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset or settings`);
+  if (config.adapter !== adapter) log(`worker ${index + 1}/${count}: adapter ${adapter}, the run was started on ${config.adapter}`);
+  const cells = cellsOf(p, seeds);
+  for (const [ci, cell] of cells.entries()) {
+    const cellDir = path.join(dir, 'cells', cell.id);
+    if (await readJson(path.join(cellDir, 'result.json'))) continue;
+    try {
+      await mkdir(path.join(dir, 'claims', cell.id));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    const tag = `[${o.grid.name} ${o.preset} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    await runCell(p, cell, cellDir, dir, tag, log, () => '');
+  }
   return dir;
 }
 

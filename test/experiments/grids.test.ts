@@ -67,15 +67,76 @@ describe('grid smoke runs (tiny presets)', () => {
   });
 });
 
-describe('experiments under Deno', () => {
-  it('deno task experiment runs a grid on the same code', () => {
-    const denoOut = mkdtempSync(path.join(tmpdir(), 'deno-grids-'));
-    const r = spawnSync(path.join(root, 'node_modules/.bin/deno'), ['task', 'experiment', 'modsum', '--preset', 'tiny', '--seeds', '1', '--out', denoOut], {
+describe('several cells at once (--jobs)', () => {
+  const accuracies = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).rows.map((r: { accuracy: number }) => r.accuracy);
+
+  it('worker processes split the cells and give the results of a single process', async () => {
+    const grid = loadGrid('modsum');
+    const single = await runGrid({ grid, preset: 'tiny', out, log: quiet });
+    const jobsOut = mkdtempSync(path.join(tmpdir(), 'jobs-'));
+    const r = spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['experiments/run.ts', 'modsum', '--preset', 'tiny', '--jobs', '2', '--out', jobsOut], {
       cwd: root,
       encoding: 'utf8',
       timeout: 300_000,
     });
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('training 4 cells in 2 processes');
+    expect(r.stdout.split('\n').filter((l) => / parameters, vocabulary /.test(l)).length).toBe(4);
+    const [run] = readdirSync(path.join(jobsOut, 'modsum'));
+    const dir = path.join(jobsOut, 'modsum', run);
+    expect(JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).complete).toBe(true);
+    expect(accuracies(dir)).toEqual(accuracies(single));
+    expect(existsSync(path.join(dir, 'claims'))).toBe(false);
+  }, 300_000);
+
+  it('workers claim each cell exactly once', async () => {
+    const grid = loadGrid('generalization');
+    const lines: string[] = [];
+    // three workers in this process, started together, racing for the same cells
+    const dir = await runGrid({ grid, preset: 'tiny', out, jobs: 3, log: quiet, launch: (w) => runGrid({ grid, preset: 'tiny', out, worker: w, log: (l) => lines.push(l) }).then(() => {}) });
+    const started = lines.filter((l) => / parameters, vocabulary /.test(l));
+    const cellOf = (l: string) => l.split('] ')[1].split(':')[0];
+    expect(started.map(cellOf).sort()).toEqual(cellsOf(grid.presets.tiny).map((c, i) => `cell ${i + 1}/4 ${c.explanation} tiny n=16 seed ${c.seed}`).sort());
+    expect(new Set(started.map((l) => l.split(']')[0])).size).toBeGreaterThan(1);
+    expect(JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).complete).toBe(true);
+  });
+
+  it('a worker that fails leaves its cells to the others; if all fail, the run stays resumable', async () => {
+    const grid = loadGrid('modsum');
+    const lines: string[] = [];
+    // workers in this process: one dies at once, the other claims every cell
+    const dir = await runGrid({
+      grid,
+      preset: 'tiny',
+      out,
+      jobs: 2,
+      log: (l) => lines.push(l),
+      launch: async (w) => {
+        if (w.index === 1) throw new Error('no GPU here');
+        await runGrid({ grid, preset: 'tiny', out, worker: w, log: quiet });
+      },
+    });
+    expect(lines).toContain('worker 2: no GPU here');
+    expect(JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).complete).toBe(true);
+
+    const failing = runGrid({ grid, preset: 'tiny', seeds: 1, out, jobs: 2, log: quiet, launch: async () => Promise.reject(new Error('killed')) });
+    await expect(failing).rejects.toThrow(/some cells did not finish; run the same command again to resume/);
+    const resumed = await runGrid({ grid, preset: 'tiny', seeds: 1, out, log: (l) => lines.push(l) });
+    expect(lines).toContain(`resuming ${resumed}`);
+    expect(JSON.parse(readFileSync(path.join(resumed, 'results.json'), 'utf8')).complete).toBe(true);
+  });
+});
+
+describe('experiments under Deno', () => {
+  it('deno task experiment runs a grid on the same code, its workers under Deno too', () => {
+    const denoOut = mkdtempSync(path.join(tmpdir(), 'deno-grids-'));
+    const r = spawnSync(path.join(root, 'node_modules/.bin/deno'), ['task', 'experiment', 'modsum', '--preset', 'tiny', '--seeds', '1', '--jobs', '2', '--out', denoOut], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('training 2 cells in 2 processes');
     const [run] = readdirSync(path.join(denoOut, 'modsum'));
     const results = JSON.parse(readFileSync(path.join(denoOut, 'modsum', run, 'results.json'), 'utf8'));
     expect(results).toMatchObject({ grid: 'modsum', preset: 'tiny', complete: true });
@@ -92,7 +153,8 @@ describe('experiment CLI', () => {
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full/);
     const bad = run('modsum', '--colour', 'red');
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/unknown option --colour; valid options: --preset, --seeds, --out/);
+    expect(bad.stderr).toMatch(/unknown option --colour; valid options: --preset, --seeds, --jobs, --out/);
     expect(run('modsum', '--seeds', 'x').stderr).toMatch(/--seeds must be a positive integer/);
+    expect(run('modsum', '--jobs', '0').stderr).toMatch(/--jobs must be a positive integer, got 0/);
   });
 });
