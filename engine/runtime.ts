@@ -13,6 +13,10 @@ import { loadKernelSource } from '../kernels/source.ts';
 export class GPUDeviceLostError extends Error {
   override name = 'GPUDeviceLostError';
 }
+/** Submitted work did not finish within `hangSeconds`: the driver is presumed hung. */
+export class GPUHangError extends GPUDeviceLostError {
+  override name = 'GPUHangError';
+}
 export class GPUValidationError extends Error {
   override name = 'GPUValidationError';
 }
@@ -43,6 +47,15 @@ export class Engine {
   private lostMessage: string | null = null;
   private sources = new Map<string, string>();
   keepAlive: unknown[] = [];
+  /**
+   * How long a read or sync may wait for submitted work before the engine gives up on the
+   * device. A software adapter once spun in a shader for good mid-run (lavapipe, never reproduced;
+   * the kernel is unknown): a run that stops with an error resumes from its checkpoint, a run
+   * that waits forever does not. The default is far above the longest batch seen here (a t5-small
+   * training step on lavapipe: about 30 s).
+   */
+  hangSeconds = 600;
+  private lastBatch = '';
   /** Total dispatches and submits since start, for benchmarks and tests. */
   readonly counters = { dispatches: 0, submits: 0, reads: 0, bindGroupHits: 0, bindGroupMisses: 0 };
 
@@ -133,6 +146,7 @@ export class Engine {
     this.device.queue.submit([this.encoder.finish()]);
     this.counters.submits += 1;
     const labels = this.batchLabels.join(', ');
+    this.lastBatch = labels;
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.scopeChecks.push(
@@ -154,7 +168,7 @@ export class Engine {
   /** Waits for all submitted work and throws the first GPU error it produced. */
   async sync(): Promise<void> {
     this.flush();
-    await this.politely(this.device.queue.onSubmittedWorkDone());
+    await this.politely(this.deadline(this.device.queue.onSubmittedWorkDone()));
     await this.throwPendingErrors();
   }
 
@@ -182,9 +196,9 @@ export class Engine {
     this.flush();
     this.counters.reads += 1;
     try {
-      await this.politely(staging.mapAsync(1 /* GPUMapMode.READ */, 0, Math.ceil(bytes / 4) * 4));
+      await this.politely(this.deadline(staging.mapAsync(1 /* GPUMapMode.READ */, 0, Math.ceil(bytes / 4) * 4)));
     } catch (e) {
-      this.checkAlive('reading results');
+      if (!(e instanceof GPUHangError)) this.checkAlive('reading results');
       throw e;
     }
     const out = staging.getMappedRange(0, Math.ceil(bytes / 4) * 4).slice(0, bytes);
@@ -194,6 +208,23 @@ export class Engine {
     list.push(staging);
     await this.throwPendingErrors();
     return out;
+  }
+
+  /** `pending`, or a GPUHangError (and a lost engine) once it has taken hangSeconds. */
+  private deadline<T>(pending: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const what = `the GPU did not finish submitted work within ${this.hangSeconds} s (the last batch held [${this.lastBatch}]); its driver may have hung`;
+        this.lostMessage ??= what;
+        reject(
+          new GPUHangError(
+            `${what}. Restart the process: a grid run resumes from its last checkpoint. If one batch can really take this long, raise engine().hangSeconds.`,
+          ),
+        );
+      }, this.hangSeconds * 1000);
+    });
+    return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
   }
 
   /** A pooled storage buffer that only kernels recorded from now on will write. */
