@@ -49,10 +49,10 @@ export class Engine {
   keepAlive: unknown[] = [];
   /**
    * How long a read or sync may wait for submitted work before the engine gives up on the
-   * device. A software adapter once spun in a shader for good mid-run (lavapipe, never reproduced;
-   * the kernel is unknown): a run that stops with an error resumes from its checkpoint, a run
-   * that waits forever does not. The default is far above the longest batch seen here (a t5-small
-   * training step on lavapipe: about 30 s).
+   * device. A driver that stops answering (a shader that never ends, a wedged software driver)
+   * would otherwise leave a run waiting forever; a run that stops with an error resumes from its
+   * checkpoint. The default is far above the longest batch seen here (a t5-small training step on
+   * lavapipe: about 30 s).
    */
   hangSeconds = 600;
   private lastBatch = '';
