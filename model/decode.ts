@@ -74,7 +74,7 @@ function argmax(values: Float32Array, from: number, n: number): number {
 export async function greedyDecode(model: T5, sources: Sources, o: DecodeOptions): Promise<number[][]> {
   const c = model.config;
   const { ids, mask } = padBatch(sources, c.padTokenId);
-  const enc = E.noGrad(() => E.keep(model.encode(ids, mask)));
+  const enc = E.noGrad(() => E.tidy(() => model.encode(ids, mask)));
   const cache = o.useCache === false ? null : model.emptyCache();
   const out = sources.map(() => [c.decoderStartTokenId]);
   const done = sources.map(() => false);
@@ -128,7 +128,7 @@ export async function beamDecode(model: T5, sources: Sources, o: BeamOptions): P
   const penalty = o.lengthPenalty ?? 1;
   const score = (h: Hypothesis) => h.logProb / Math.max(1, h.tokens.length - 1) ** penalty;
   const { ids, mask } = padBatch(sources.flatMap((s) => Array(K).fill(s)), c.padTokenId);
-  const enc = E.noGrad(() => E.keep(model.encode(ids, mask)));
+  const enc = E.noGrad(() => E.tidy(() => model.encode(ids, mask)));
   let cache = o.useCache === false ? null : model.emptyCache();
   // beams[b] holds K live hypotheses; at the start only one is real (the others would repeat it).
   let beams: Hypothesis[][] = sources.map(() => Array.from({ length: K }, (_, k) => ({ tokens: [c.decoderStartTokenId], logProb: k === 0 ? 0 : -Infinity })));

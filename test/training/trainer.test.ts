@@ -75,7 +75,7 @@ describe('Trainer', () => {
     model.dispose();
   });
 
-  it('reports every step once, in order, with that step\'s own loss (they are read back a step late)', async () => {
+  it('reports every step once, in order, with that step\'s own loss (read back a step late), holding no more GPU memory as it goes', async () => {
     const cfg = { ...modelConfig, dropoutRate: 0 };
     const model = T5.init(cfg, 4);
     const trainCfg: TrainConfig = { ...config, gradAccumulation: 1, maxSteps: 7, evalEvery: 3, checkpointEvery: 0 };
@@ -84,11 +84,13 @@ describe('Trainer', () => {
     const want = await E.tidy(() => model.loss(makeBatch(first, cfg.padTokenId, cfg.decoderStartTokenId))).item();
     const seen: string[] = [];
     const reports: { step: number; loss: number; gradNorm: number }[] = [];
+    const inUse: number[] = [];
     const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainCfg);
     const r = await trainer.run({
       onProgress: (p) => {
         seen.push(`step ${p.step}`);
         reports.push(p);
+        inUse.push(E.engine().memoryStats().inUseBytes);
       },
       onEval: (e) => void seen.push(`eval ${e.step}`),
     });
@@ -96,6 +98,9 @@ describe('Trainer', () => {
     expect(reports[0].loss).toBeCloseTo(want, 5);
     expect(reports[1].loss).not.toBeCloseTo(want, 5);
     expect(reports.every((p) => p.gradNorm > 0 && Number.isFinite(p.gradNorm))).toBe(true);
+    // Nothing piles up from step to step or from evaluation to evaluation (generation once kept
+    // each batch's encoder activations).
+    expect(new Set(inUse).size, `GPU bytes in use at each report: ${inUse}`).toBe(1);
     expect(r.steps).toBe(7);
     trainer.optimizer.dispose();
     model.dispose();
