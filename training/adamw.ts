@@ -206,10 +206,16 @@ export class AdamW {
     }
   }
 
-  /** The global gradient norm of the last step (after gradScale, before clipping); waits for the GPU. */
+  /** [global gradient norm, clip scale] of the last step, still on the GPU (the norm is after
+   *  gradScale, before clipping). Valid until the next step. */
+  lastStats(what = 'AdamW.lastStats'): Tensor {
+    if (!this.stats) throw new Error(`${what}: no step has been taken yet`);
+    return this.stats;
+  }
+
+  /** The global gradient norm of the last step; waits for the GPU. */
   async gradNorm(): Promise<number> {
-    if (!this.stats) throw new Error('AdamW.gradNorm: no step has been taken yet');
-    return (await this.stats.toArray())[0];
+    return (await this.lastStats('AdamW.gradNorm').toArray())[0];
   }
 
   /** A copy of the moments and step count, for a checkpoint. */

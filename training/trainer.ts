@@ -35,8 +35,8 @@ interface PendingStep {
   microBatches: number;
   /** Target tokens this step trained on. */
   tokens: number;
-  lossSum: Promise<E.TypedArray>;
-  gradNorm: Promise<number> | null;
+  /** [summed loss] or, when progress is reported, [summed loss, gradient norm, clip scale]. */
+  values: Promise<E.TypedArray>;
 }
 
 export interface TrainConfig {
@@ -263,7 +263,8 @@ export class Trainer {
       const done = pending;
       pending = null;
       if (!done) return;
-      s.lastLoss = (await done.lossSum)[0] / done.microBatches;
+      const values = await done.values;
+      s.lastLoss = values[0] / done.microBatches;
       if (!Number.isFinite(s.lastLoss)) {
         throw new Error(`training diverged at step ${done.step}: loss is ${s.lastLoss}; lower the learning rate`);
       }
@@ -280,7 +281,7 @@ export class Trainer {
           epoch: done.epoch,
           loss: s.lastLoss,
           lr: done.lr,
-          gradNorm: await done.gradNorm!,
+          gradNorm: values[1],
           tokensPerSecond: rate,
           valAccuracy: s.lastValAccuracy,
           elapsedSeconds: s.elapsedSeconds,
@@ -314,17 +315,11 @@ export class Trainer {
         this.optimizer.zeroGrad();
         s.batchInEpoch += micro.length;
         s.step += 1;
-        // Starting a read queues its copy at once, so the buffers may be released right after.
-        const step: PendingStep = {
-          step: s.step,
-          epoch: s.epoch,
-          lr,
-          microBatches: micro.length,
-          tokens,
-          lossSum: handled(lossSum!.toArray()),
-          gradNorm: hooks.onProgress ? handled(this.optimizer.gradNorm()) : null,
-        };
-        lossSum!.dispose();
+        // One read back per step. Starting it queues its copy at once, so the buffers may be
+        // released right after.
+        const read = hooks.onProgress ? E.tidy(() => E.noGrad(() => E.concat([E.reshape(lossSum!, [1]), this.optimizer.lastStats()], 0))) : lossSum!;
+        const step: PendingStep = { step: s.step, epoch: s.epoch, lr, microBatches: micro.length, tokens, values: handled(read.toArray()) };
+        E.dispose([read, lossSum]);
         await settle();
         pending = step;
         const evalNow = c.evalEvery > 0 && s.step % c.evalEvery === 0;
