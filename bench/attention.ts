@@ -8,13 +8,9 @@
 
 import * as E from '../engine/index.ts';
 import { attention, attentionUnfused, type AttentionOptions } from '../engine/ops/attention.ts';
+import { option } from './lib/args.ts';
 
 type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;
-
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 /** Milliseconds per iteration of `step`, after untimed calls that compile the pipelines (lavapipe
  *  finishes compiling on first use, so one call is not always enough). */

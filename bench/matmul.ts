@@ -14,6 +14,7 @@
 
 import * as E from '../engine/index.ts';
 import { matmulTiling, type MatmulVariant } from '../engine/ops/matmul.ts';
+import { option } from './lib/args.ts';
 
 interface Shape {
   m: number;
@@ -45,24 +46,27 @@ interface Runner {
   dispose(): void;
 }
 
-function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+/** A Runner over either engine: `product` makes a result, `read` waits for its values. */
+function runner<T extends { dispose(): void }>(product: () => T, read: (t: T) => Promise<unknown>, dispose: () => void): Runner {
+  return {
+    async batch(count) {
+      for (let i = 0; i < count - 1; i++) product().dispose();
+      const last = product();
+      await read(last);
+      last.dispose();
+    },
+    dispose,
+  };
 }
 
 function ours(s: Shape, variant?: MatmulVariant): Runner {
   const a = E.randu(s.transA ? [s.k, s.m] : [s.m, s.k], { seed: 1, lo: -1, hi: 1 });
   const b = E.randu(s.transB ? [s.n, s.k] : [s.k, s.n], { seed: 2, lo: -1, hi: 1 });
-  const product = () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant });
-  return {
-    async batch(count) {
-      for (let i = 0; i < count - 1; i++) product().dispose();
-      const last = product();
-      await last.toArray();
-      last.dispose();
-    },
-    dispose: () => E.dispose([a, b]),
-  };
+  return runner(
+    () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant }),
+    (t) => t.toArray(),
+    () => E.dispose([a, b]),
+  );
 }
 
 type TF = typeof import('@tensorflow/tfjs-core');
@@ -83,16 +87,11 @@ async function loadTfjs(): Promise<TF> {
 function theirs(tf: TF, s: Shape): Runner {
   const a = tf.randomUniform(s.transA ? [s.k, s.m] : [s.m, s.k], -1, 1, 'float32', 1);
   const b = tf.randomUniform(s.transB ? [s.n, s.k] : [s.k, s.n], -1, 1, 'float32', 2);
-  const product = () => tf.matMul(a, b, s.transA, s.transB);
-  return {
-    async batch(count) {
-      for (let i = 0; i < count - 1; i++) product().dispose();
-      const last = product();
-      await last.data();
-      last.dispose();
-    },
-    dispose: () => tf.dispose([a, b]),
-  };
+  return runner(
+    () => tf.matMul(a, b, s.transA, s.transB),
+    (t) => t.data(),
+    () => tf.dispose([a, b]),
+  );
 }
 
 async function seconds(r: Runner, count: number): Promise<number> {

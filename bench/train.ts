@@ -9,17 +9,13 @@ import { Rng } from '../engine/random.ts';
 import { countParameters, withVocab, type PresetName } from '../model/config.ts';
 import { T5 } from '../model/t5.ts';
 import { AdamW } from '../training/adamw.ts';
-
-function option(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-}
+import { option } from './lib/args.ts';
 
 export async function run(args: string[]): Promise<void> {
-  const presets = option(args, '--presets', 's,t5-small').split(',') as PresetName[];
-  const B = Number(option(args, '--batch', '8'));
-  const L = Number(option(args, '--length', '128'));
-  const iters = Number(option(args, '--iters', '3'));
+  const presets = (option(args, '--presets') ?? 's,t5-small').split(',') as PresetName[];
+  const B = Number(option(args, '--batch') ?? '8');
+  const L = Number(option(args, '--length') ?? '128');
+  const iters = Number(option(args, '--iters') ?? '3');
   const json = args.includes('--json');
   const e = await E.initEngine();
   if (!json) console.log(`training step, ${E.describeAdapter(e.adapter)}, batch ${B}, source and target length ${L}`);
