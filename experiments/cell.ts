@@ -47,6 +47,7 @@ function splitsFor(p: GridPreset, cell: Cell): CellSplits {
     options: { ...p.taskOptions, ...p.trainOptions } as never,
     format: cell.explanation,
   });
+  const trainSources = new Set(base.train.map((e) => e.source));
   const testSets = tests.map(([name, overrides], i) => {
     const s = generateSplits({
       task: cell.task,
@@ -56,7 +57,6 @@ function splitsFor(p: GridPreset, cell: Cell): CellSplits {
       options: { ...p.taskOptions, ...overrides } as never,
       format: cell.explanation,
     });
-    const trainSources = new Set(base.train.map((e) => e.source));
     return { name, examples: s.test.filter((e) => !trainSources.has(e.source)) };
   });
   return { train: base.train, validation: base.validation, tests: testSets };
