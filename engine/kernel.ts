@@ -181,7 +181,7 @@ export class Kernel {
         );
       }
     }
-    const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes);
+    const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes, `${this.file}.${this.entry}`);
 
     let key = `${id}`;
     const entries: GPUBindGroupEntry[] = [];

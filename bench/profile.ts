@@ -1,0 +1,112 @@
+// Where a training step and a greedy-decoding batch spend their time: dispatches, GPU time per
+// kernel entry point (timestamp queries where the adapter has them, otherwise the wall time of
+// dispatches submitted one by one), and the JavaScript time spent recording.
+//
+//   npm run bench -- profile [--model tiny] [--batch 32] [--source-length 60] [--target-length 60]
+//                            [--decode-tokens 40] [--top 12] [--json]
+//
+// Profiling puts each dispatch in its own pass (or submit), so the profiled step is slower than
+// a real one; the unprofiled step time is printed beside it.
+
+import * as E from '../engine/index.ts';
+import { Rng } from '../engine/random.ts';
+import { withVocab, type PresetName } from '../model/config.ts';
+import { T5 } from '../model/t5.ts';
+import { greedyDecode } from '../model/decode.ts';
+import { AdamW } from '../training/adamw.ts';
+import { numberOption, option } from './lib/args.ts';
+
+interface Row {
+  kernel: string;
+  dispatches: number;
+  ms: number;
+}
+
+function summarize(records: { kernel: string; ms: number }[]): Row[] {
+  const by = new Map<string, Row>();
+  for (const r of records) {
+    const row = by.get(r.kernel) ?? { kernel: r.kernel, dispatches: 0, ms: 0 };
+    row.dispatches += 1;
+    row.ms += r.ms;
+    by.set(r.kernel, row);
+  }
+  return [...by.values()].sort((a, b) => b.ms - a.ms);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const preset = (option(args, '--model') ?? 'tiny') as PresetName;
+  const B = numberOption(args, '--batch', 32);
+  const Ls = numberOption(args, '--source-length', 60);
+  const Lt = numberOption(args, '--target-length', 60);
+  const decodeTokens = numberOption(args, '--decode-tokens', 40);
+  const top = numberOption(args, '--top', 12);
+  const json = args.includes('--json');
+  const e = await E.initEngine();
+  const config = { ...withVocab(preset, 64), dropoutRate: 0 };
+  const model = T5.init(config, 1);
+  const opt = new AdamW(model.parameters(), { weightDecay: 0.01, maxGradNorm: 1 });
+  const rng = new Rng(2);
+  const ids = (n: number) => Int32Array.from({ length: n }, () => rng.nextInt(3, config.vocabSize - 1));
+  const step = () => {
+    E.tidy(() => {
+      const batch = {
+        inputIds: E.tensor(ids(B * Ls), [B, Ls], 'i32'),
+        attentionMask: E.ones([B, Ls]),
+        decoderInputIds: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
+        labels: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
+      };
+      E.backward(model.loss(batch, { training: true, rng }));
+    });
+    opt.step(1e-4);
+    opt.zeroGrad();
+  };
+  const sources = Array.from({ length: B }, () => [...ids(Ls - 1), config.eosTokenId]);
+  const decode = () => greedyDecode(model, sources, { maxNewTokens: decodeTokens });
+
+  // Warm-up compiles every pipeline, then one timed unprofiled run of each.
+  for (let i = 0; i < 2; i++) step();
+  await E.sync();
+  await decode();
+  const t0 = performance.now();
+  step();
+  const recordMs = performance.now() - t0;
+  await E.sync();
+  const stepMs = performance.now() - t0;
+  const t1 = performance.now();
+  await decode();
+  const decodeMs = performance.now() - t1;
+
+  const profiled: Record<string, { method: string; records: E.ProfileRecord[]; wallMs: number }> = {};
+  for (const [what, fn] of [['train step', async () => step()], ['greedy decode', decode]] as const) {
+    const dispatches = e.counters.dispatches;
+    e.startProfile();
+    const t = performance.now();
+    await fn();
+    const result = await e.stopProfile();
+    profiled[what] = { method: result.method, records: result.records, wallMs: performance.now() - t };
+    if (result.records.length !== e.counters.dispatches - dispatches) throw new Error('profile: dispatch count mismatch');
+  }
+
+  const shapes = { model: preset, batch: B, sourceLength: Ls, targetLength: Lt, decodeTokens };
+  if (json) {
+    for (const [what, p] of Object.entries(profiled)) {
+      for (const row of summarize(p.records)) console.log(JSON.stringify({ op: 'profile', what, ...shapes, method: p.method, ...row }));
+    }
+    console.log(JSON.stringify({ op: 'profile-summary', ...shapes, stepMs, recordMs, decodeMs, stepDispatches: profiled['train step'].records.length, decodeDispatches: profiled['greedy decode'].records.length }));
+    return;
+  }
+  console.log(`profile: ${E.describeAdapter(e.adapter)}`);
+  console.log(`model ${preset}, batch ${B}, source ${Ls}, target ${Lt}; greedy decoding of ${decodeTokens} tokens`);
+  console.log(`train step: ${stepMs.toFixed(1)} ms unprofiled, of which ${recordMs.toFixed(1)} ms recording in JS`);
+  console.log(`greedy decode: ${decodeMs.toFixed(1)} ms unprofiled`);
+  for (const [what, p] of Object.entries(profiled)) {
+    const rows = summarize(p.records);
+    const gpu = rows.reduce((s, r) => s + r.ms, 0);
+    console.log(`\n${what}: ${p.records.length} dispatches, ${gpu.toFixed(1)} ms GPU (${p.method}), ${p.wallMs.toFixed(1)} ms profiled wall`);
+    console.log(`  ${'kernel'.padEnd(34)} ${'dispatches'.padStart(10)} ${'ms'.padStart(8)} ${'share'.padStart(6)} ${'us each'.padStart(8)}`);
+    for (const r of rows.slice(0, top)) {
+      const share = ((100 * r.ms) / gpu).toFixed(1) + '%';
+      console.log(`  ${r.kernel.padEnd(34)} ${String(r.dispatches).padStart(10)} ${r.ms.toFixed(2).padStart(8)} ${share.padStart(6)} ${((1000 * r.ms) / r.dispatches).toFixed(0).padStart(8)}`);
+    }
+  }
+}
