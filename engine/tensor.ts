@@ -5,7 +5,7 @@
 // Memory is released deterministically: by `dispose()`, or by leaving a `tidy()` scope, which
 // disposes every tensor created inside it except the ones returned or `keep()`-ed.
 
-import { engine } from './runtime.ts';
+import { engine, hasEngine } from './runtime.ts';
 import { Rng } from './random.ts';
 import { Kernel, grid, type BufferArg } from './kernel.ts';
 import type { GradNode } from './autograd.ts';
@@ -66,6 +66,9 @@ export function trackNode(n: GradNode): void {
  * survive only if a returned tensor can still reach them by backward().
  */
 export function tidy<T>(fn: () => T): T {
+  // An outermost tidy is a unit of work (a training step, a decoding step): the pool hands its
+  // n-th request the buffer that served the n-th request of the last one (engine/pool.ts).
+  if (scopes.length === 0 && hasEngine()) engine().pool.newEpoch();
   const scope: Scope = { tensors: new Set(), nodes: [] };
   scopes.push(scope);
   let result: T;
