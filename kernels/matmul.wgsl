@@ -9,8 +9,8 @@
 // `batch_shape` times `batch_stride_a/b/c` (0 on a broadcast dim) gives the offsets of A, B and
 // C. A and B are bound as vec4 arrays: when a matrix's leading dimension and batch strides are
 // multiples of 4 (VEC_A / VEC_B) four neighbours are one load, otherwise four scalar loads from
-// the same binding. The result is scaled by alpha and, with ADD_R, added to a residual R laid out
-// like C (a transformer's x + f(x) in the same pass).
+// the same binding. The result is scaled by alpha and can pass through an epilogue on its way out
+// (a residual added, a relu, a relu's gradient mask): one pass instead of an elementwise one more.
 //
 // Tiling. Each invocation owns a TM x TN block of C (register blocking: per step of 4 along k it
 // loads TM + TN vec4s and does 4·TM·TN multiply-adds). A workgroup of WG_M x WG_N invocations
@@ -50,13 +50,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read> residual: array<f32>;   // added to C when ADD_R, laid out like C
+@group(0) @binding(4) var<storage, read> other: array<f32>;   // the epilogue's second input, laid out like C
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
-override ADD_R: bool = false;
+override EPILOGUE: u32 = 0u;   // what the product is stored as: see store()
 override STAGE: bool = true;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
@@ -85,11 +85,19 @@ fn batch_offsets(z: u32) -> vec3<u32> {
   return off;
 }
 
-/** Stores one element of C: alpha times the sum, plus the residual's element when ADD_R. */
+/**
+ * Stores element i of C from its sum: alpha · sum, then per EPILOGUE
+ *   0: as is;  1: + other[i] (a residual);  2: relu;  3: kept where other[i] > 0, else 0 (the
+ *   gradient through a relu whose output is `other`).
+ */
 fn store(i: u32, sum: f32) {
-  var v = p.alpha * sum;
-  if (ADD_R) { v += residual[i]; }
-  c[i] = v;
+  let v = p.alpha * sum;
+  switch (EPILOGUE) {
+    case 1u: { c[i] = v + other[i]; }
+    case 2u: { c[i] = max(v, 0.0); }
+    case 3u: { c[i] = select(0.0, v, other[i] > 0.0); }
+    default: { c[i] = v; }
+  }
 }
 
 fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }

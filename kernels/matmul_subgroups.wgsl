@@ -46,13 +46,13 @@ struct Params {
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(4) var<storage, read> residual: array<f32>;   // added to C when ADD_R, laid out like C
+@group(0) @binding(4) var<storage, read> other: array<f32>;   // the epilogue's second input, laid out like C
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
-override ADD_R: bool = false;
+override EPILOGUE: u32 = 0u;   // what the product is stored as: see store()
 override WG: u32 = 64u;   // invocations along n, a multiple of the subgroup size
 override TM: u32 = 24u;   // rows per workgroup: 8, 16 or 24
 const MAX_TM = 24u;
@@ -74,11 +74,19 @@ fn batch_offsets(z: u32) -> vec3<u32> {
   return off;
 }
 
-/** Stores one element of C: alpha times the sum, plus the residual's element when ADD_R. */
+/**
+ * Stores element i of C from its sum: alpha · sum, then per EPILOGUE
+ *   0: as is;  1: + other[i] (a residual);  2: relu;  3: kept where other[i] > 0, else 0 (the
+ *   gradient through a relu whose output is `other`).
+ */
 fn store(i: u32, sum: f32) {
-  var v = p.alpha * sum;
-  if (ADD_R) { v += residual[i]; }
-  c[i] = v;
+  let v = p.alpha * sum;
+  switch (EPILOGUE) {
+    case 1u: { c[i] = v + other[i]; }
+    case 2u: { c[i] = max(v, 0.0); }
+    case 3u: { c[i] = select(0.0, v, other[i] > 0.0); }
+    default: { c[i] = v; }
+  }
 }
 
 fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }

@@ -87,12 +87,16 @@ export interface Gemm {
   c: GemmOperand;
   transA?: boolean;
   transB?: boolean;
-  /** C = alpha · op(A) · op(B) (+ residual). Default 1. */
+  /** C = alpha · op(A) · op(B), then the epilogue. Default 1. */
   alpha?: number;
-  /** Added to the product, laid out exactly like C. */
-  residual?: Tensor;
+  /** What happens to each element on its way out; `tensor` is laid out exactly like C. */
+  epilogue?: Epilogue;
   variant?: MatmulVariant;
 }
+
+/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
+export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor };
+const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
 
 /**
  * Records C = alpha · op(A) · op(B) (+ R) over strided matrices, with no autograd: the building
@@ -109,8 +113,8 @@ export function gemm(g: Gemm): void {
       a: vec4Arg(g.a.tensor, label),
       b: vec4Arg(g.b.tensor, label),
       c: g.c.tensor.arg(label),
-      // Bound but never read without ADD_R.
-      residual: (g.residual ?? g.a.tensor).arg(label),
+      // Bound but never read by epilogues without a second input.
+      other: (g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : g.a.tensor).arg(label),
     },
     params: {
       m,
@@ -132,7 +136,7 @@ export function gemm(g: Gemm): void {
       TRANS_B: Number(transB),
       VEC_A: Number(aligned(g.a)),
       VEC_B: Number(aligned(g.b)),
-      ADD_R: Number(g.residual !== undefined),
+      EPILOGUE: g.epilogue ? EPILOGUES[g.epilogue.op] : 0,
     },
     workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(g.batchShape)],
   });
@@ -145,8 +149,10 @@ export interface MatmulOptions {
   transB?: boolean;
   /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
   variant?: MatmulVariant;
-  /** Returns residual + op(a) · op(b) in one pass (residual has the result's shape). */
+  /** Returns residual + alpha · op(a) · op(b) in one pass (residual has the result's shape). */
   residual?: Tensor;
+  /** Scales the product. Default 1. */
+  alpha?: number;
 }
 
 /**
@@ -155,8 +161,8 @@ export interface MatmulOptions {
  * broadcast against each other, and the result is [...batch, M, N].
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const { transA = false, transB = false, variant, residual } = options;
-  const label = `matmul ${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
+  const { transA = false, transB = false, variant, residual, alpha = 1 } = options;
+  const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
   for (const t of [a, b, ...(residual ? [residual] : [])]) {
     if (t.dtype !== 'f32') throw new Error(`matmul: ${shapes}: expects f32 tensors, got ${t.dtype} ${fmtShape(t.shape)}`);
@@ -198,7 +204,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     c: { tensor: out, ld: n, batchStrides: stridesOf(batch).map((s) => s * m * n) },
     transA,
     transB,
-    residual,
+    alpha,
+    epilogue: residual && { op: 'add', tensor: residual },
     variant,
   });
 
@@ -211,7 +218,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     (g, kept) => {
       const sb = needA ? kept[0] : null;
       const sa = needB ? kept[kept.length - 1] : null;
-      const o = { variant };
+      const o = { variant, alpha };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.
       const ga = sb && (transA ? matmul(sb, g, { ...o, transA: transB, transB: true }) : matmul(g, sb, { ...o, transB: !transB }));
