@@ -97,6 +97,9 @@ function checkPreset(p: any, where: string): GridPreset {
   need('testSize', int, 'a positive integer');
   need('seeds', int, 'a positive integer');
   need('arms', (v) => Array.isArray(v) && v.length > 0, 'a non-empty list');
+  need('description', (v) => typeof v === 'string', 'a string');
+  need('taskOptions', (v) => v && typeof v === 'object' && !Array.isArray(v), 'an object of task options');
+  need('table', (v) => v && Array.isArray(v.rows) && v.rows.every((r: unknown) => typeof r === 'string') && typeof v.columns === 'string', '{"rows": [field names], "columns": field name}');
   p.arms.forEach((a: any, i: number) => {
     for (const e of list(a.explanation)) if (!EXPLANATION_FORMATS.includes(e)) fail(where, `arms[${i}].explanation "${e}" is not one of ${EXPLANATION_FORMATS.join(', ')}`);
     for (const m of list(a.model)) if (!PRESET_NAMES.includes(m)) fail(where, `arms[${i}].model "${m}" is not one of ${PRESET_NAMES.join(', ')}`);
@@ -105,6 +108,7 @@ function checkPreset(p: any, where: string): GridPreset {
   const t = p.training ?? fail(where, '"training" is missing');
   for (const k of ['batchSize', 'epochs', 'evalEvery', 'maxNewTokens']) if (!int(t[k])) fail(where, `training.${k} must be a positive integer`);
   if (!(t.lr > 0)) fail(where, 'training.lr must be positive');
+  for (const k of ['weightDecay', 'maxGradNorm', 'patience']) if (!(typeof t[k] === 'number' && t[k] >= 0)) fail(where, `training.${k} must be a number >= 0`);
   if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, 'training.schedule must be constant, linear or step');
   return p as GridPreset;
 }
@@ -112,10 +116,43 @@ function checkPreset(p: any, where: string): GridPreset {
 /** The grid's config, checked; unknown names list the valid ones. */
 export function loadGrid(name: string): Grid {
   const raw: any = GRIDS[name];
-  if (!raw) throw new Error(`unknown grid "${name}"; valid grids: ${GRID_NAMES.join(', ')}`);
+  if (!raw) throw new Error(`unknown grid "${name}"; valid grids: ${GRID_NAMES.join(', ')}, or the path of a grid file (*.json)`);
+  return checkGrid(raw, name, `experiments/grids/${name}.json`);
+}
+
+/** A grid by name, or a researcher's own grid file when `nameOrPath` ends in .json; a file's
+ *  grid is named after the file. */
+export async function resolveGrid(nameOrPath: string): Promise<Grid> {
+  if (!nameOrPath.endsWith('.json')) return loadGrid(nameOrPath);
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(nameOrPath, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${nameOrPath}: ${code === 'ENOENT' ? 'no such grid file' : code === 'EISDIR' ? 'is a folder, not a grid file' : (e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${nameOrPath}: not valid JSON (${(e as Error).message})`);
+  }
+  const name = nameOrPath.replace(/^.*[\\/]/, '').replace(/\.json$/, '');
+  if (!/^[\w.-]+$/.test(name)) throw new Error(`${nameOrPath}: a grid file's name must be letters, digits, '.', '-' or '_' (it names the results folder)`);
+  return checkGrid(raw, name, nameOrPath);
+}
+
+function checkGrid(raw: any, name: string, file: string): Grid {
+  if (!raw || typeof raw !== 'object' || !raw.presets || typeof raw.presets !== 'object' || Object.keys(raw.presets).length === 0) {
+    fail(file, '"presets" must be an object of named presets, e.g. {"tiny": {...}}');
+  }
   const presets: Record<string, GridPreset> = {};
-  for (const [p, v] of Object.entries(raw.presets)) presets[p] = checkPreset(v, `experiments/grids/${name}.json preset ${p}`);
-  return { name, description: String(raw.description), presets };
+  for (const [p, v] of Object.entries(raw.presets)) {
+    if (!v || typeof v !== 'object') fail(`${file} preset ${p}`, 'must be an object');
+    presets[p] = checkPreset(v, `${file} preset ${p}`);
+  }
+  return { name, description: String(raw.description ?? ''), presets };
 }
 
 export function presetOf(grid: Grid, preset: string): GridPreset {
