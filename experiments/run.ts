@@ -46,8 +46,12 @@ function launcher(argv: string[]): (w: WorkerSpec) => Promise<void> {
     });
 }
 
+let stopping = false;
+
 /** Ends the workers, then this process: a kill, `timeout` or a closed pipe must not leave orphans training. */
 async function shutDown(status: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<never> {
+  // The run notices its workers ending and fails; this exit, not that one, says what happened.
+  stopping = true;
   for (const c of children) c.kill(signal);
   const deadline = Date.now() + 10_000;
   while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -92,9 +96,12 @@ async function main(argv: string[]): Promise<number> {
 
 endOutputQuietlyOnEpipe(() => void shutDown(0));
 try {
-  process.exit(await main(process.argv.slice(2)));
+  const status = await main(process.argv.slice(2));
+  if (!stopping) process.exit(status);
 } catch (e) {
-  console.error(`error: ${(e as Error).message}`);
-  if (e instanceof UsageError) console.error(USAGE);
-  process.exit(e instanceof UsageError ? 2 : 1);
+  if (!stopping) {
+    console.error(`error: ${(e as Error).message}`);
+    if (e instanceof UsageError) console.error(USAGE);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  }
 }
