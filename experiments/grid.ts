@@ -120,30 +120,8 @@ export function loadGrid(name: string): Grid {
   return checkGrid(raw, name, `experiments/grids/${name}.json`);
 }
 
-/** A grid by name, or a researcher's own grid file when `nameOrPath` ends in .json; a file's
- *  grid is named after the file. */
-export async function resolveGrid(nameOrPath: string): Promise<Grid> {
-  if (!nameOrPath.endsWith('.json')) return loadGrid(nameOrPath);
-  const { readFile } = await import('node:fs/promises');
-  let text: string;
-  try {
-    text = await readFile(nameOrPath, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${nameOrPath}: ${code === 'ENOENT' ? 'no such grid file' : code === 'EISDIR' ? 'is a folder, not a grid file' : (e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${nameOrPath}: not valid JSON (${(e as Error).message})`);
-  }
-  const name = nameOrPath.replace(/^.*[\\/]/, '').replace(/\.json$/, '');
-  if (!/^[\w.-]+$/.test(name)) throw new Error(`${nameOrPath}: a grid file's name must be letters, digits, '.', '-' or '_' (it names the results folder)`);
-  return checkGrid(raw, name, nameOrPath);
-}
-
-function checkGrid(raw: any, name: string, file: string): Grid {
+/** A grid's config checked; `file` names it in messages. */
+export function checkGrid(raw: any, name: string, file: string): Grid {
   if (!raw || typeof raw !== 'object' || !raw.presets || typeof raw.presets !== 'object' || Object.keys(raw.presets).length === 0) {
     fail(file, '"presets" must be an object of named presets, e.g. {"tiny": {...}}');
   }

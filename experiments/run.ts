@@ -5,7 +5,8 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { optionHelp, parseNumber, parseOptions, UsageError } from '../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
-import { GRID_NAMES, presetOf, resolveGrid } from './grid.ts';
+import { GRID_NAMES, presetOf } from './grid.ts';
+import { resolveGrid } from './grid-file.ts';
 import { runGrid, type WorkerSpec } from './runner.ts';
 
 const OPTIONS = {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../engine/random.ts';
-import { resolveGrid } from '../../experiments/grid.ts';
+import { resolveGrid } from '../../experiments/grid-file.ts';
 import { readMetrics } from '../../experiments/run-folder.ts';
 import { runGrid } from '../../experiments/runner.ts';
 

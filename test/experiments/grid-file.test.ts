@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { loadGrid, resolveGrid } from '../../experiments/grid.ts';
+import { loadGrid } from '../../experiments/grid.ts';
+import { resolveGrid } from '../../experiments/grid-file.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'grid-file-'));
 const builtIn = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../experiments/grids/modsum.json'), 'utf8'));
