@@ -62,7 +62,7 @@ export function trackNode(n: GradNode): void {
 
 /**
  * Runs `fn`; afterwards disposes every tensor it created except those in its result (a tensor,
- * or an array or object of tensors) and those passed to `keep()`. Graph nodes created inside
+ * or an array or object of tensors) and those passed to `keep()`; if `fn` throws, all of them. Graph nodes created inside
  * survive only if a returned tensor can still reach them by backward().
  */
 export function tidy<T>(fn: () => T): T {
@@ -74,10 +74,15 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+    if (result instanceof Promise) throw new Error('tidy() takes a synchronous function; await outside it');
+  } catch (e) {
+    // A caller that catches and goes on (the page's worker) must not lose the memory fn held.
     scopes.pop();
+    for (const t of scope.tensors) t.dispose();
+    releaseNodes(scope.nodes, []);
+    throw e;
   }
-  if (result instanceof Promise) throw new Error('tidy() takes a synchronous function; await outside it');
+  scopes.pop();
   const returned = collectTensors(result);
   const parent = scopes[scopes.length - 1];
   for (const t of scope.tensors) {
