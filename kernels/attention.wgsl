@@ -65,6 +65,7 @@ struct Params {
   q_row_stride: u32,
   k_head_stride: u32,     // the same for k, v, dk, dv
   k_row_stride: u32,
+  k_batch_stride: u32,    // vec4s between batches of k and v: H * Lk * Dh / 4, more for a KV cache
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -184,7 +185,7 @@ fn q_at(b: u32, h: u32, i: u32) -> u32 {
 
 // First vec4 of key row j of (b, h) in k, v, dk and dv.
 fn k_at(b: u32, h: u32, j: u32) -> u32 {
-  return b * p.heads * p.lk * p.dh4 + h * p.k_head_stride + j * p.k_row_stride;
+  return b * p.k_batch_stride + h * p.k_head_stride + j * p.k_row_stride;
 }
 
 // First vec4s of query rows i..i+3 (clamped like rows4).

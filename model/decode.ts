@@ -75,7 +75,7 @@ export async function greedyDecode(model: T5, sources: Sources, o: DecodeOptions
   const c = model.config;
   const { ids, mask } = padBatch(sources, c.padTokenId);
   const enc = E.noGrad(() => E.tidy(() => model.encode(ids, mask)));
-  const cache = o.useCache === false ? null : model.emptyCache();
+  const cache = o.useCache === false ? null : model.emptyCache(o.maxNewTokens + 1);
   const out = sources.map(() => [c.decoderStartTokenId]);
   const done = sources.map(() => false);
   try {
@@ -129,7 +129,7 @@ export async function beamDecode(model: T5, sources: Sources, o: BeamOptions): P
   const score = (h: Hypothesis) => h.logProb / Math.max(1, h.tokens.length - 1) ** penalty;
   const { ids, mask } = padBatch(sources.flatMap((s) => Array(K).fill(s)), c.padTokenId);
   const enc = E.noGrad(() => E.tidy(() => model.encode(ids, mask)));
-  let cache = o.useCache === false ? null : model.emptyCache();
+  let cache = o.useCache === false ? null : model.emptyCache(o.maxNewTokens + 1);
   // beams[b] holds K live hypotheses; at the start only one is real (the others would repeat it).
   let beams: Hypothesis[][] = sources.map(() => Array.from({ length: K }, (_, k) => ({ tokens: [c.decoderStartTokenId], logProb: k === 0 ? 0 : -Infinity })));
   const finished: Hypothesis[][] = sources.map(() => []);

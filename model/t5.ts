@@ -28,7 +28,8 @@ export interface Batch {
 
 /** Per-layer keys and values kept between decoding steps. */
 export interface KVCache {
-  /** self-attention keys/values per decoder layer, [B, t, H, dKv] */
+  /** self-attention keys/values per decoder layer, [B, capacity, H, dKv], filled up to `length`
+   *  (allocated by the first step; each step writes its rows in place) */
   selfK: Tensor[];
   selfV: Tensor[];
   /** cross-attention keys/values per decoder layer, computed once from the encoder output */
@@ -36,6 +37,8 @@ export interface KVCache {
   crossV: Tensor[];
   /** positions decoded so far */
   length: number;
+  /** the most positions the cache can hold */
+  capacity: number;
 }
 
 export interface ForwardOptions {
@@ -187,16 +190,19 @@ export class T5 {
       let k = this.heads(this.linear(h, `${sa}.k.weight`));
       let v = this.heads(this.linear(h, `${sa}.v.weight`));
       if (cache) {
-        if (offset > 0) {
-          k = E.concat([cache.selfK[i], k], 1);
-          v = E.concat([cache.selfV[i], v], 1);
-          cache.selfK[i].dispose();
-          cache.selfV[i].dispose();
+        if (offset + Lt > cache.capacity) throw new Error(`T5.decode: the KV cache holds ${cache.capacity} positions, step needs ${offset + Lt}`);
+        if (!cache.selfK[i]) {
+          const [B, , H, D] = k.shape;
+          cache.selfK[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
+          cache.selfV[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
         }
-        cache.selfK[i] = E.keep(k);
-        cache.selfV[i] = E.keep(v);
+        E.noGrad(() => {
+          E.writeSlice(cache.selfK[i], k, 1, offset);
+          E.writeSlice(cache.selfV[i], v, 1, offset);
+        });
+        [k, v] = [cache.selfK[i], cache.selfV[i]];
       }
-      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true, headsLast: true });
+      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true, headsLast: true, kvLength: cache ? offset + Lt : undefined });
       x = this.residual(x, o, (r) => this.linear(this.merge(self), `${sa}.o.weight`, r));
 
       const ca = `${b}.layer.1.EncDecAttention`;
@@ -246,8 +252,9 @@ export class T5 {
     return E.crossEntropy(E.reshape(logits, [B * Lt, V]), E.reshape(batch.labels, [B * Lt]), { ignoreIndex: IGNORE_INDEX });
   }
 
-  emptyCache(): KVCache {
-    return { selfK: [], selfV: [], crossK: [], crossV: [], length: 0 };
+  /** A cache for up to `capacity` decoded positions (the decoder start token included). */
+  emptyCache(capacity: number): KVCache {
+    return { selfK: [], selfV: [], crossK: [], crossV: [], length: 0, capacity };
   }
 
   /** Releases the tensors a decoding cache holds. */

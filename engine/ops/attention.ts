@@ -45,6 +45,9 @@ export interface AttentionOptions {
   /** Force an implementation instead of the adapter's choice (tests, benchmarks); see
    *  attentionPath(). */
   path?: AttentionPath;
+  /** Use only the first kvLength keys and values of k and v: a KV cache filled up to there
+   *  (decoding; no gradients). The mask and bias then have kvLength keys. Default: all of them. */
+  kvLength?: number;
 }
 
 /**
@@ -87,7 +90,10 @@ interface Checked {
   batch: number;
   heads: number;
   lq: number;
+  /** Keys used (kvLength, or k's L). */
   lk: number;
+  /** Key rows stored per batch and head (k's L). */
+  kvCapacity: number;
   dh: number;
   /** Batch dim of the bias: 1 when shared, B when per batch, 0 without bias. */
   biasBatch: number;
@@ -106,7 +112,10 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   // [B, H, L, Dh] whatever the layout
   const canonical = (t: Tensor) => (headsLast ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : t.shape);
   const [batch, heads, lq, dh] = canonical(q);
-  const [kb, kh, lk] = canonical(k);
+  const [kb, kh, kvCapacity] = canonical(k);
+  const lk = opts.kvLength ?? kvCapacity;
+  if (!(Number.isInteger(lk) && lk >= 0 && lk <= kvCapacity)) fail(`kvLength must be an integer in 0..${kvCapacity}, got ${opts.kvLength}`);
+  if (opts.kvLength !== undefined && [q, k, v, bias].some((t) => t?.requiresGrad)) fail('kvLength is for decoding: it takes no gradients');
   if (k.shape.some((d, i) => d !== v.shape[i])) fail('k and v must have the same shape');
   if (kb !== batch || kh !== heads) fail('q and k must agree in batch and heads');
   if (k.shape[3] !== dh) fail('q and k must have the same head size Dh');
@@ -123,7 +132,7 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   if (mask && (mask.rank !== 2 || mask.shape[0] !== batch || mask.shape[1] !== lk)) {
     fail(`keyPaddingMask must be [B, Lk] = [${batch},${lk}]`);
   }
-  return { batch, heads, lq, lk, dh, biasBatch };
+  return { batch, heads, lq, lk, kvCapacity, dh, biasBatch };
 }
 
 function padLast(x: Tensor, to: number): Tensor {
@@ -139,7 +148,7 @@ function padLast(x: Tensor, to: number): Tensor {
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const c = check(q, k, v, opts);
   const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
-  if (q.size === 0 || k.size === 0) {
+  if (q.size === 0 || c.lk === 0) {
     // No query rows, or no keys for any row to see: zeros, like a fully masked row.
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
     return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
@@ -170,8 +179,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     // in vec4s: [B,H,L,Dh] steps a head by a whole [L,Dh] block; [B,L,H,Dh] steps a row by H heads
     q_head_stride: headsLast ? dh / 4 : (lq * dh) / 4,
     q_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,
-    k_head_stride: headsLast ? dh / 4 : (lk * dh) / 4,
+    k_head_stride: headsLast ? dh / 4 : (c.kvCapacity * dh) / 4,
     k_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,
+    k_batch_stride: (heads * c.kvCapacity * dh) / 4,
   };
   // Absent optional inputs are bound to q: the kernels never read them then.
   const inputs = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
@@ -268,16 +278,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
  */
 function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c: Checked): Tensor {
   const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
-  const { batch, heads, lq, lk, dh, biasBatch } = c;
+  const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
   const label = `attention (materialized) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${headsLast ? ' heads last' : ''}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
   // One (b, h) matrix of a q-like [.., L, .., Dh] tensor, as a gemm operand.
   const view = (t: Tensor, l: number): GemmOperand =>
     headsLast ? { tensor: t, ld: heads * dh, batchStrides: [l * heads * dh, dh] } : { tensor: t, ld: dh, batchStrides: [heads * l * dh, l * dh] };
   const scores = (t: Tensor): GemmOperand => ({ tensor: t, ld: lk, batchStrides: [heads * lq * lk, lq * lk] });
+  const kv = (t: Tensor) => view(t, kvCapacity);
   const batchShape = [batch, heads];
 
   const probs = Tensor.empty([batch, heads, lq, lk]);
-  gemm({ label: `${label}: q kᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(q, lq), b: view(k, lk), c: scores(probs), transB: true });
+  gemm({ label: `${label}: q kᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(q, lq), b: kv(k), c: scores(probs), transB: true });
   const rows = batch * heads * lq;
   rowsForwardKernel.dispatch({
     label: `${label}: softmax`,
@@ -296,7 +307,7 @@ function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c
     workgroups: grid(rows, WG),
   });
   const out = Tensor.empty(q.shape);
-  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: view(v, lk), c: view(out, lq) });
+  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: kv(v), c: view(out, lq) });
 
   const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
   const result = record(

@@ -1,8 +1,8 @@
-// Ops that only move data: reshape (no copy), permute/transpose, slice and concat (copies
+// Ops that only move data: reshape (no copy), permute/transpose, slice, concat and writeSlice (copies
 // through the strided map of kernels/elementwise.wgsl).
 
 import { Tensor, fmtShape, sizeOf, zeros, type Shape } from '../tensor.ts';
-import { record } from '../autograd.ts';
+import { isGradEnabled, record } from '../autograd.ts';
 import { normAxis, stridesOf } from '../shape.ts';
 import { stridedMap } from './elementwise.ts';
 
@@ -99,4 +99,27 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     at += t.shape[ax];
   }
   return record('concat', [...xs], out, (g) => xs.map((t, i) => slice(g, ax, starts[i], starts[i] + t.shape[ax])));
+}
+
+/**
+ * Overwrites dst[start:start + n] along `axis` with src (n = src's size there), in place: a KV
+ * cache appends a step's keys this way instead of copying the whole cache into a new tensor. Not
+ * differentiable.
+ */
+export function writeSlice(dst: Tensor, src: Tensor, axis: number, start: number): void {
+  const ax = normAxis('writeSlice', axis, dst.rank);
+  const n = src.shape[ax];
+  const fits = src.rank === dst.rank && src.dtype === dst.dtype && src.shape.every((d, i) => i === ax || d === dst.shape[i]);
+  if (!fits || !(Number.isInteger(start) && start >= 0 && start + n <= dst.shape[ax])) {
+    throw new Error(`writeSlice: ${fmtShape(src.shape)} ${src.dtype} does not fit ${fmtShape(dst.shape)} ${dst.dtype} at ${start} along axis ${ax}`);
+  }
+  if (isGradEnabled() && (src.requiresGrad || dst.requiresGrad)) throw new Error('writeSlice: not differentiable; call it inside noGrad()');
+  const strides = stridesOf(dst.shape);
+  stridedMap(
+    `writeSlice ${fmtShape(src.shape)} into ${fmtShape(dst.shape)} axis ${ax} at ${start}`,
+    'copy',
+    { tensor: src, strides: stridesOf(src.shape) },
+    { tensor: dst, strides, offset: start * strides[ax] },
+    src.shape,
+  );
 }

@@ -201,6 +201,19 @@ describe('shape ops', () => {
     expect(() => E.concat([E.zeros([2, 3]), E.zeros([2, 4])], 0)).toThrow(/concat: \[2,4\] f32 does not fit \[2,3\] f32 along axis 0/);
     expect(() => E.slice(t, 0, 1, 3)).toThrow(/slice: range 1..3 is outside axis 0 of \[2,3,5\]/);
   });
+  it('writeSlice overwrites rows along an axis in place and nothing else', async () => {
+    const dst = E.tensor(data, [2, 3, 5]);
+    const src = E.tensor(rand(2 * 1 * 5, 9), [2, 1, 5]);
+    E.writeSlice(dst, src, 1, 2);
+    const want = Array.from(data);
+    const s = await src.toArray();
+    for (let a = 0; a < 2; a++) for (let c = 0; c < 5; c++) want[a * 15 + 2 * 5 + c] = s[a * 5 + c];
+    expectClose(await dst.toArray(), want, 0, 0);
+    expect(() => E.writeSlice(dst, src, 1, 3)).toThrow(/writeSlice: \[2,1,5\] f32 does not fit \[2,3,5\] f32 at 3 along axis 1/);
+    const p = E.param(E.zeros([2, 1, 5]));
+    expect(() => E.writeSlice(dst, p, 1, 0)).toThrow(/not differentiable/);
+    E.dispose([dst, src, p]);
+  });
   it('expand broadcasts and sums back', async () => {
     await checkGradients((x) => E.expand(x, [4, 3]), [{ data: rand(3, 5), shape: [1, 3] }]);
     expect(() => E.expand(E.zeros([2]), [3])).toThrow(/cannot be broadcast/);
