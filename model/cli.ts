@@ -4,12 +4,13 @@
 //   npx tsx model/cli.ts generate --checkpoint DIR --text "..." [--max-new-tokens 64] [--beams 4]
 //       prints the generated text
 // DIR is a Hugging Face T5 directory (config.json, model.safetensors, and spiece.model or our
-// tokenizer.json) or a checkpoint written by this project's training.
+// tokenizer.json), a checkpoint written by this project's training, or a Hub reference
+// hf:OWNER/NAME[@REVISION] (downloaded into the Hugging Face cache; see model/hub.ts).
 
 import * as E from '../engine/index.ts';
-import { readCheckpointDir } from './checkpoint-dir.ts';
 import { loadModel } from './checkpoint.ts';
 import { beamDecode, greedyDecode } from './decode.ts';
+import { readCheckpoint } from './hub.ts';
 
 const COMMANDS: Record<string, { options: string[]; run: (o: Record<string, string>) => Promise<void> }> = {
   logits: { options: ['checkpoint', 'input-ids', 'decoder-input-ids'], run: logits },
@@ -26,8 +27,7 @@ function ids(value: string, flag: string): number[] {
 
 async function open(o: Record<string, string>) {
   const dir = o.checkpoint;
-  const files = await readCheckpointDir(dir);
-  if (!files) throw new Error(`--checkpoint ${dir}: no such directory`);
+  const files = await readCheckpoint(dir);
   await E.initEngine();
   return loadModel(files, dir);
 }
