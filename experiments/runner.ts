@@ -17,6 +17,8 @@ import { describeAdapter } from '../engine/device.ts';
 import { GPUOutOfMemoryError } from '../engine/runtime.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
+import { readCheckpoint } from '../model/hub.ts';
+import { isHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
@@ -218,10 +220,11 @@ async function runCell(
   gridEta: () => string,
 ): Promise<ResultRow[]> {
   await mkdir(cellDir, { recursive: true });
-  const prepared = prepareCell(p, cell);
+  const prepared = prepareCell(p, cell, isHubRef(cell.model) ? await readCheckpoint(cell.model, (l) => log(`${tag}: ${l}`)) : undefined);
   const { model, tokenizer, trainer, params } = prepared;
   const t = p.training;
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
+  for (const note of prepared.notes) log(`${tag}: ${note}`);
   const store = fsStore(cellDir);
   if (await trainer.resume(store, 'checkpoint')) log(`${tag}: resumed at step ${trainer.step}`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');

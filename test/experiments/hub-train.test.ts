@@ -5,6 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cellsOf, loadGrid, type Grid } from '../../experiments/grid.ts';
+import { runGrid } from '../../experiments/runner.ts';
 import { generateSplits } from '../../experiments/tasks/dataset.ts';
 import { writeAuthorsTsv } from '../../experiments/tasks/tsv.ts';
 import { readCheckpointDir } from '../../model/checkpoint-dir.ts';
@@ -81,5 +83,34 @@ describe('train --init hf:', () => {
     expect(g.stdout.replace(/\n$/, '')).toBe(tokenizer!.decode(ids, { skipSpecial: true }));
     // SentencePiece pieces: words start with "▁", which decoding turns into spaces.
     expect(ids.some((id) => tokenizer!.idToPiece(id).startsWith('\u2581'))).toBe(true);
+  });
+});
+
+describe('grids with Hub models', () => {
+  it('runs a grid arm whose model is hf:..., through the model\'s tokenizer', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'hub-grid-'));
+    // runGrid reads the Hub settings from the environment, as the CLI does.
+    Object.assign(process.env, { HF_ENDPOINT: hub.url, HF_HOME: path.join(dir, 'hf'), HF_HUB_OFFLINE: '' });
+    const tiny = loadGrid('explanations').presets.tiny;
+    const grid: Grid = { name: 'explanations', description: '', presets: { tiny: { ...tiny, seeds: 1, arms: [{ explanation: 'medium', model: 'hf:test/tiny-t5', trainSize: 16 }] } } };
+    const lines: string[] = [];
+    const run = await runGrid({ grid, preset: 'tiny', out: dir, log: (l) => lines.push(l) });
+    const results = JSON.parse(readFileSync(path.join(run, 'results.json'), 'utf8'));
+    expect(results.rows).toHaveLength(1);
+    expect(results.rows[0]).toMatchObject({ model: 'hf:test/tiny-t5', explanation: 'medium', params: 47_872 });
+    expect(lines.join('\n')).toMatch(/model hf:test\/tiny-t5, 47,872 parameters, vocabulary 200/);
+    expect(lines.join('\n')).toMatch(/tokenizer of hf:test\/tiny-t5: the vocabulary covers every character/);
+    expect(readFileSync(path.join(run, 'cells/listops-medium-hf-test-tiny-t5-n16-seed1/model/spiece.model'))).toEqual(readFileSync(SPIECE));
+  });
+
+  it('the paper presets fine-tune t5-small and t5-base from the Hub as the authors did', () => {
+    for (const name of ['explanations', 'modsum', 'data-size']) {
+      const p = loadGrid(name).presets.paper;
+      expect(p.training).toMatchObject({ batchSize: 8, lr: 5e-5, weightDecay: 0, schedule: 'step', decayEveryEpochs: 2, maxLength: 512 });
+      const models = new Set(cellsOf(p).map((c) => c.model));
+      expect(models.has('hf:google-t5/t5-small')).toBe(true);
+      expect(cellsOf(p).every((c) => /^[\w.-]+$/.test(c.id))).toBe(true);
+    }
+    expect(loadGrid('explanations').presets.paper.arms[0].model).toEqual(['hf:google-t5/t5-small', 'hf:google-t5/t5-base']);
   });
 });
