@@ -97,17 +97,22 @@ export function statusError(ref: HubRef, file: string, res: Response): HubError 
 /**
  * Asks the resolve endpoint about a file without downloading it. Relative redirects (a renamed
  * repository) are followed; an absolute one points at the storage host, and its headers carry
- * the LFS file's sha256 and size (X-Linked-Etag, X-Linked-Size).
+ * the LFS file's sha256 and size (X-Linked-Etag, X-Linked-Size). A browser hides a redirect's
+ * headers (an "opaque redirect"): there the redirect is followed and the storage host's answer
+ * read, with the commit of an earlier file of the same revision (`commit`) where it names none.
  */
-export async function fileMeta(endpoint: string, ref: HubRef, file: string, token: string | undefined): Promise<FileMeta> {
+export async function fileMeta(endpoint: string, ref: HubRef, file: string, token: string | undefined, commit?: string): Promise<FileMeta> {
   let url = resolveUrl(endpoint, ref, file);
-  for (let hops = 0; hops < 10; hops++) {
-    let res: Response;
+  const head = async (redirect: RequestRedirect): Promise<Response> => {
     try {
-      res = await fetch(url, { method: 'HEAD', redirect: 'manual', headers: { ...authHeaders(token, url, endpoint), 'accept-encoding': 'identity' } });
+      return await fetch(url, { method: 'HEAD', redirect, headers: { ...authHeaders(token, url, endpoint), 'accept-encoding': 'identity' } });
     } catch (e) {
       throw new HubError(`${where(ref, file)}: cannot reach ${new URL(url).origin} (${(e as Error).message})`, 'network');
     }
+  };
+  for (let hops = 0; hops < 10; hops++) {
+    let res = await head('manual');
+    if (res.type === 'opaqueredirect') res = await head('follow');
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {
       const relative = !/^[a-z][a-z0-9+.-]*:/i.test(location);
@@ -116,13 +121,14 @@ export async function fileMeta(endpoint: string, ref: HubRef, file: string, toke
         continue;
       }
     } else if (!res.ok) throw statusError(ref, file, res);
-    const commit = res.headers.get('x-repo-commit');
+    const answered = res.headers.get('x-repo-commit') ?? commit;
     const etag = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
     const size = Number(res.headers.get('x-linked-size') ?? res.headers.get('content-length'));
-    if (!commit || !isCommitHash(commit)) throw new HubError(`${where(ref, file)}: the server sent no commit hash (X-Repo-Commit); is ${endpoint} a Hugging Face Hub?`, 'other');
+    if (!answered || !isCommitHash(answered)) throw new HubError(`${where(ref, file)}: the server sent no commit hash (X-Repo-Commit); is ${endpoint} a Hugging Face Hub?`, 'other');
     if (!etag) throw new HubError(`${where(ref, file)}: the server sent no ETag, so the download cannot be checked`, 'other');
     if (!Number.isSafeInteger(size) || size < 0) throw new HubError(`${where(ref, file)}: the server announced no length`, 'other');
-    return { commit, etag: normalizeEtag(etag), size, url: location ? new URL(location, url).href : url };
+    const at = location ? new URL(location, url).href : res.redirected ? res.url : url;
+    return { commit: answered, etag: normalizeEtag(etag), size, url: at };
   }
   throw new HubError(`${where(ref, file)}: too many redirects`, 'other');
 }
