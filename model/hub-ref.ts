@@ -95,9 +95,9 @@ export function statusError(ref: HubRef, file: string, res: Response): HubError 
 }
 
 /**
- * Asks the resolve endpoint about a file without downloading it. Relative redirects (a renamed
- * repository) are followed; an absolute one points at the storage host, and its headers carry
- * the LFS file's sha256 and size (X-Linked-Etag, X-Linked-Size). A browser hides a redirect's
+ * Asks the resolve endpoint about a file without downloading it. Redirects on the same host (a
+ * renamed repository) are followed; one to another host points at the storage, and its headers
+ * carry the LFS file's sha256 and size (X-Linked-Etag, X-Linked-Size), as huggingface_hub reads them. A browser hides a redirect's
  * headers (an "opaque redirect"): there the redirect is followed and the storage host's answer
  * read, with the commit of an earlier file of the same revision (`commit`) where it names none.
  */
@@ -115,9 +115,9 @@ export async function fileMeta(endpoint: string, ref: HubRef, file: string, toke
     if (res.type === 'opaqueredirect') res = await head('follow');
     const location = res.headers.get('location');
     if (res.status >= 300 && res.status < 400 && location) {
-      const relative = !/^[a-z][a-z0-9+.-]*:/i.test(location);
-      if (relative) {
-        url = new URL(location, url).href;
+      const target = new URL(location, url);
+      if (target.host === new URL(url).host) {
+        url = target.href;
         continue;
       }
     } else if (!res.ok) throw statusError(ref, file, res);

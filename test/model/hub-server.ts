@@ -1,6 +1,7 @@
 // A stand-in for the Hugging Face Hub for tests: a plain HTTP server on 127.0.0.1 that answers
 // the resolve endpoint the way the Hub does (X-Repo-Commit; an LFS file redirects to a storage
-// URL with X-Linked-Etag = its sha256 and X-Linked-Size; a small file's ETag is its git blob id;
+// URL on another host name, localhost, with X-Linked-Etag = its sha256 and X-Linked-Size; a
+// small file's ETag is its git blob id;
 // 404 with X-Error-Code), serves byte ranges, and can cut or corrupt a file on request.
 
 import { createHash } from 'node:crypto';
@@ -90,7 +91,8 @@ export async function startStandInHub(repos: Record<string, StandInRepo>): Promi
     if (!bytes) return void res.writeHead(404, { ...CORS, ...common, 'x-error-code': 'EntryNotFound', 'x-error-message': 'Entry not found' }).end();
     if (repo.lfs.includes(name)) {
       const hash = sha256(bytes);
-      const location = `http://127.0.0.1:${(server.address() as AddressInfo).port}/lfs/${hash}`;
+      // Another host name for the same server, as the Hub's storage is another host than the Hub.
+      const location = `http://localhost:${(server.address() as AddressInfo).port}/lfs/${hash}`;
       return void res.writeHead(302, { ...CORS, ...common, location, 'x-linked-etag': `"${hash}"`, 'x-linked-size': String(bytes.length) }).end();
     }
     send(req, res, name, bytes, { ...common, etag: `"${gitBlobId(bytes)}"` });
