@@ -151,7 +151,9 @@ async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = Number(await readFile(lock, 'utf8').catch(() => ''));
-      if (holder > 0 && !alive(holder)) await rm(lock, { force: true });
+      // A holder that died, or a lock left without a pid (a crash between creating and writing it).
+      const stale = holder > 0 ? !alive(holder) : Date.now() - ((await stat(lock).catch(() => null))?.mtimeMs ?? 0) > 10_000;
+      if (stale) await rm(lock, { force: true });
       else await new Promise((r) => setTimeout(r, 200));
     }
   }

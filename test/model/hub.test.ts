@@ -2,14 +2,14 @@
 // the cache alone, offline mode, a cut connection, a wrong hash, 404 and 401 — each with what it
 // leaves in the cache, which must never be a file a later run would trust.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type CheckpointFiles } from '../../model/checkpoint.ts';
 import { greedyDecode } from '../../model/decode.ts';
 import { hubFile, hubModel, repoCacheDir, type HubOptions } from '../../model/hub.ts';
-import { parseHubRef } from '../../model/hub-ref.ts';
+import { formatProgress, parseHubRef } from '../../model/hub-ref.ts';
 import { readSafetensors, writeSafetensors } from '../../model/safetensors.ts';
 import { setupEngine } from '../helpers.ts';
 import { COMMIT, makeT5Repo } from './hub-repo.ts';
@@ -180,5 +180,31 @@ describe('Hub downloads', () => {
     const b = readSafetensors(files['model.safetensors'], 'original');
     expect(a.names().sort()).toEqual(b.names().sort());
     for (const n of b.names()) expect(a.getF32(n)).toEqual(b.getF32(n));
+  });
+});
+
+describe('Hub references and progress', () => {
+  it('reads OWNER/NAME, a bare NAME and a revision, and refuses anything else', () => {
+    expect(parseHubRef('hf:google-t5/t5-small')).toEqual({ repo: 'google-t5/t5-small', revision: 'main' });
+    expect(parseHubRef('hf:t5-small@v1.0')).toEqual({ repo: 't5-small', revision: 'v1.0' });
+    expect(() => parseHubRef('hf:a/b/c')).toThrow(/"hf:a\/b\/c": the repository must be OWNER\/NAME or NAME/);
+    expect(() => parseHubRef('hf:../x')).toThrow(/must be OWNER\/NAME/);
+    expect(() => parseHubRef('hf:a/b@')).toThrow(/bad revision/);
+  });
+
+  it('says bytes, speed and time left', () => {
+    expect(formatProgress({ file: 'hf:a/b/model.safetensors', received: 50e6, total: 200e6, bytesPerSecond: 10e6 })).toBe('hf:a/b/model.safetensors: 50.0 MB of 200.0 MB (25%), 10.0 MB/s, 15 s left');
+  });
+
+  it('takes over a lock whose holder is gone', async () => {
+    await serve();
+    const cache = newCache();
+    const weights = sha256(files['model.safetensors']);
+    const blobDir = path.join(repoDir(cache), 'blobs');
+    mkdirSync(blobDir, { recursive: true });
+    // A pid that cannot be running: above Linux's pid_max limit.
+    writeFileSync(path.join(blobDir, `${weights}.lock`), String(2 ** 22 + 1));
+    expectSameFiles(await hubModel(ref, opts(cache)));
+    expect(blobs(cache)).not.toContain(`${weights}.lock`);
   });
 });
