@@ -2,11 +2,13 @@
 // evaluation. experiments/runner.ts adds the folders, checkpoints on disk and logs; the browser
 // page (web/) runs the same code in a worker, so both train and score a cell identically.
 
-import { countParameters, withVocab } from '../model/config.ts';
+import { countParameters, withVocab, type PresetName } from '../model/config.ts';
 import { loadModel, type CheckpointFiles } from '../model/checkpoint.ts';
+import { isHubRef } from '../model/hub-ref.ts';
+import { coverage, describeCoverage } from '../model/tokenizer-coverage.ts';
 import { T5 } from '../model/t5.ts';
 import { WordTokenizer, type Tokenizer } from '../model/tokenizer.ts';
-import { encodeExamples, type TextExample } from '../training/data.ts';
+import { encodeExamples, type EncodedExample, type TextExample } from '../training/data.ts';
 import type { EvalResult } from '../training/evaluate.ts';
 import { Trainer, type EvalRecord, type Progress, type TrainConfig, type TrainResult } from '../training/trainer.ts';
 import { parseAnswer } from './tasks/answer.ts';
@@ -35,6 +37,8 @@ export interface PreparedCell {
   model: T5;
   params: number;
   trainer: Trainer;
+  /** What a log should say about the data and tokenizer: vocabulary coverage, truncation. */
+  notes: string[];
 }
 
 /** The splits of one seed: the same sources for every explanation format, so formats compare on the same data. */
@@ -77,15 +81,27 @@ export function evalRecord(cell: Cell, r: EvalRecord): MetricRecord {
   return { ...cellKey(cell), step: r.step, valAccuracy: r.valAccuracy };
 }
 
+/** Cuts ids to `max` tokens, keeping the last one (</s>), as a tokenizer's truncation does. */
+function truncate(examples: EncodedExample[], max: number | undefined): { examples: EncodedExample[]; cut: number } {
+  if (max === undefined) return { examples, cut: 0 };
+  let cut = 0;
+  const fit = (ids: number[]) => (ids.length <= max ? ids : (cut++, [...ids.slice(0, max - 1), ids[ids.length - 1]]));
+  return { examples: examples.map((e) => ({ ...e, source: fit(e.source), target: fit(e.target) })), cut };
+}
+
 /**
  * The cell's data, tokenizer, model and trainer, ready to run. With `from` (checkpoint files),
- * the model and tokenizer are the checkpoint's, whatever the cell's model size says.
+ * the model and tokenizer are the checkpoint's, whatever the cell's model size says; a cell whose
+ * model is a Hub reference needs them (the caller downloads them), and its texts are encoded
+ * with the checkpoint's own tokenizer, as the authors fine-tuned T5.
  */
 export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): PreparedCell {
   const splits = splitsFor(p, cell);
   const t = p.training;
+  const notes: string[] = [];
   let tokenizer: Tokenizer;
   let model: T5;
+  if (isHubRef(cell.model) && !from) throw new Error(`cell ${cell.id}: the model ${cell.model} must be downloaded first and passed as checkpoint files`);
   if (from) {
     const loaded = loadModel(from, 'checkpoint');
     if (!loaded.tokenizer) {
@@ -94,19 +110,23 @@ export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): 
     }
     model = loaded.model;
     tokenizer = loaded.tokenizer;
+    const texts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((s) => s.examples)].flatMap((e) => [e.source, e.target!]);
+    notes.push(`tokenizer of ${isHubRef(cell.model) ? cell.model : 'the checkpoint'}: ${describeCoverage(coverage(tokenizer, texts))}`);
   } else {
     const allTexts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((s) => s.examples)].flatMap((e) => [e.source, e.target!]);
     tokenizer = WordTokenizer.fromTexts(allTexts);
-    const config = withVocab(cell.model, tokenizer.vocabSize);
+    const config = withVocab(cell.model as PresetName, tokenizer.vocabSize);
     if (t.dropout !== undefined) config.dropoutRate = t.dropout;
     model = T5.init(config, cell.seed);
   }
-  const train = encodeExamples(splits.train.map(text), tokenizer);
-  const validation = encodeExamples(splits.validation.map(text), tokenizer);
-  const stepsPerEpoch = Math.ceil(train.length / t.batchSize);
+  const train = truncate(encodeExamples(splits.train.map(text), tokenizer), t.maxLength);
+  const validation = truncate(encodeExamples(splits.validation.map(text), tokenizer), t.maxLength);
+  const cut = train.cut + validation.cut;
+  if (cut > 0) notes.push(`${cut} training and validation texts cut to ${t.maxLength} tokens`);
+  const stepsPerEpoch = Math.ceil(train.examples.length / t.batchSize);
   // Generation stops at EOS, but an undertrained model may never say it; a little past the
   // longest reference is as far as a right answer can plausibly be.
-  const longest = Math.max(...train.map((e) => e.target.length), ...validation.map((e) => e.target.length));
+  const longest = Math.max(...[...train.examples, ...validation.examples].map((e) => e.target.length));
   const maxNewTokens = Math.min(t.maxNewTokens, Math.ceil(longest * 1.25) + 8);
   const trainConfig: TrainConfig = {
     batchSize: t.batchSize,
@@ -126,8 +146,8 @@ export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): 
     maxNewTokens,
     seed: cell.seed,
   };
-  const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, trainConfig);
-  return { splits, tokenizer, model, params: countParameters(model.config), trainer };
+  const trainer = new Trainer(model, tokenizer, train.examples, validation.examples, parseAnswer, trainConfig);
+  return { splits, tokenizer, model, params: countParameters(model.config), trainer, notes };
 }
 
 /** The first n predictions of an evaluation, with their sources and references. */

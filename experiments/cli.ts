@@ -10,8 +10,10 @@ import { modelFiles } from '../model/checkpoint.ts';
 import { writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { T5 } from '../model/t5.ts';
 import { WordTokenizer } from '../model/tokenizer.ts';
+import { coverage, describeCoverage } from '../model/tokenizer-coverage.ts';
 import { encodeExamples, type TextExample } from '../training/data.ts';
 import { Trainer } from '../training/trainer.ts';
+import { loadPretrained } from './pretrained.ts';
 import { parseAnswer } from './tasks/answer.ts';
 import { EXPLANATION_FORMATS, explainSource, isExplanationFormat } from './tasks/explain.ts';
 import { LISTOPS_PRESETS } from './tasks/listops.ts';
@@ -40,6 +42,7 @@ const TRAIN_OPTIONS = {
   test: { type: 'string', help: 'test TSV (optional)' },
   out: { type: 'string', required: true, help: 'output folder' },
   model: { type: 'string', choices: PRESET_NAMES, help: `model size: ${PRESET_NAMES.join(' | ')} (default xs)` },
+  init: { type: 'string', help: 'fine-tune a pretrained model instead: a model folder or hf:OWNER/NAME[@REVISION]; its tokenizer encodes the data' },
   epochs: { type: 'int', min: 1, help: 'passes over the training data (default 5)' },
   'batch-size': { type: 'int', min: 1, help: 'examples per step (default 16)' },
   lr: { type: 'number', min: Number.MIN_VALUE, help: 'peak learning rate, decayed linearly (default 0.001)' },
@@ -129,9 +132,13 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
   const train = readExamples(o.train, 'train', maxValue);
   const validation = readExamples(o.validation, 'validation', maxValue);
   const test = o.test ? readExamples(o.test, 'test', maxValue) : [];
-  const tokenizer = WordTokenizer.fromTexts([...train, ...validation, ...test].flatMap((e) => [e.source, e.target]));
+  const texts = [...train, ...validation, ...test].flatMap((e) => [e.source, e.target]);
+  if (o.init && o.model) throw new UsageError('--init and --model exclude each other: the pretrained model has its own size');
+  const init = o.init ? await loadPretrained(o.init, (l) => console.error(l)) : null;
+  if (init) console.log(`tokenizer of ${o.init}: ${describeCoverage(coverage(init.tokenizer, texts))}`);
+  const tokenizer = init?.tokenizer ?? WordTokenizer.fromTexts(texts);
   await E.initEngine();
-  const config = withVocab(model, tokenizer.vocabSize);
+  const config = init?.model.config ?? withVocab(model, tokenizer.vocabSize);
   for (const examples of [train, validation, test]) {
     const batch = Math.min(batchSize, examples.length);
     const limit = longestSequence(batch, config.numHeads);
@@ -144,7 +151,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
       }
     }
   }
-  const t5 = T5.init(config, seed);
+  const t5 = init?.model ?? T5.init(config, seed);
   const longest = Math.max(...train.map((e) => tokenizer.encode(e.target).length));
   const trainer = new Trainer(t5, tokenizer, encodeExamples(train, tokenizer), encodeExamples(validation, tokenizer), parseAnswer, {
     batchSize,
@@ -158,7 +165,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
   });
   await mkdir(o.out, { recursive: true });
   const metrics = path.join(o.out, 'metrics.jsonl');
-  console.log(`model ${model}: ${countParameters(config).toLocaleString('en-US')} parameters; ${train.length} training examples`);
+  console.log(`model ${o.init ?? model}: ${countParameters(config).toLocaleString('en-US')} parameters; ${train.length} training examples`);
   const result = await trainer.run({
     onProgress: async (p) => {
       await appendFile(metrics, JSON.stringify({ step: p.step, loss: p.loss, lr: p.lr, tokensPerSecond: p.tokensPerSecond }) + '\n');
@@ -177,7 +184,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
   await writeCheckpointDir(path.join(o.out, 'model'), await modelFiles(t5, tokenizer));
   const summary = {
     files: { train: o.train, validation: o.validation, test: o.test ?? null },
-    model,
+    model: o.init ?? model,
     params: countParameters(config),
     seed,
     steps: result.steps,

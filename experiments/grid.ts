@@ -5,6 +5,7 @@
 import { EXPLANATION_FORMATS, type ExplanationFormat } from './tasks/explain.ts';
 import { TASK_NAMES, type TaskName } from './tasks/dataset.ts';
 import { PRESET_NAMES, type PresetName } from '../model/config.ts';
+import { isHubRef, parseHubRef } from '../model/hub-ref.ts';
 import explanations from './grids/explanations.json' with { type: 'json' };
 import modsum from './grids/modsum.json' with { type: 'json' };
 import dataSize from './grids/data-size.json' with { type: 'json' };
@@ -37,12 +38,28 @@ export interface TrainingSettings {
   maxNewTokens: number;
   /** Overrides the model preset's dropout. */
   dropout?: number;
+  /** Tokens kept of each source and target (the rest is cut, the final </s> kept), as the authors' tokenizer did at 512. */
+  maxLength?: number;
+}
+
+/** A model size trained from scratch, or a pretrained model on the Hub to fine-tune: `hf:OWNER/NAME[@REVISION]`. */
+export type ModelName = PresetName | `hf:${string}`;
+
+export const isModelName = (m: unknown): m is ModelName => typeof m === 'string' && (PRESET_NAMES.includes(m as PresetName) || (isHubRef(m) && validRef(m)));
+
+function validRef(m: string): boolean {
+  try {
+    parseHubRef(m);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** One line of a grid: each field may list several values, and every combination runs. */
 export interface Arm {
   explanation: ExplanationFormat | ExplanationFormat[];
-  model: PresetName | PresetName[];
+  model: ModelName | ModelName[];
   trainSize: number | number[];
 }
 
@@ -75,7 +92,7 @@ export interface Cell {
   id: string;
   task: TaskName;
   explanation: ExplanationFormat;
-  model: PresetName;
+  model: ModelName;
   trainSize: number;
   seed: number;
 }
@@ -102,7 +119,7 @@ function checkPreset(p: any, where: string): GridPreset {
   need('table', (v) => v && Array.isArray(v.rows) && v.rows.every((r: unknown) => typeof r === 'string') && typeof v.columns === 'string', '{"rows": [field names], "columns": field name}');
   p.arms.forEach((a: any, i: number) => {
     for (const e of list(a.explanation)) if (!EXPLANATION_FORMATS.includes(e)) fail(where, `arms[${i}].explanation "${e}" is not one of ${EXPLANATION_FORMATS.join(', ')}`);
-    for (const m of list(a.model)) if (!PRESET_NAMES.includes(m)) fail(where, `arms[${i}].model "${m}" is not one of ${PRESET_NAMES.join(', ')}`);
+    for (const m of list(a.model)) if (!isModelName(m)) fail(where, `arms[${i}].model "${m}" is not one of ${PRESET_NAMES.join(', ')} nor hf:OWNER/NAME[@REVISION]`);
     for (const n of list(a.trainSize)) if (!int(n)) fail(where, `arms[${i}].trainSize must be positive integers`);
   });
   const t = p.training ?? fail(where, '"training" is missing');
@@ -110,6 +127,7 @@ function checkPreset(p: any, where: string): GridPreset {
   if (!(t.lr > 0)) fail(where, 'training.lr must be positive');
   for (const k of ['weightDecay', 'maxGradNorm', 'patience']) if (!(typeof t[k] === 'number' && t[k] >= 0)) fail(where, `training.${k} must be a number >= 0`);
   if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, 'training.schedule must be constant, linear or step');
+  if (t.maxLength !== undefined && !(int(t.maxLength) && t.maxLength >= 2)) fail(where, 'training.maxLength must be an integer >= 2');
   return p as GridPreset;
 }
 
@@ -139,8 +157,11 @@ export function presetOf(grid: Grid, preset: string): GridPreset {
   return p;
 }
 
+// A cell's id names its folder: a Hub reference's ":", "/" and "@" become "-".
+const modelSlug = (m: ModelName): string => m.replace(/[:/@]/g, '-');
+
 export function makeCell(c: Omit<Cell, 'id'>): Cell {
-  return { id: `${c.task}-${c.explanation}-${c.model}-n${c.trainSize}-seed${c.seed}`, task: c.task, explanation: c.explanation, model: c.model, trainSize: c.trainSize, seed: c.seed };
+  return { id: `${c.task}-${c.explanation}-${modelSlug(c.model)}-n${c.trainSize}-seed${c.seed}`, task: c.task, explanation: c.explanation, model: c.model, trainSize: c.trainSize, seed: c.seed };
 }
 
 /** Every run of a preset, seed by seed, so that partial results already cover every arm. */

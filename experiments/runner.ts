@@ -18,6 +18,8 @@ import { describeAdapter } from '../engine/device.ts';
 import { GPUOutOfMemoryError } from '../engine/runtime.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
+import { readCheckpoint } from '../model/hub.ts';
+import { isHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore, Trainer } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
@@ -240,17 +242,19 @@ async function runCell(
 ): Promise<ResultRow[]> {
   await mkdir(cellDir, { recursive: true });
   const store = fsStore(cellDir);
-  let prepared = prepareCell(p, cell);
+  const pretrained = isHubRef(cell.model) ? await readCheckpoint(cell.model, (l) => log(`${tag}: ${l}`)) : undefined;
+  let prepared = prepareCell(p, cell, pretrained);
   const resumed = await resumeCell(prepared.trainer, store, path.join(cellDir, 'checkpoint'), o.restartDamaged ?? false, tag, log);
   if (resumed === 'restart') {
     // A failed resume may have loaded part of the checkpoint: start from a fresh model.
     prepared.trainer.optimizer.dispose();
     prepared.model.dispose();
-    prepared = prepareCell(p, cell);
+    prepared = prepareCell(p, cell, pretrained);
   }
   const { model, tokenizer, trainer, params } = prepared;
   const t = p.training;
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
+  for (const note of prepared.notes) log(`${tag}: ${note}`);
   if (resumed === true) log(`${tag}: resumed at step ${trainer.step}`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   let lastPrint = 0;

@@ -4,14 +4,15 @@
 //   npx tsx model/cli.ts generate --checkpoint DIR --text "..." [--max-new-tokens 64] [--beams 4]
 //       prints the generated text
 // DIR is a Hugging Face T5 directory (config.json, model.safetensors, and spiece.model or our
-// tokenizer.json) or a checkpoint written by this project's training.
+// tokenizer.json), a checkpoint written by this project's training, or a Hub reference
+// hf:OWNER/NAME[@REVISION] (downloaded into the Hugging Face cache; see model/hub.ts).
 
 import * as E from '../engine/index.ts';
 import { optionHelp, parseOptions, UsageError, type OptionSpecs } from '../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
-import { readCheckpointDir } from './checkpoint-dir.ts';
 import { loadModel } from './checkpoint.ts';
 import { beamDecode, greedyDecode } from './decode.ts';
+import { readCheckpoint } from './hub.ts';
 import { readSafetensors } from './safetensors.ts';
 
 const checkpoint = { type: 'string', required: true, help: 'checkpoint folder' } as const;
@@ -40,8 +41,7 @@ function ids(value: string, flag: string): number[] {
 }
 
 async function open(dir: string) {
-  const files = await readCheckpointDir(dir);
-  if (!files) throw new Error(`--checkpoint ${dir}: no such directory`);
+  const files = await readCheckpoint(dir);
   // NaN weights give NaN logits and arbitrary tokens, never an error: refuse them up front.
   if (files['model.safetensors']) {
     for (const [name, t] of readSafetensors(files['model.safetensors'], `${dir}/model.safetensors`)) {

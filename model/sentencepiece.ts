@@ -235,8 +235,9 @@ class CharsMap {
     if (trieSize < 0 || trieSize % 4 !== 0 || trieSize >= blob.length) {
       throw new Error(`${what}: precompiled_charsmap is broken (trie size ${trieSize}, blob ${blob.length} bytes)`);
     }
-    // Copied: the trie's offset in the file is not 4-byte aligned in general.
-    this.units = new Uint32Array(blob.slice(4, 4 + trieSize).buffer);
+    // Copied: the trie's offset in the file is not 4-byte aligned in general. Not blob.slice():
+    // on a Node Buffer (what readFile returns) slice is a view, and .buffer the whole file.
+    this.units = new Uint32Array(new Uint8Array(blob.subarray(4, 4 + trieSize)).buffer);
     this.strings = blob.subarray(4 + trieSize);
   }
 

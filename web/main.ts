@@ -8,7 +8,7 @@ import { countParameters, withVocab } from '../model/config.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
 import type { Progress } from '../training/trainer.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { EXPLANATIONS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, type RunSettings } from './settings.ts';
+import { EXPLANATIONS, HUB_MODELS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, type RunSettings } from './settings.ts';
 import { packTar, unpackTar } from './tar.ts';
 
 interface Run {
@@ -58,7 +58,7 @@ function fillSelect(name: string, options: readonly { value: string; label: stri
 
 fillSelect('task', TASKS.map((t) => ({ value: t.name, label: t.label })));
 fillSelect('explanation', EXPLANATIONS.map((e) => ({ value: e, label: e })));
-fillSelect('model', MODELS.map((m) => ({ value: m, label: modelLabel(m) })));
+fillSelect('model', [...MODELS.map((m) => ({ value: m, label: modelLabel(m) })), ...HUB_MODELS.map((m) => ({ value: m, label: `${m} (pretrained; needs a real GPU)` }))]);
 fillSelect('scale', SCALES.map((s) => ({ value: s.name, label: s.label })));
 
 const DEFAULTS: RunSettings = { task: 'listops', explanation: 'medium', model: 'tiny', scale: 'tiny', seed: 1, ...gridDefaults({ task: 'listops', scale: 'tiny' }) };
@@ -68,11 +68,16 @@ function readForm(): RunSettings {
 }
 
 function writeForm(s: RunSettings): void {
+  // A Hub model given in the URL joins the list.
+  const models = form.elements.namedItem('model') as HTMLSelectElement;
+  if (![...models.options].some((o) => o.value === s.model)) models.add(new Option(`${s.model} (pretrained)`, s.model));
   for (const [k, v] of Object.entries(s)) (form.elements.namedItem(k) as HTMLInputElement).value = String(v);
 }
 
 // URL parameters (?task=modsum&scale=quick&trainSize=500...) preset the form, so a run can be linked.
 const params = Object.fromEntries(new URLSearchParams(location.search));
+// Where hf: models come from: the Hub, or a mirror or stand-in given as ?hfEndpoint=URL.
+const hubEndpoint = params.hfEndpoint || undefined;
 const chosen = checkSettings(params, DEFAULTS);
 // Sizes not given follow the task and setting given, not the defaults'.
 writeForm(checkSettings(params, { ...chosen, ...gridDefaults(chosen) }));
@@ -102,7 +107,7 @@ function start(mode: Run['mode'], from?: CheckpointFiles): void {
   runs.push(run);
   current = run;
   status.textContent = mode === 'train' ? `Run ${run.id}: preparing data and model…` : `Run ${run.id}: evaluating the checkpoint…`;
-  send({ type: 'start', id: run.id, settings: run.settings, mode, from });
+  send({ type: 'start', id: run.id, settings: run.settings, mode, from, hubEndpoint });
   renderAll();
 }
 

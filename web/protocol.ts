@@ -8,8 +8,11 @@ import type { RunSettings } from './settings.ts';
 
 export type ToWorker =
   | { type: 'init' }
-  /** Trains (or, with mode 'evaluate', only tests) one run; `from` starts it from a checkpoint. */
-  | { type: 'start'; id: number; settings: RunSettings; mode: 'train' | 'evaluate'; from?: CheckpointFiles }
+  /**
+   * Trains (or, with mode 'evaluate', only tests) one run; `from` starts it from a checkpoint.
+   * `hubEndpoint` is where an hf: model is fetched from (default the Hugging Face Hub).
+   */
+  | { type: 'start'; id: number; settings: RunSettings; mode: 'train' | 'evaluate'; from?: CheckpointFiles; hubEndpoint?: string }
   | { type: 'pause' }
   | { type: 'resume' }
   /** Ends training after the current step; the run is still tested and checkpointed. */

@@ -2,15 +2,17 @@
 // of the grid's presets (tiny, quick, full) — so a run here trains on the same data, with the same
 // training settings, as that cell of `npm run experiment`.
 
-import { loadGrid, makeCell, presetOf, type Cell, type GridPreset } from '../experiments/grid.ts';
+import { isModelName, loadGrid, makeCell, presetOf, type Cell, type GridPreset, type ModelName } from '../experiments/grid.ts';
 import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/tasks/explain.ts';
 import type { TaskName } from '../experiments/tasks/dataset.ts';
 import type { PresetName } from '../model/config.ts';
+import { isHubRef } from '../model/hub-ref.ts';
 
 export interface RunSettings {
   task: TaskName;
   explanation: ExplanationFormat;
-  model: PresetName;
+  /** A size trained from scratch, or a pretrained model on the Hub (hf:OWNER/NAME[@REVISION]) to fine-tune. */
+  model: ModelName;
   /** The grid preset whose data and training settings the run uses. */
   scale: string;
   trainSize: number;
@@ -26,6 +28,8 @@ export const TASKS: readonly { name: TaskName; label: string }[] = [
 ];
 export const EXPLANATIONS: readonly ExplanationFormat[] = EXPLANATION_FORMATS;
 export const MODELS: readonly PresetName[] = ['tiny', 'xs', 's', 'm'];
+/** Offered in the model list; any other hf: reference can be given in the URL (?model=hf:OWNER/NAME). */
+export const HUB_MODELS: readonly ModelName[] = ['hf:google-t5/t5-small'];
 export const SCALES: readonly { name: string; label: string }[] = [
   { name: 'tiny', label: 'tiny: a few steps, seconds' },
   { name: 'quick', label: 'quick: minutes' },
@@ -62,7 +66,7 @@ export function checkSettings(input: Record<string, unknown>, fallback: RunSetti
   return {
     task: pick('task', TASKS.map((t) => t.name)),
     explanation: pick('explanation', EXPLANATIONS),
-    model: pick('model', MODELS),
+    model: isHubRef(String(input.model)) && isModelName(input.model) ? input.model : pick('model', MODELS),
     scale: pick('scale', SCALES.map((s) => s.name)),
     trainSize: int('trainSize'),
     seed: int('seed'),

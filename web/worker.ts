@@ -5,7 +5,9 @@
 import * as E from '../engine/index.ts';
 import { evalRecord, prepareCell, samplesOf, stepRecord, testCell } from '../experiments/cell.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
+import { isHubRef, parseHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore } from '../training/trainer.ts';
+import { hubModelInBrowser } from './hub.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { cellOf, presetFor, type RunSettings } from './settings.ts';
 
@@ -45,16 +47,19 @@ async function init(): Promise<void> {
   }
 }
 
-async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate', from?: CheckpointFiles): Promise<void> {
+async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate', from?: CheckpointFiles, hubEndpoint?: string): Promise<void> {
   const preset = presetFor(settings);
   const cell = cellOf(settings);
   const log = (line: string) => post({ type: 'log', id, line });
   // A pause or stop pressed after the last step of the previous run must not carry over.
   stopRequested = false;
   resume();
-  const prepared = prepareCell(preset, cell, from);
+  // A loaded checkpoint wins over the model it was fine-tuned from.
+  const pretrained = !from && isHubRef(settings.model) ? await hubModelInBrowser(parseHubRef(settings.model), { endpoint: hubEndpoint, log }) : undefined;
+  const prepared = prepareCell(preset, cell, from ?? pretrained);
   const { trainer, model, tokenizer, splits, params } = prepared;
   log(`${cell.id}: ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}, ${splits.train.length} training examples`);
+  for (const note of prepared.notes) log(note);
   const store = memoryStore();
   try {
     // A trainer checkpoint (this page's download, or a CLI cell's checkpoint/ folder) continues
@@ -97,7 +102,7 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       void init();
       break;
     case 'start':
-      run(m.id, m.settings, m.mode, m.from).catch((e) => post({ type: 'failed', id: m.id, message: (e as Error).message }));
+      run(m.id, m.settings, m.mode, m.from, m.hubEndpoint).catch((e) => post({ type: 'failed', id: m.id, message: (e as Error).message }));
       break;
     case 'pause':
       pause();

@@ -47,7 +47,7 @@ describe('model CLI', () => {
   it('says what is wrong with bad arguments', () => {
     const r = cli('logits', '--checkpoint', 'nowhere', '--input-ids', '1', '--decoder-input-ids', '0');
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/--checkpoint nowhere: no such directory/);
+    expect(r.stderr).toMatch(/nowhere: no such directory/);
     const u = cli('logits', '--bogus', '1');
     expect(u.stderr).toMatch(/unknown option --bogus; valid options: --checkpoint, --input-ids, --decoder-input-ids/);
   });

@@ -66,6 +66,12 @@ describe('SentencePieceTokenizer on the T5-style fixture', () => {
       expect(sp.decode(c.ids, { skipSpecial: true })).toBe(c.decoded);
     });
   }
+
+  it('reads a Node Buffer (a view into a larger pool) the same as its own bytes', () => {
+    const pooled = Buffer.concat([Buffer.from('padding'), readFileSync(new URL('spiece.model', DIR))]).subarray(7);
+    const fromBuffer = SentencePieceTokenizer.fromModelProto(pooled);
+    for (const c of REF.cases) expect(fromBuffer.encode(c.text), JSON.stringify(c.text)).toEqual(c.ids);
+  });
 });
 
 describe('SentencePieceTokenizer details', () => {
