@@ -121,7 +121,8 @@ class T5(torch.nn.Module):
         self.enc_norm, self.dec_norm = RMSNorm(c["d_model"]), RMSNorm(c["d_model"])
 
     def position_bias(self, table, lq, lk, bidirectional):
-        rel = torch.arange(lk)[None, :] - torch.arange(lq)[:, None]
+        dev = table.weight.device
+        rel = torch.arange(lk, device=dev)[None, :] - torch.arange(lq, device=dev)[:, None]
         return table(bucket(rel, bidirectional)).permute(2, 0, 1)[None]
 
     def forward(self, ids, mask, dec_ids, labels):
@@ -132,7 +133,7 @@ class T5(torch.nn.Module):
         for b in self.encoder:
             x = b(x, enc_bias)
         enc = self.enc_norm(x)
-        causal = torch.triu(torch.full((Lt, Lt), -1e9), 1)
+        causal = torch.triu(torch.full((Lt, Lt), -1e9, device=ids.device), 1)
         dec_bias = self.position_bias(self.dec_bias, Lt, Lt, False) + causal
         y = self.shared(dec_ids)
         for b in self.decoder:
