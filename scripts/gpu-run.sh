@@ -20,8 +20,10 @@ RES=$OUT/results.jsonl
 KIT=${GPU_KIT:-.gpu-kit}
 KIT_DIR=${KIT_DIR:-/tmp/gpu-kit}
 T0=$(date +%s)
-DEADLINE_S=${DEADLINE_S:-450}
+DEADLINE_S=${DEADLINE_S:-420}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# ldconfig lives in sbin, which a stripped PATH lacks (and then every check below would fail).
+export PATH=$PATH:/usr/sbin:/sbin
 
 log() { echo "$*" | tee -a "$LOG"; }
 # JSON lines the benchmarks print go to results.jsonl, tagged with their stage.
@@ -115,11 +117,11 @@ if [ -f bench/pytorch_t5.py ] && grep -q -- '--device' bench/pytorch_t5.py; then
 else
   log "== pytorch: bench/pytorch_t5.py with --device is not in this tree; no PyTorch figures"
 fi
-stage attention 60 $TSX bench/run.ts attention --iters "$ATT_ITERS" --sizes "$ATT_SIZES"
+stage attention 60 $TSX bench/run.ts attention --json --iters "$ATT_ITERS" --sizes "$ATT_SIZES"
 ((QUICK)) || stage matmul-shapes 45 $TSX bench/run.ts matmul --json --check --seconds 0.25
 stage "experiment-$GRID_PRESET" 120 $TSX experiments/run.ts explanations --preset "$GRID_PRESET" --jobs 4 --out /tmp/gpu-experiment
 find /tmp/gpu-experiment -name table.md -exec cp {} "$OUT/experiment-table.md" \; 2>/dev/null
 
 log "== done after $(($(date +%s) - T0))s"
 # The figures last, where the device tool's output tail shows them.
-grep -E '"(gflops|seconds|tokensPerSecond|rc)"' "$RES" | grep -v '"rc":0' | cut -c1-220
+grep -E '"(gflops|seconds|tokensPerSecond|forwardMs|rc)"' "$RES" | grep -v '"rc":0' | cut -c1-220
