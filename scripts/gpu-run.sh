@@ -68,7 +68,9 @@ NODE=$KIT_DIR/node
 TSX="$NODE node_modules/tsx/dist/cli.mjs"
 VITEST="$NODE node_modules/vitest/vitest.mjs"
 # Dawn loads libvulkan.so.1 itself; the device tool's README: unpack the loader where it is missing.
-if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
+# (grep without -q: -q stops reading at the first match, ldconfig dies of SIGPIPE, and pipefail
+# would call that a miss.)
+if ! ldconfig -p | grep 'libvulkan.so.1' >/dev/null; then
   log "no Vulkan loader: unpacking $KIT/gl/*.deb into /"
   for f in "$KIT"/gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
@@ -87,7 +89,7 @@ if ((QUICK)); then
   MM_SIZES=128,256; MM_SECONDS=0.2; TILES=16,16,8,8,16,1/8,8,4,4,16
   ATT_SIZES=2,2,64,32; ATT_ITERS=2
   TRAIN="--presets s --batch 2 --length 16 --iters 1"; PT_MODELS=s; PT_ARGS="--batch 2 --source-length 16 --target-length 16"; PT_STEPS=1
-  GRID_PRESET=tiny
+  GRID_PRESET=tiny; JOBS=2
 else
   TESTS=${TESTS:-test/engine test/training test/model/t5.test.ts}
   MM_SIZES=1024,2048,4096; MM_SECONDS=0.25
@@ -97,7 +99,7 @@ else
   TILES=16,16,4,4,16/16,16,4,4,8/16,16,8,8,8/16,16,8,8,8,1/16,16,8,8,16/16,16,8,8,16,1/16,16,8,8,32,1/16,16,4,8,16,1/16,16,8,4,16/8,16,8,8,16,1/16,8,8,8,16,1/8,8,8,8,16,1
   ATT_SIZES=8,8,512,64/8,8,1024,64/4,16,2048,64; ATT_ITERS=10
   TRAIN="--presets s,m,t5-small --iters 5"; PT_MODELS="s m t5-small"; PT_ARGS="--batch 8 --source-length 128 --target-length 128"; PT_STEPS=5
-  GRID_PRESET=quick
+  GRID_PRESET=quick; JOBS=8
 fi
 
 # ---- stages, most wanted first ----------------------------------------------------------------
@@ -119,7 +121,7 @@ else
 fi
 stage attention 60 $TSX bench/run.ts attention --json --iters "$ATT_ITERS" --sizes "$ATT_SIZES"
 ((QUICK)) || stage matmul-shapes 45 $TSX bench/run.ts matmul --json --check --seconds 0.25
-stage "experiment-$GRID_PRESET" 120 $TSX experiments/run.ts explanations --preset "$GRID_PRESET" --jobs 4 --out /tmp/gpu-experiment
+stage "experiment-$GRID_PRESET" 120 $TSX experiments/run.ts explanations --preset "$GRID_PRESET" --jobs "$JOBS" --out /tmp/gpu-experiment
 find /tmp/gpu-experiment -name table.md -exec cp {} "$OUT/experiment-table.md" \; 2>/dev/null
 
 log "== done after $(($(date +%s) - T0))s"
