@@ -3,7 +3,7 @@
 // dispatches submitted one by one), and the JavaScript time spent recording.
 //
 //   npm run bench -- profile [--model tiny] [--batch 32] [--source-length 60] [--target-length 60]
-//                            [--decode-tokens 40] [--top 12] [--json]
+//                            [--decode-tokens 40] [--top 12] [--by-label] [--json]
 //
 // Profiling puts each dispatch in its own pass (or submit), so the profiled step is slower than
 // a real one; the unprofiled step time is printed beside it.
@@ -22,9 +22,10 @@ interface Row {
   ms: number;
 }
 
-function summarize(records: { kernel: string; ms: number }[]): Row[] {
+function summarize(records: { kernel: string; label: string; ms: number }[], byLabel = false): Row[] {
   const by = new Map<string, Row>();
-  for (const r of records) {
+  for (const rec of records) {
+    const r = { ms: rec.ms, kernel: byLabel ? `${rec.kernel} ${rec.label}` : rec.kernel };
     const row = by.get(r.kernel) ?? { kernel: r.kernel, dispatches: 0, ms: 0 };
     row.dispatches += 1;
     row.ms += r.ms;
@@ -41,6 +42,8 @@ export async function run(args: string[]): Promise<void> {
   const decodeTokens = numberOption(args, '--decode-tokens', 40);
   const top = numberOption(args, '--top', 12);
   const json = args.includes('--json');
+  // --by-label: one row per kernel and op label (shapes), not per kernel.
+  const byLabel = args.includes('--by-label');
   const e = await E.initEngine();
   const config = { ...withVocab(preset, 64), dropoutRate: 0 };
   const model = T5.init(config, 1);
@@ -100,13 +103,13 @@ export async function run(args: string[]): Promise<void> {
   console.log(`train step: ${stepMs.toFixed(1)} ms unprofiled, of which ${recordMs.toFixed(1)} ms recording in JS`);
   console.log(`greedy decode: ${decodeMs.toFixed(1)} ms unprofiled`);
   for (const [what, p] of Object.entries(profiled)) {
-    const rows = summarize(p.records);
+    const rows = summarize(p.records, byLabel);
     const gpu = rows.reduce((s, r) => s + r.ms, 0);
     console.log(`\n${what}: ${p.records.length} dispatches, ${gpu.toFixed(1)} ms GPU (${p.method}), ${p.wallMs.toFixed(1)} ms profiled wall`);
-    console.log(`  ${'kernel'.padEnd(34)} ${'dispatches'.padStart(10)} ${'ms'.padStart(8)} ${'share'.padStart(6)} ${'us each'.padStart(8)}`);
+    console.log(`  ${'kernel'.padEnd(byLabel ? 90 : 34)} ${'dispatches'.padStart(10)} ${'ms'.padStart(8)} ${'share'.padStart(6)} ${'us each'.padStart(8)}`);
     for (const r of rows.slice(0, top)) {
       const share = ((100 * r.ms) / gpu).toFixed(1) + '%';
-      console.log(`  ${r.kernel.padEnd(34)} ${String(r.dispatches).padStart(10)} ${r.ms.toFixed(2).padStart(8)} ${share.padStart(6)} ${((1000 * r.ms) / r.dispatches).toFixed(0).padStart(8)}`);
+      console.log(`  ${r.kernel.padEnd(byLabel ? 90 : 34)} ${String(r.dispatches).padStart(10)} ${r.ms.toFixed(2).padStart(8)} ${share.padStart(6)} ${((1000 * r.ms) / r.dispatches).toFixed(0).padStart(8)}`);
     }
   }
 }

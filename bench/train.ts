@@ -1,53 +1,84 @@
-// One training step (forward, backward, fused AdamW) of the T5 model at the given presets, on
-// random tokens: batch 8, source and target length 128 by default. Prints tokens/s (source plus
-// target tokens) and the step time; `--json` prints one JSON object per line.
+// One training step (forward, backward, clipping and the fused AdamW step) of the T5 model on
+// random tokens, next to the same step in PyTorch on the CPU (bench/pytorch_t5.py) when Debian's
+// python3-torch is installed. The two take turns, round by round, so both see the same load;
+// the ratio is PyTorch's time over ours (above 1: this engine is faster). tokens/s counts source
+// plus target tokens. Dropout is off on both sides (the experiments' quick presets train without it).
 //
-//   npm run bench -- train [--presets s,t5-small] [--batch 8] [--length 128] [--iters 3] [--json]
+//   npm run bench -- train [--presets tiny,xs] [--batch 32] [--source-length 60]
+//                          [--target-length 60] [--iters 5] [--rounds 3] [--no-peer] [--json]
+//
+// `--length L` sets both lengths. The peer uses as many threads as the machine has cores
+// (PYTORCH_PYTHON picks its interpreter; default /usr/bin/python3, where Debian installs torch).
 
 import * as E from '../engine/index.ts';
 import { Rng } from '../engine/random.ts';
 import { countParameters, withVocab, type PresetName } from '../model/config.ts';
 import { T5 } from '../model/t5.ts';
 import { AdamW } from '../training/adamw.ts';
-import { option } from './lib/args.ts';
+import { numberOption, option } from './lib/args.ts';
+import { startPytorchPeer, type Peer } from './lib/pytorch.ts';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run(args: string[]): Promise<void> {
-  const presets = (option(args, '--presets') ?? 's,t5-small').split(',') as PresetName[];
-  const B = Number(option(args, '--batch') ?? '8');
-  const L = Number(option(args, '--length') ?? '128');
-  const iters = Number(option(args, '--iters') ?? '3');
+  const presets = (option(args, '--presets') ?? 'tiny,xs').split(',') as PresetName[];
+  const B = numberOption(args, '--batch', 32);
+  const length = numberOption(args, '--length', 60);
+  const Ls = numberOption(args, '--source-length', length);
+  const Lt = numberOption(args, '--target-length', length);
+  const iters = numberOption(args, '--iters', 5);
+  const rounds = numberOption(args, '--rounds', 3);
   const json = args.includes('--json');
   const e = await E.initEngine();
-  if (!json) console.log(`training step, ${E.describeAdapter(e.adapter)}, batch ${B}, source and target length ${L}`);
+  const say = (line: string) => json || console.log(line);
+  say(`training step, ${E.describeAdapter(e.adapter)}, batch ${B}, source ${Ls} and target ${Lt} tokens, median of ${rounds} rounds of ${iters} steps`);
   for (const preset of presets) {
-    const config = { ...withVocab(preset, preset === 't5-small' ? undefined : 64), dropoutRate: 0.1 };
+    const config = { ...withVocab(preset, preset === 't5-small' ? undefined : 64), dropoutRate: 0 };
     const model = T5.init(config, 1);
     const opt = new AdamW(model.parameters(), { weightDecay: 0.01, maxGradNorm: 1 });
     const rng = new Rng(2);
-    const ids = () => Int32Array.from({ length: B * L }, () => rng.nextInt(3, config.vocabSize - 1));
+    const ids = (n: number) => Int32Array.from({ length: n }, () => rng.nextInt(3, config.vocabSize - 1));
     const step = () => {
       E.tidy(() => {
         const batch = {
-          inputIds: E.tensor(ids(), [B, L], 'i32'),
-          attentionMask: E.ones([B, L]),
-          decoderInputIds: E.tensor(ids(), [B, L], 'i32'),
-          labels: E.tensor(ids(), [B, L], 'i32'),
+          inputIds: E.tensor(ids(B * Ls), [B, Ls], 'i32'),
+          attentionMask: E.ones([B, Ls]),
+          decoderInputIds: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
+          labels: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
         };
         E.backward(model.loss(batch, { training: true, rng }));
       });
       opt.step(1e-4);
       opt.zeroGrad();
     };
-    step(); // compiles the pipelines
+    const peer: Peer | string = args.includes('--no-peer') ? 'no peer (--no-peer)' : await startPytorchPeer({ model: preset, batch: B, sourceLength: Ls, targetLength: Lt });
+    if (typeof peer === 'string') say(`  pytorch-cpu: ${peer}`);
+    else say(`  pytorch-cpu: torch ${peer.info.torch}, ${peer.info.threads} threads, BLAS ${peer.info.blas}`);
+    // Two untimed steps compile the pipelines (lavapipe compiles some on first use).
+    for (let i = 0; i < 2; i++) step();
     await E.sync();
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) step();
-    await E.sync();
-    const seconds = (performance.now() - t0) / 1000 / iters;
-    const tokensPerSecond = (2 * B * L) / seconds;
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) step();
+      await E.sync();
+      ours.push((performance.now() - t0) / 1000 / iters);
+      if (typeof peer !== 'string') theirs.push(await peer.steps(iters));
+    }
+    if (typeof peer !== 'string') peer.close();
     const params = countParameters(config);
-    if (json) console.log(JSON.stringify({ op: 'train-step', model: preset, params, batch: B, length: L, engine: 'this', seconds, tokensPerSecond }));
-    else console.log(`${preset.padEnd(9)} ${(params / 1e6).toFixed(1).padStart(5)}M params  ${(seconds * 1000).toFixed(0).padStart(7)} ms/step  ${tokensPerSecond.toFixed(0).padStart(7)} tokens/s`);
+    const tokens = B * (Ls + Lt);
+    const rows = [{ engine: 'this', seconds: median(ours) }, ...(theirs.length ? [{ engine: 'pytorch-cpu', seconds: median(theirs) }] : [])];
+    const ratio = theirs.length ? median(theirs) / median(ours) : null;
+    for (const r of rows) {
+      if (json) {
+        console.log(JSON.stringify({ op: 'train-step', model: preset, params, batch: B, sourceLength: Ls, targetLength: Lt, engine: r.engine, seconds: r.seconds, tokensPerSecond: tokens / r.seconds, rounds: r.engine === 'this' ? ours : theirs, ...(r.engine === 'this' && ratio !== null ? { ratio } : {}) }));
+      } else {
+        say(`${preset.padEnd(9)} ${(params / 1e6).toFixed(2).padStart(6)}M params  ${r.engine.padEnd(12)} ${(r.seconds * 1000).toFixed(1).padStart(8)} ms/step  ${(tokens / r.seconds).toFixed(0).padStart(7)} tokens/s`);
+      }
+    }
+    if (ratio !== null) say(`${preset.padEnd(9)} ratio (pytorch-cpu time / this engine's): ${ratio.toFixed(2)}x`);
     opt.dispose();
     model.dispose();
   }

@@ -12,6 +12,7 @@ export * from './ops/norm.ts';
 export * from './ops/embedding.ts';
 export * from './ops/cross_entropy.ts';
 export * from './ops/dropout.ts';
+export { feedForward } from './ops/feed_forward.ts';
 export { matmul, type MatmulOptions } from './ops/matmul.ts';
 export { attention, type AttentionOptions } from './ops/attention.ts';
 export { FlatLayout } from './flat.ts';

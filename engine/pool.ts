@@ -7,10 +7,17 @@
 // When may a released buffer be reused? Work is recorded into a command encoder that is only
 // submitted later, while `queue.writeBuffer` takes effect at once on the queue timeline. A buffer
 // released by a not-yet-submitted dispatch and handed to a `writeBuffer` would be overwritten
-// before that dispatch ran. So a buffer released in the open batch is parked: kernels may reuse
-// it at once (dispatches in one pass run in recording order, and WebGPU orders a later write
-// after an earlier read of the same buffer), but uploads get it only once its batch is
-// submitted, when every later queue operation is ordered after the old use.
+// before that dispatch ran. So a buffer released in the open batch is marked pending: kernels may
+// reuse it at once (dispatches in one pass run in recording order, and WebGPU orders a later write
+// after an earlier read of the same buffer), but uploads get it only once its batch is submitted,
+// when every later queue operation is ordered after the old use.
+//
+// Which free buffer? The kernels cache a bind group per set of buffers (engine/kernel.ts), and a
+// bind group is only reused if a dispatch gets the very same buffers again. A training step makes
+// the same requests in the same order every step, so the pool remembers which buffer served the
+// n-th request of each size in the last unit of work (an epoch: tensor.ts starts one with each
+// outermost tidy()) and hands that buffer out again for the n-th request of the next when it is
+// free. Otherwise it takes the most recently released one.
 
 export interface MemoryStats {
   /** Bytes in buffers owned by the pool, in use or free. */
@@ -30,9 +37,19 @@ export function bucketSize(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
+interface Released {
+  buffer: GPUBuffer;
+  /** Released in the batch that is still being recorded. */
+  pending: boolean;
+}
+
 export class BufferPool {
-  private free = new Map<string, GPUBuffer[]>();
-  private pending = new Map<string, GPUBuffer[]>();
+  /** Released buffers per size and usage, the most recently released last. */
+  private free = new Map<string, Released[]>();
+  private pendingList: Released[] = [];
+  /** Buffers handed out per size and usage, in order, in the last epoch and in this one. */
+  private lastEpoch = new Map<string, GPUBuffer[]>();
+  private thisEpoch = new Map<string, GPUBuffer[]>();
   private stats: MemoryStats = { allocatedBytes: 0, inUseBytes: 0, freeBytes: 0, pendingBytes: 0, buffers: 0 };
 
   constructor(private device: GPUDevice) {}
@@ -42,12 +59,29 @@ export class BufferPool {
   acquire(bytes: number, usage: GPUBufferUsageFlags, forKernel = false): GPUBuffer {
     const size = bucketSize(bytes);
     const k = key(size, usage);
-    let buffer = forKernel ? this.pending.get(k)?.pop() : undefined;
-    if (buffer) {
-      this.stats.pendingBytes -= size;
-    } else if ((buffer = this.free.get(k)?.pop())) {
-      this.stats.freeBytes -= size;
-    } else {
+    const list = this.free.get(k);
+    const served = this.thisEpoch.get(k) ?? [];
+    let buffer: GPUBuffer | undefined;
+    if (list) {
+      const usable = (r: Released) => forKernel || !r.pending;
+      const hint = this.lastEpoch.get(k)?.[served.length];
+      let i = hint ? list.findIndex((r) => r.buffer === hint && usable(r)) : -1;
+      if (i < 0) {
+        i = list.length - 1;
+        while (i >= 0 && !usable(list[i])) i--;
+      }
+      if (i >= 0) {
+        const [r] = list.splice(i, 1);
+        buffer = r.buffer;
+        if (r.pending) {
+          this.stats.pendingBytes -= size;
+          r.pending = false;
+        } else {
+          this.stats.freeBytes -= size;
+        }
+      }
+    }
+    if (!buffer) {
       const maxSize = this.device.limits.maxBufferSize;
       if (size > maxSize) {
         throw new Error(`GPU buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${maxSize}); use a smaller batch or model`);
@@ -57,35 +91,50 @@ export class BufferPool {
       this.stats.buffers += 1;
     }
     this.stats.inUseBytes += size;
+    served.push(buffer);
+    this.thisEpoch.set(k, served);
     return buffer;
   }
 
-  /** Hands the buffer back; it becomes reusable once the current batch is submitted. */
+  /** Starts a unit of work whose requests should get the buffers of the last one's. */
+  newEpoch(): void {
+    this.lastEpoch = this.thisEpoch;
+    this.thisEpoch = new Map();
+  }
+
+  /** Hands the buffer back; uploads may reuse it once the current batch is submitted. */
   release(buffer: GPUBuffer): void {
     this.stats.inUseBytes -= buffer.size;
     this.stats.pendingBytes += buffer.size;
-    push(this.pending, key(buffer.size, buffer.usage), buffer);
+    const r = { buffer, pending: true };
+    this.pendingList.push(r);
+    push(this.free, key(buffer.size, buffer.usage), r);
   }
 
   /** Called right after a batch is submitted. */
   submitted(): void {
-    for (const [k, list] of this.pending) for (const b of list) push(this.free, k, b);
-    this.stats.freeBytes += this.stats.pendingBytes;
-    this.stats.pendingBytes = 0;
-    this.pending.clear();
+    for (const r of this.pendingList) {
+      if (!r.pending) continue;
+      r.pending = false;
+      this.stats.pendingBytes -= r.buffer.size;
+      this.stats.freeBytes += r.buffer.size;
+    }
+    this.pendingList = [];
   }
 
-  /** Destroys every free buffer (in-use ones are untouched). */
+  /** Destroys every free buffer (in-use ones are untouched; released ones of the open batch wait). */
   trim(): void {
-    for (const list of this.free.values()) {
-      for (const b of list) {
-        this.stats.allocatedBytes -= b.size;
+    for (const [k, list] of this.free) {
+      const keep = list.filter((r) => r.pending);
+      for (const r of list) {
+        if (r.pending) continue;
+        this.stats.allocatedBytes -= r.buffer.size;
+        this.stats.freeBytes -= r.buffer.size;
         this.stats.buffers -= 1;
-        b.destroy();
+        r.buffer.destroy();
       }
+      this.free.set(k, keep);
     }
-    this.free.clear();
-    this.stats.freeBytes = 0;
   }
 
   memoryStats(): MemoryStats {
@@ -93,7 +142,7 @@ export class BufferPool {
   }
 }
 
-function push(map: Map<string, GPUBuffer[]>, k: string, b: GPUBuffer): void {
+function push<T>(map: Map<string, T[]>, k: string, b: T): void {
   let list = map.get(k);
   if (!list) map.set(k, (list = []));
   list.push(b);

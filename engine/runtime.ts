@@ -2,8 +2,10 @@
 //
 // Ops do not submit anything themselves. Each dispatch is recorded into one open compute pass;
 // the batch is submitted when it is full, when data is read back, or on `flush()`. Per-dispatch
-// parameters are packed into one uniform "arena" buffer per batch and uploaded with a single
-// write at submit time. Validation and out-of-memory errors of a batch are captured with error
+// parameters are packed into one uniform "arena" buffer and uploaded with a single write at
+// submit time. The arena is the same buffer for every batch (a queue write is ordered after the
+// work submitted before it, so the last batch has read its slots by then), which keeps it out of
+// the bind groups' identity: a bind group made for one batch serves the same dispatch in the next. Validation and out-of-memory errors of a batch are captured with error
 // scopes and thrown at the next read back, carrying the labels (op and shapes) that Dawn quotes.
 
 import { openDevice, type AdapterReport, type DeviceOptions } from './device.ts';
@@ -37,7 +39,7 @@ export class Engine {
   readonly maxBatch: number;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
-  private arena: GPUBuffer | null = null;
+  private readonly arena: GPUBuffer;
   private arenaHost: Uint8Array;
   private slots = 0;
   private batchLabels: string[] = [];
@@ -69,6 +71,7 @@ export class Engine {
     const arenaBytes = Math.min(device.limits.maxUniformBufferBindingSize, 65536);
     this.maxBatch = Math.floor(arenaBytes / UNIFORM_SLOT);
     this.arenaHost = new Uint8Array(this.maxBatch * UNIFORM_SLOT);
+    this.arena = device.createBuffer({ size: this.arenaHost.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     device.lost.then((info) => {
       this.lostMessage = `${info.reason}: ${info.message}`;
     });
@@ -119,7 +122,6 @@ export class Engine {
   recordDispatch(label: string, uniformBytes: Uint8Array | null, kernel = label): { pass: GPUComputePassEncoder; arena: GPUBuffer; offset: number } {
     if (this.slots >= Math.min(this.maxBatch, this.profiler?.maxDispatches ?? Infinity)) this.flush();
     this.begin();
-    if (!this.arena) this.arena = this.pool.acquire(this.arenaHost.byteLength, USAGE.UNIFORM | USAGE.COPY_DST);
     if (this.profiler) {
       // Timestamps can only be written where a pass begins and ends: one pass per dispatch.
       if (this.pass) this.pass.end();
@@ -148,7 +150,7 @@ export class Engine {
   flush(): void {
     if (!this.encoder) return;
     if (this.pass) this.pass.end();
-    if (this.arena && this.slots > 0) {
+    if (this.slots > 0) {
       this.device.queue.writeBuffer(this.arena, 0, this.arenaHost, 0, this.slots * UNIFORM_SLOT);
     }
     this.profiler?.beforeSubmit(this.encoder);
@@ -166,8 +168,6 @@ export class Engine {
         return null;
       }),
     );
-    if (this.arena) this.pool.release(this.arena);
-    this.arena = null;
     this.encoder = null;
     this.pass = null;
     this.slots = 0;

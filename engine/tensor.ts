@@ -5,7 +5,7 @@
 // Memory is released deterministically: by `dispose()`, or by leaving a `tidy()` scope, which
 // disposes every tensor created inside it except the ones returned or `keep()`-ed.
 
-import { engine } from './runtime.ts';
+import { engine, hasEngine } from './runtime.ts';
 import { Rng } from './random.ts';
 import { Kernel, grid, type BufferArg } from './kernel.ts';
 import type { GradNode } from './autograd.ts';
@@ -62,19 +62,27 @@ export function trackNode(n: GradNode): void {
 
 /**
  * Runs `fn`; afterwards disposes every tensor it created except those in its result (a tensor,
- * or an array or object of tensors) and those passed to `keep()`. Graph nodes created inside
+ * or an array or object of tensors) and those passed to `keep()`; if `fn` throws, all of them. Graph nodes created inside
  * survive only if a returned tensor can still reach them by backward().
  */
 export function tidy<T>(fn: () => T): T {
+  // An outermost tidy is a unit of work (a training step, a decoding step): the pool hands its
+  // n-th request the buffer that served the n-th request of the last one (engine/pool.ts).
+  if (scopes.length === 0 && hasEngine()) engine().pool.newEpoch();
   const scope: Scope = { tensors: new Set(), nodes: [] };
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
-  } finally {
+    if (result instanceof Promise) throw new Error('tidy() takes a synchronous function; await outside it');
+  } catch (e) {
+    // A caller that catches and goes on (the page's worker) must not lose the memory fn held.
     scopes.pop();
+    for (const t of scope.tensors) t.dispose();
+    releaseNodes(scope.nodes, []);
+    throw e;
   }
-  if (result instanceof Promise) throw new Error('tidy() takes a synchronous function; await outside it');
+  scopes.pop();
   const returned = collectTensors(result);
   const parent = scopes[scopes.length - 1];
   for (const t of scope.tensors) {

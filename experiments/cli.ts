@@ -14,86 +14,136 @@ import { encodeExamples, type TextExample } from '../training/data.ts';
 import { Trainer } from '../training/trainer.ts';
 import { parseAnswer } from './tasks/answer.ts';
 import { EXPLANATION_FORMATS, explainSource, isExplanationFormat } from './tasks/explain.ts';
+import { LISTOPS_PRESETS } from './tasks/listops.ts';
 import { readTsv, writeTsv } from './tasks/tsv.ts';
+import { optionHelp, parseOptions, UsageError, type OptionSpecs, type Values } from '../util/args.ts';
+import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 
-class UsageError extends Error {}
-
-interface Command {
+interface Command<S extends OptionSpecs = OptionSpecs> {
   summary: string;
-  /** Option name (without `--`) to its help text; all are `--name value` pairs. */
-  options: Record<string, string>;
-  required: readonly string[];
-  run(options: Record<string, string>): void | Promise<void>;
+  options: S;
+  run(options: Values<S>): void | Promise<void>;
 }
 
+const command = <S extends OptionSpecs>(c: Command<S>): Command => c as unknown as Command;
+
+const TASK_OPTION = {
+  type: 'string',
+  choices: Object.keys(LISTOPS_PRESETS),
+  help: `whose values ListOps sources may hold: ${Object.entries(LISTOPS_PRESETS).map(([k, v]) => `${k} 0-${v.options.maxValue}`).join(', ')} (default listops)`,
+} as const;
+const maxValueOf = (task: string | undefined) => LISTOPS_PRESETS[(task ?? 'listops') as keyof typeof LISTOPS_PRESETS].options.maxValue;
+
+const TRAIN_OPTIONS = {
+  train: { type: 'string', required: true, help: 'training TSV' },
+  validation: { type: 'string', required: true, help: 'validation TSV (picks the best weights)' },
+  test: { type: 'string', help: 'test TSV (optional)' },
+  out: { type: 'string', required: true, help: 'output folder' },
+  model: { type: 'string', choices: PRESET_NAMES, help: `model size: ${PRESET_NAMES.join(' | ')} (default xs)` },
+  epochs: { type: 'int', min: 1, help: 'passes over the training data (default 5)' },
+  'batch-size': { type: 'int', min: 1, help: 'examples per step (default 16)' },
+  lr: { type: 'number', min: Number.MIN_VALUE, help: 'peak learning rate, decayed linearly (default 0.001)' },
+  seed: { type: 'int', min: 0, help: 'seed of initialization, data order and dropout (default 1)' },
+  task: TASK_OPTION,
+} as const satisfies OptionSpecs;
+
 const commands: Record<string, Command> = {
-  render: {
+  render: command({
     summary: 'rewrite a TSV (authors or LRA format, auto-detected) with every target regenerated from its source; writes to stdout',
     options: {
-      format: `explanation format: ${EXPLANATION_FORMATS.join(' | ')}`,
-      input: 'TSV file to read',
+      format: { type: 'string', required: true, choices: EXPLANATION_FORMATS, help: `explanation format: ${EXPLANATION_FORMATS.join(' | ')}` },
+      input: { type: 'string', required: true, help: 'TSV file to read' },
+      task: TASK_OPTION,
     },
-    required: ['format', 'input'],
-    run({ format, input }) {
+    run({ format, input, task }) {
       if (!isExplanationFormat(format)) throw new UsageError(`unknown --format "${format}"; valid formats: ${EXPLANATION_FORMATS.join(', ')}`);
-      const file = readTsv(readFileSync(input, 'utf8'), input);
+      const file = readTsv(readText(input, 'input'), input);
       if (file.format === 'lra' && format !== 'none') {
         throw new UsageError(`${input} is an LRA TSV, whose targets are bare answers; only --format none can be written to it`);
       }
       const rows = file.rows.map((row, i) => {
         try {
-          return { source: row.source, target: explainSource(row.source, format) };
+          return { source: row.source, target: explainSource(row.source, format, 10, maxValueOf(task)) };
         } catch (err) {
-          throw new Error(`${input}: example ${i + 1}: ${(err as Error).message}`);
+          throw new Error(`${input}: ${exampleAt(file, i)}: ${(err as Error).message}`);
         }
       });
       process.stdout.write(writeTsv({ ...file, rows }));
     },
-  },
-  train: {
+  }),
+  train: command({
     summary: "train a model on data files (the authors' TSV or LRA's), keep the best validation weights, report test accuracy; writes model/, metrics.jsonl and results.json to --out",
-    options: {
-      train: 'training TSV',
-      validation: 'validation TSV (picks the best weights)',
-      test: 'test TSV (optional)',
-      out: 'output folder',
-      model: `model size: ${PRESET_NAMES.join(' | ')} (default xs)`,
-      epochs: 'passes over the training data (default 5)',
-      'batch-size': 'examples per step (default 16)',
-      lr: 'peak learning rate, decayed linearly (default 0.001)',
-      seed: 'seed of initialization, data order and dropout (default 1)',
-    },
-    required: ['train', 'validation', 'out'],
+    options: TRAIN_OPTIONS,
     run: trainOnFiles,
-  },
+  }),
 };
 
-/** Examples of a data file (either TSV format); the answer is read from each target. */
-function readExamples(file: string): TextExample[] {
-  return readTsv(readFileSync(file, 'utf8'), file).rows.map((row, i) => {
+/** A data file's text; the message names the option and the path. */
+function readText(file: string, option: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EISDIR' ? 'is a folder, expected a TSV file' : code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    throw new Error(`--${option} ${file}: ${why}`);
+  }
+}
+
+/** "line N" of an example: the authors' quoted fields may span lines, so count them. */
+function exampleAt(file: { format: string; rows: { source: string; target: string }[] }, i: number): string {
+  const header = file.format === 'lra' ? 1 : 0;
+  const newlines = file.rows.slice(0, i).reduce((n, r) => n + 1 + (r.source + r.target).split('\n').length - 1, 0);
+  return `line ${header + newlines + 1} (example ${i + 1})`;
+}
+
+/** Examples of a data file (either TSV format), checked as the task's sources; the answer is read from each target. */
+function readExamples(path: string, option: string, maxValue: number): (TextExample & { at: string })[] {
+  const file = readTsv(readText(path, option), path);
+  if (file.rows.length === 0) throw new Error(`--${option} ${path}: the file holds no examples`);
+  return file.rows.map((row, i) => {
+    const at = `${path}: ${exampleAt(file, i)}`;
+    try {
+      explainSource(row.source, 'none', 10, maxValue);
+    } catch (err) {
+      throw new Error(`${at}: ${(err as Error).message}`);
+    }
     const answer = parseAnswer(row.target);
-    if (answer === null) throw new Error(`${file}: example ${i + 1}: its target has no final answer to score against`);
-    return { source: row.source, target: row.target, answer };
+    if (answer === null) throw new Error(`${at}: its target has no final answer to score against`);
+    return { source: row.source, target: row.target, answer, at };
   });
 }
 
-const numberOption = (o: Record<string, string>, name: string, fallback: number, integer = true): number => {
-  const v = o[name] === undefined ? fallback : Number(o[name]);
-  if (!(v > 0) || (integer && !Number.isInteger(v))) throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${o[name]}`);
-  return v;
-};
+/**
+ * The longest sequence a batch of `batchSize` can hold: attention keeps batch x heads x length²
+ * float scores in one GPU buffer, and a buffer binding has a size limit on every adapter.
+ */
+function longestSequence(batchSize: number, heads: number): number {
+  const bytes = E.engine().device.limits.maxStorageBufferBindingSize;
+  return Math.floor(Math.sqrt(bytes / (4 * batchSize * heads)));
+}
 
-async function trainOnFiles(o: Record<string, string>): Promise<void> {
+async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
   const model = (o.model ?? 'xs') as PresetName;
-  if (!PRESET_NAMES.includes(model)) throw new UsageError(`unknown --model "${o.model}"; valid models: ${PRESET_NAMES.join(', ')}`);
-  const [epochs, batchSize, seed] = [numberOption(o, 'epochs', 5), numberOption(o, 'batch-size', 16), numberOption(o, 'seed', 1)];
-  const lr = numberOption(o, 'lr', 1e-3, false);
-  const train = readExamples(o.train);
-  const validation = readExamples(o.validation);
-  const test = o.test ? readExamples(o.test) : [];
+  const [epochs, batchSize, seed, lr] = [o.epochs ?? 5, o['batch-size'] ?? 16, o.seed ?? 1, o.lr ?? 1e-3];
+  const maxValue = maxValueOf(o.task);
+  const train = readExamples(o.train, 'train', maxValue);
+  const validation = readExamples(o.validation, 'validation', maxValue);
+  const test = o.test ? readExamples(o.test, 'test', maxValue) : [];
   const tokenizer = WordTokenizer.fromTexts([...train, ...validation, ...test].flatMap((e) => [e.source, e.target]));
   await E.initEngine();
   const config = withVocab(model, tokenizer.vocabSize);
+  for (const examples of [train, validation, test]) {
+    const batch = Math.min(batchSize, examples.length);
+    const limit = longestSequence(batch, config.numHeads);
+    for (const e of examples) {
+      const length = Math.max(tokenizer.encode(e.source, { addEos: true }).length, tokenizer.encode(e.target, { addEos: true }).length);
+      if (length > limit) {
+        throw new Error(
+          `${e.at}: the example is ${length} tokens long; in batches of ${batch}, model ${model} on this adapter takes at most ${limit} (attention scores, batch x ${config.numHeads} heads x length², must fit in one ${E.engine().device.limits.maxStorageBufferBindingSize}-byte GPU buffer): shorten it or lower --batch-size`,
+        );
+      }
+    }
+  }
   const t5 = T5.init(config, seed);
   const longest = Math.max(...train.map((e) => tokenizer.encode(e.target).length));
   const trainer = new Trainer(t5, tokenizer, encodeExamples(train, tokenizer), encodeExamples(validation, tokenizer), parseAnswer, {
@@ -141,30 +191,8 @@ async function trainOnFiles(o: Record<string, string>): Promise<void> {
 
 function usage(): string {
   const lines = ['usage: npx tsx experiments/cli.ts <command> [--option value ...]', '', 'commands:'];
-  for (const [name, cmd] of Object.entries(commands)) {
-    lines.push(`  ${name}: ${cmd.summary}`);
-    for (const [opt, help] of Object.entries(cmd.options)) lines.push(`      --${opt}  ${help}`);
-  }
+  for (const [name, cmd] of Object.entries(commands)) lines.push(`  ${name}: ${cmd.summary}`, ...optionHelp(cmd.options, '      '));
   return lines.join('\n');
-}
-
-function parseOptions(name: string, command: Command, args: string[]): Record<string, string> {
-  const valid = Object.keys(command.options);
-  const validList = valid.map((o) => `--${o}`).join(', ');
-  const options: Record<string, string> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (!arg.startsWith('--')) throw new UsageError(`${name}: unexpected argument "${arg}"; valid options: ${validList}`);
-    const eq = arg.indexOf('=');
-    const key = arg.slice(2, eq < 0 ? undefined : eq);
-    if (!valid.includes(key)) throw new UsageError(`${name}: unknown option "--${key}"; valid options: ${validList}`);
-    const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined) throw new UsageError(`${name}: option --${key} needs a value`);
-    options[key] = value;
-  }
-  const missing = command.required.filter((o) => !(o in options));
-  if (missing.length > 0) throw new UsageError(`${name}: missing ${missing.map((o) => `--${o}`).join(', ')}`);
-  return options;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -177,7 +205,7 @@ async function main(argv: string[]): Promise<number> {
     }
     if (!Object.hasOwn(commands, name)) throw new UsageError(`unknown command "${name}"; valid commands: ${Object.keys(commands).join(', ')}`);
     const command = commands[name];
-    await command.run(parseOptions(name, command, rest));
+    await command.run(parseOptions(rest, command.options, name).values);
     return 0;
   } catch (err) {
     console.error(`error: ${(err as Error).message}`);
@@ -189,5 +217,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+endOutputQuietlyOnEpipe();
 // An open WebGPU device keeps the event loop alive, so leave explicitly.
 process.exit(await main(process.argv.slice(2)));

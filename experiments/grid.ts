@@ -97,6 +97,9 @@ function checkPreset(p: any, where: string): GridPreset {
   need('testSize', int, 'a positive integer');
   need('seeds', int, 'a positive integer');
   need('arms', (v) => Array.isArray(v) && v.length > 0, 'a non-empty list');
+  need('description', (v) => typeof v === 'string', 'a string');
+  need('taskOptions', (v) => v && typeof v === 'object' && !Array.isArray(v), 'an object of task options');
+  need('table', (v) => v && Array.isArray(v.rows) && v.rows.every((r: unknown) => typeof r === 'string') && typeof v.columns === 'string', '{"rows": [field names], "columns": field name}');
   p.arms.forEach((a: any, i: number) => {
     for (const e of list(a.explanation)) if (!EXPLANATION_FORMATS.includes(e)) fail(where, `arms[${i}].explanation "${e}" is not one of ${EXPLANATION_FORMATS.join(', ')}`);
     for (const m of list(a.model)) if (!PRESET_NAMES.includes(m)) fail(where, `arms[${i}].model "${m}" is not one of ${PRESET_NAMES.join(', ')}`);
@@ -105,6 +108,7 @@ function checkPreset(p: any, where: string): GridPreset {
   const t = p.training ?? fail(where, '"training" is missing');
   for (const k of ['batchSize', 'epochs', 'evalEvery', 'maxNewTokens']) if (!int(t[k])) fail(where, `training.${k} must be a positive integer`);
   if (!(t.lr > 0)) fail(where, 'training.lr must be positive');
+  for (const k of ['weightDecay', 'maxGradNorm', 'patience']) if (!(typeof t[k] === 'number' && t[k] >= 0)) fail(where, `training.${k} must be a number >= 0`);
   if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, 'training.schedule must be constant, linear or step');
   return p as GridPreset;
 }
@@ -112,10 +116,21 @@ function checkPreset(p: any, where: string): GridPreset {
 /** The grid's config, checked; unknown names list the valid ones. */
 export function loadGrid(name: string): Grid {
   const raw: any = GRIDS[name];
-  if (!raw) throw new Error(`unknown grid "${name}"; valid grids: ${GRID_NAMES.join(', ')}`);
+  if (!raw) throw new Error(`unknown grid "${name}"; valid grids: ${GRID_NAMES.join(', ')}, or the path of a grid file (*.json)`);
+  return checkGrid(raw, name, `experiments/grids/${name}.json`);
+}
+
+/** A grid's config checked; `file` names it in messages. */
+export function checkGrid(raw: any, name: string, file: string): Grid {
+  if (!raw || typeof raw !== 'object' || !raw.presets || typeof raw.presets !== 'object' || Object.keys(raw.presets).length === 0) {
+    fail(file, '"presets" must be an object of named presets, e.g. {"tiny": {...}}');
+  }
   const presets: Record<string, GridPreset> = {};
-  for (const [p, v] of Object.entries(raw.presets)) presets[p] = checkPreset(v, `experiments/grids/${name}.json preset ${p}`);
-  return { name, description: String(raw.description), presets };
+  for (const [p, v] of Object.entries(raw.presets)) {
+    if (!v || typeof v !== 'object') fail(`${file} preset ${p}`, 'must be an object');
+    presets[p] = checkPreset(v, `${file} preset ${p}`);
+  }
+  return { name, description: String(raw.description ?? ''), presets };
 }
 
 export function presetOf(grid: Grid, preset: string): GridPreset {

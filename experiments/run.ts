@@ -1,73 +1,108 @@
-// npm run experiment -- <grid> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR]
+// npm run experiment -- <grid | path/to/grid.json> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR]
 // deno task experiment <grid> [...]   (the same code under Deno)
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { GRID_NAMES, loadGrid, presetOf } from './grid.ts';
+import { optionHelp, parseNumber, parseOptions, UsageError } from '../util/args.ts';
+import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
+import { GRID_NAMES, presetOf } from './grid.ts';
+import { resolveGrid } from './grid-file.ts';
 import { runGrid, type WorkerSpec } from './runner.ts';
 
-const OPTIONS = ['preset', 'seeds', 'jobs', 'out'];
-// How the parent of a --jobs run starts its workers; not for people.
-const WORKER_OPTIONS = ['worker', 'run-dir'];
-const USAGE = `usage: npm run experiment -- <grid> [--preset NAME] [--seeds N] [--jobs N] [--out DIR]
-grids: ${GRID_NAMES.join(', ')}
---jobs N trains N cells at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)`;
+const OPTIONS = {
+  preset: { type: 'string', help: 'the grid preset (default quick)' },
+  seeds: { type: 'int', min: 1, help: 'seeds per cell (default: the preset says)' },
+  jobs: { type: 'int', min: 1, help: 'cells trained at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)' },
+  out: { type: 'string', help: 'results root (default results)' },
+  'restart-damaged': { type: 'flag', help: 'restart a cell whose checkpoint is damaged instead of stopping' },
+  // How the parent of a --jobs run starts its workers; not for people.
+  worker: { type: 'string', hidden: true },
+  'run-dir': { type: 'string', hidden: true },
+} as const;
+const USAGE = [
+  'usage: npm run experiment -- <grid | path/to/grid.json> [options]',
+  `grids: ${GRID_NAMES.join(', ')}`,
+  ...optionHelp(OPTIONS),
+].join('\n');
 
-type Args = { grid: string } & Partial<Record<'preset' | 'seeds' | 'jobs' | 'out' | 'worker' | 'run-dir', string>>;
-
-function parse(argv: string[]): Args {
-  const [grid, ...rest] = argv;
-  if (!grid || grid.startsWith('--')) throw new Error(`no grid given\n${USAGE}`);
-  const o: Record<string, string> = {};
-  for (let i = 0; i < rest.length; i += 2) {
-    const flag = rest[i];
-    const name = flag.replace(/^--/, '');
-    if (!flag.startsWith('--') || ![...OPTIONS, ...WORKER_OPTIONS].includes(name)) {
-      throw new Error(`unknown option ${flag}; valid options: ${OPTIONS.map((x) => `--${x}`).join(', ')}`);
-    }
-    if (rest[i + 1] === undefined) throw new Error(`${flag} needs a value`);
-    o[name] = rest[i + 1];
-  }
-  return { grid, ...o };
-}
-
-function positiveInt(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(Number.isInteger(n) && n > 0)) throw new Error(`${flag} must be a positive integer, got ${value}`);
-  return n;
-}
+// Workers of a --jobs run, so that a signal to this process reaches them too.
+const children = new Set<ChildProcess>();
 
 /** Starts this script again, on the same runtime, as worker `w` of the run. */
-function launcher(args: Args): (w: WorkerSpec) => Promise<void> {
+function launcher(argv: string[]): (w: WorkerSpec) => Promise<void> {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   const [command, runtimeArgs] = deno ? [deno.execPath(), ['run', '-A']] : [process.execPath, process.execArgv];
-  const common = [args.grid, '--preset', args.preset ?? 'quick', ...(args.seeds ? ['--seeds', args.seeds] : []), '--out', args.out ?? 'results'];
   return (w) =>
     new Promise((resolve, reject) => {
-      const child = spawn(command, [...runtimeArgs, fileURLToPath(import.meta.url), ...common, '--worker', `${w.index}/${w.count}`, '--run-dir', w.dir], {
+      const child = spawn(command, [...runtimeArgs, fileURLToPath(import.meta.url), ...argv, `--worker=${w.index}/${w.count}`, `--run-dir=${w.dir}`], {
         stdio: 'inherit',
       });
+      children.add(child);
       child.on('error', reject);
-      child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`exited with ${signal ?? `code ${code}`}`))));
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        if (code === 0) resolve();
+        else reject(new Error(`exited with ${signal ?? `code ${code}`}`));
+      });
     });
 }
 
-try {
-  const args = parse(process.argv.slice(2));
-  const grid = loadGrid(args.grid);
-  const preset = args.preset ?? 'quick';
+let stopping = false;
+
+/** Ends the workers, then this process: a kill, `timeout` or a closed pipe must not leave orphans training. */
+async function shutDown(status: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<never> {
+  // The run notices its workers ending and fails; this exit, not that one, says what happened.
+  stopping = true;
+  for (const c of children) c.kill(signal);
+  const deadline = Date.now() + 10_000;
+  while (children.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(status);
+}
+
+/** A worker whose parent died (SIGKILL reaches no one else) stops too: the next run restarts its cell. */
+function exitWithParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(1);
+  }, 500).unref();
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: o, positionals } = parseOptions(argv, OPTIONS, 'experiment', 1);
+  if (positionals.length === 0) throw new UsageError('no grid given');
+  const grid = await resolveGrid(positionals[0]);
+  const preset = o.preset ?? 'quick';
   presetOf(grid, preset);
-  const seeds = positiveInt('--seeds', args.seeds);
-  const jobs = positiveInt('--jobs', args.jobs);
   let worker: WorkerSpec | undefined;
-  if (args.worker !== undefined) {
-    const [index, count] = args.worker.split('/').map(Number);
-    worker = { index, count, dir: args['run-dir'] ?? '' };
+  if (o.worker !== undefined) {
+    const [index, count] = o.worker.split('/').map((x, i) => parseNumber(i === 0 ? '--worker index' : '--worker count', x, { type: 'int', min: 0 }));
+    worker = { index, count, dir: o['run-dir'] ?? '' };
+    exitWithParent();
+  } else {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutDown(signal === 'SIGINT' ? 130 : 143, signal));
   }
-  await runGrid({ grid, preset, seeds, out: args.out ?? 'results', jobs, launch: launcher(args), worker });
-  process.exit(0);
+  await runGrid({
+    grid,
+    preset,
+    seeds: o.seeds,
+    out: o.out ?? 'results',
+    jobs: o.jobs,
+    launch: launcher(argv),
+    worker,
+    restartDamaged: o['restart-damaged'],
+  });
+  return 0;
+}
+
+endOutputQuietlyOnEpipe(() => void shutDown(0));
+try {
+  const status = await main(process.argv.slice(2));
+  if (!stopping) process.exit(status);
 } catch (e) {
-  console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
+  if (!stopping) {
+    console.error(`error: ${(e as Error).message}`);
+    if (e instanceof UsageError) console.error(USAGE);
+    process.exit(e instanceof UsageError ? 2 : 1);
+  }
 }

@@ -9,18 +9,20 @@
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
 //   claims/<cell>   while several processes share the run (--jobs): which cells are taken
+//   lock.json       while a run command owns the folder: its process, host and start time
 
-import { mkdir, readFile, readdir, writeFile, appendFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
 import { describeAdapter } from '../engine/device.ts';
 import { GPUOutOfMemoryError } from '../engine/runtime.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
-import type { CheckpointStore } from '../training/trainer.ts';
+import type { CheckpointStore, Trainer } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
+import { lockRun, readJson, readMetrics, repairTornTail, writeAtomic } from './run-folder.ts';
 import type { ResultRow } from './report/stats.ts';
 
 export interface RunOptions {
@@ -39,6 +41,8 @@ export interface RunOptions {
   launch?: (worker: WorkerSpec) => Promise<void>;
   /** Set in a worker process: train unclaimed cells of the run folder `worker.dir`, then stop. */
   worker?: WorkerSpec;
+  /** A cell whose checkpoint cannot be read restarts from its first step instead of stopping the run. */
+  restartDamaged?: boolean;
 }
 
 /** Worker `index` of `count` sharing the run folder `dir`. */
@@ -49,19 +53,6 @@ export interface WorkerSpec {
 }
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-}
-
-async function readJson(file: string): Promise<any | null> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8'));
-  } catch {
-    return null;
-  }
-}
 
 /** The unfinished run of the same grid, preset and settings, if one exists. */
 async function findUnfinished(root: string, fingerprint: string): Promise<string | null> {
@@ -111,15 +102,29 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
   if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
   let dir = await findUnfinished(root, fingerprint);
-  if (dir) log(`resuming ${dir}`);
-  else {
+  let unlock: () => Promise<void>;
+  if (dir) {
+    unlock = await lockRun(dir);
+    log(`resuming ${dir}`);
+  } else {
     dir = await freshDir(root, runId(o.preset));
+    // Locked before config.json exists: whoever finds the folder by its config finds it locked.
+    unlock = await lockRun(dir);
     await writeAtomic(
       path.join(dir, 'config.json'),
       JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p }, null, 2),
     );
     log(`writing to ${dir}`);
   }
+  try {
+    return await runLocked(o, p, seeds, adapter, dir, log);
+  } finally {
+    await unlock();
+  }
+}
+
+async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: string, dir: string, log: (l: string) => void): Promise<string> {
+  await repairTornTail(path.join(dir, 'metrics.jsonl'), log);
 
   const cells = cellsOf(p, seeds);
   const gridStart = performance.now();
@@ -147,7 +152,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
     }
     const t0 = performance.now();
     const tag = `[${o.grid.name} ${o.preset}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const cellRows = await runCell(p, cell, cellDir, dir, tag, log, () => {
+    const cellRows = await runCell(o, p, cell, cellDir, dir, tag, log, () => {
       const left = cells.length - ci - 1;
       const perCell = ran > 0 ? ranSeconds / ran : NaN;
       return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * left)}` : '';
@@ -194,21 +199,37 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
       throw e;
     }
     const tag = `[${o.grid.name} ${o.preset} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    await runCell(p, cell, cellDir, dir, tag, log, () => '');
+    await runCell(o, p, cell, cellDir, dir, tag, log, () => '');
   }
   return dir;
+}
+
+/** Resumes the cell from its checkpoint, if it has one; a damaged one stops the run naming it,
+ *  or with `restart`, is deleted and the cell starts over. */
+async function resumeCell(trainer: Trainer, store: CheckpointStore, checkpoint: string, restart: boolean, tag: string, log: (l: string) => void): Promise<boolean | 'restart'> {
+  try {
+    return await trainer.resume(store, 'checkpoint');
+  } catch (e) {
+    const why = `${checkpoint} is damaged (${(e as Error).message})`;
+    if (!restart) {
+      throw new Error(`${why}. To train this cell again from its first step, delete that folder or run the same command with --restart-damaged; the finished cells are kept.`);
+    }
+    log(`${tag}: ${why}; restarting the cell from its first step (--restart-damaged)`);
+    await rm(checkpoint, { recursive: true, force: true });
+    return 'restart';
+  }
 }
 
 async function writeResults(dir: string, o: RunOptions, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
   const results = { grid: o.grid.name, preset: o.preset, adapter, complete, rows };
   await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
-  const metricsText = await readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => '');
-  const metrics = metricsText.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), o.log ?? ((l) => console.error(l)));
   const report = buildReport(results, metrics, { ...p.table, chance: p.chance, description: p.description });
   for (const [name, content] of Object.entries(report)) await writeAtomic(path.join(dir, name), content);
 }
 
 async function runCell(
+  o: RunOptions,
   p: GridPreset,
   cell: Cell,
   cellDir: string,
@@ -218,12 +239,19 @@ async function runCell(
   gridEta: () => string,
 ): Promise<ResultRow[]> {
   await mkdir(cellDir, { recursive: true });
-  const prepared = prepareCell(p, cell);
+  const store = fsStore(cellDir);
+  let prepared = prepareCell(p, cell);
+  const resumed = await resumeCell(prepared.trainer, store, path.join(cellDir, 'checkpoint'), o.restartDamaged ?? false, tag, log);
+  if (resumed === 'restart') {
+    // A failed resume may have loaded part of the checkpoint: start from a fresh model.
+    prepared.trainer.optimizer.dispose();
+    prepared.model.dispose();
+    prepared = prepareCell(p, cell);
+  }
   const { model, tokenizer, trainer, params } = prepared;
   const t = p.training;
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
-  const store = fsStore(cellDir);
-  if (await trainer.resume(store, 'checkpoint')) log(`${tag}: resumed at step ${trainer.step}`);
+  if (resumed === true) log(`${tag}: resumed at step ${trainer.step}`);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   let lastPrint = 0;
   const result = await trainer

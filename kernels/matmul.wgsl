@@ -1,13 +1,16 @@
 // Batched matrix multiply: C[z] = op(A[z]) · op(B[z]), the kernel for adapters without subgroups
 // and for real GPUs (kernels/matmul_subgroups.wgsl is the software adapter's faster path).
 //
-// Layout. op(A) is M x K, op(B) is K x N, C is M x N, all row-major and contiguous. A is stored
-// [M, K], or [K, M] when TRANS_A (read transposed in place, never copied); B is stored [K, N], or
-// [N, K] when TRANS_B. workgroup_id.z walks the broadcast batch: its multi-index over
-// `batch_shape` times `batch_stride_a/b` (0 on a broadcast dim) gives the offsets of A and B;
-// C's batch offset is z * M * N. A and B are bound as vec4 arrays: when a matrix's contiguous
-// dimension is a multiple of 4 (VEC_A / VEC_B) four neighbours are one load, otherwise they are
-// four scalar loads from the same binding.
+// Layout. op(A) is M x K, op(B) is K x N, C is M x N, all row-major. A is stored [M, K], or
+// [K, M] when TRANS_A (read transposed in place, never copied); B is stored [K, N], or [N, K]
+// when TRANS_B. Stored rows are lda, ldb and ldc elements apart (BLAS's leading dimensions), so a
+// matrix may be a strided view: one head of a [B, L, H, Dh] tensor is an L x Dh matrix with
+// leading dimension H·Dh. workgroup_id.z walks the broadcast batch: its multi-index over
+// `batch_shape` times `batch_stride_a/b/c` (0 on a broadcast dim) gives the offsets of A, B and
+// C. A and B are bound as vec4 arrays: when a matrix's leading dimension and batch strides are
+// multiples of 4 (VEC_A / VEC_B) four neighbours are one load, otherwise four scalar loads from
+// the same binding. The result is scaled by alpha and can pass through an epilogue on its way out
+// (a residual added, a relu, a relu's gradient mask): one pass instead of an elementwise one more.
 //
 // Tiling. Each invocation owns a TM x TN block of C (register blocking: per step of 4 along k it
 // loads TM + TN vec4s and does 4·TM·TN multiply-adds). A workgroup of WG_M x WG_N invocations
@@ -38,20 +41,27 @@ struct Params {
   n: u32,
   k: u32,
   batch_rank: u32,
+  lda: u32,     // elements between stored rows of A, B and C (K, N and N when packed)
+  ldb: u32,
+  ldc: u32,
+  alpha: f32,   // C = alpha · op(A) · op(B) (+ R)
   batch_shape: array<vec4<u32>, 2>,
   batch_stride_a: array<vec4<u32>, 2>,
   batch_stride_b: array<vec4<u32>, 2>,
+  batch_stride_c: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> other: array<f32>;   // the epilogue's second input, laid out like C
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
+override EPILOGUE: u32 = 0u;   // what the product is stored as: see store()
 override STAGE: bool = true;
 override WG_M: u32 = 16u;
 override WG_N: u32 = 16u;
@@ -68,17 +78,32 @@ fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-/** Element offsets of batch z in A and B. */
-fn batch_offsets(z: u32) -> vec2<u32> {
+/** Element offsets of batch z in A, B and C. */
+fn batch_offsets(z: u32) -> vec3<u32> {
   var rest = z;
-  var off = vec2(0u);
+  var off = vec3(0u);
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
     let size = dim(p.batch_shape, u32(d));
     let i = rest % size;
     rest /= size;
-    off += i * vec2(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)));
+    off += i * vec3(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)), dim(p.batch_stride_c, u32(d)));
   }
   return off;
+}
+
+/**
+ * Stores element i of C from its sum: alpha · sum, then per EPILOGUE
+ *   0: as is;  1: + other[i] (a residual);  2: relu;  3: kept where other[i] > 0, else 0 (the
+ *   gradient through a relu whose output is `other`).
+ */
+fn store(i: u32, sum: f32) {
+  let v = p.alpha * sum;
+  switch (EPILOGUE) {
+    case 1u: { c[i] = v + other[i]; }
+    case 2u: { c[i] = max(v, 0.0); }
+    case 3u: { c[i] = select(0.0, v, other[i] > 0.0); }
+    default: { c[i] = v; }
+  }
 }
 
 fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
@@ -104,12 +129,12 @@ fn a_block(base: u32, r: u32, k: u32) -> array<vec4<f32>, 4> {
   var out: array<vec4<f32>, 4>;
   if (TRANS_A) {
     var t: array<vec4<f32>, 4>;   // t[j] = A[k + j, r..r+3]
-    for (var j = 0u; j < 4u; j++) { t[j] = a4(base + (k + j) * p.m + r); }
+    for (var j = 0u; j < 4u; j++) { t[j] = a4(base + (k + j) * p.lda + r); }
     for (var i = 0u; i < 4u; i++) {
       out[i] = select(vec4(0.0), vec4(t[0][i], t[1][i], t[2][i], t[3][i]), live);
     }
   } else {
-    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), a4(base + (r + i) * p.k + k), live); }
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), a4(base + (r + i) * p.lda + k), live); }
   }
   return out;
 }
@@ -120,10 +145,10 @@ fn b_block(base: u32, k: u32, col: u32) -> array<vec4<f32>, 4> {
   var out: array<vec4<f32>, 4>;
   if (TRANS_B) {
     var t: array<vec4<f32>, 4>;   // t[j] = B[col + j, k..k+3]
-    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.k + k), live); }
+    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.ldb + k), live); }
     for (var i = 0u; i < 4u; i++) { out[i] = vec4(t[0][i], t[1][i], t[2][i], t[3][i]); }
   } else {
-    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.n + col), live[i]); }
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.ldb + col), live[i]); }
   }
   return out;
 }
@@ -191,12 +216,11 @@ fn main(
     if (STAGE) { workgroupBarrier(); }
   }
 
-  let out = wid.z * p.m * p.n;
   for (var i = 0u; i < TM; i++) {
-    let r = tile_row + row0 + i;
+    let row = tile_row + row0 + i;
     for (var j = 0u; j < TN; j++) {
       let col = tile_col + col0 + j / 4u * col_step + j % 4u;
-      if (r < p.m && col < p.n) { c[out + r * p.n + col] = acc[i][j / 4u][j % 4u]; }
+      if (row < p.m && col < p.n) { store(off.z + row * p.ldc + col, acc[i][j / 4u][j % 4u]); }
     }
   }
 }

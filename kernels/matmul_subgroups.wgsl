@@ -32,20 +32,27 @@ struct Params {
   n: u32,
   k: u32,
   batch_rank: u32,
+  lda: u32,     // elements between stored rows of A, B and C (K, N and N when packed)
+  ldb: u32,
+  ldc: u32,
+  alpha: f32,   // C = alpha · op(A) · op(B) (+ R)
   batch_shape: array<vec4<u32>, 2>,
   batch_stride_a: array<vec4<u32>, 2>,
   batch_stride_b: array<vec4<u32>, 2>,
+  batch_stride_c: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read> other: array<f32>;   // the epilogue's second input, laid out like C
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_A: bool = true;
 override VEC_B: bool = true;
+override EPILOGUE: u32 = 0u;   // what the product is stored as: see store()
 override WG: u32 = 64u;   // invocations along n, a multiple of the subgroup size
 override TM: u32 = 24u;   // rows per workgroup: 8, 16 or 24
 const MAX_TM = 24u;
@@ -54,17 +61,32 @@ fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
   return v[d / 4u][d % 4u];
 }
 
-/** Element offsets of batch z in A and B. */
-fn batch_offsets(z: u32) -> vec2<u32> {
+/** Element offsets of batch z in A, B and C. */
+fn batch_offsets(z: u32) -> vec3<u32> {
   var rest = z;
-  var off = vec2(0u);
+  var off = vec3(0u);
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
     let size = dim(p.batch_shape, u32(d));
     let i = rest % size;
     rest /= size;
-    off += i * vec2(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)));
+    off += i * vec3(dim(p.batch_stride_a, u32(d)), dim(p.batch_stride_b, u32(d)), dim(p.batch_stride_c, u32(d)));
   }
   return off;
+}
+
+/**
+ * Stores element i of C from its sum: alpha · sum, then per EPILOGUE
+ *   0: as is;  1: + other[i] (a residual);  2: relu;  3: kept where other[i] > 0, else 0 (the
+ *   gradient through a relu whose output is `other`).
+ */
+fn store(i: u32, sum: f32) {
+  let v = p.alpha * sum;
+  switch (EPILOGUE) {
+    case 1u: { c[i] = v + other[i]; }
+    case 2u: { c[i] = max(v, 0.0); }
+    case 3u: { c[i] = select(0.0, v, other[i] > 0.0); }
+    default: { c[i] = v; }
+  }
 }
 
 fn a1(i: u32) -> f32 { return a[i >> 2u][i & 3u]; }
@@ -90,10 +112,10 @@ fn b_block(base: u32, k: u32, col: u32) -> array<vec4<f32>, 4> {
   var out: array<vec4<f32>, 4>;
   if (TRANS_B) {
     var t: array<vec4<f32>, 4>;   // t[j] = B[col + j, k..k+3]
-    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.k + k), live); }
+    for (var j = 0u; j < 4u; j++) { t[j] = select(vec4(0.0), b4(base + (col + j) * p.ldb + k), live); }
     for (var i = 0u; i < 4u; i++) { out[i] = vec4(t[0][i], t[1][i], t[2][i], t[3][i]); }
   } else {
-    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.n + col), live[i]); }
+    for (var i = 0u; i < 4u; i++) { out[i] = select(vec4(0.0), b4(base + (k + i) * p.ldb + col), live[i]); }
   }
   return out;
 }
@@ -105,9 +127,9 @@ fn b_block(base: u32, k: u32, col: u32) -> array<vec4<f32>, 4> {
 fn a_share(base: u32, r: u32, k: u32, s: u32) -> vec4<f32> {
   if (TRANS_A) {
     let kk = k + (s >> 1u);
-    return select(vec4(0.0), a4(base + kk * p.m + r + 4u * (s & 1u)), kk < p.k);
+    return select(vec4(0.0), a4(base + kk * p.lda + r + 4u * (s & 1u)), kk < p.k);
   }
-  return select(vec4(0.0), a4(base + (r + s) * p.k + k), k_live(k));
+  return select(vec4(0.0), a4(base + (r + s) * p.lda + k), k_live(k));
 }
 
 @compute @workgroup_size(WG)
@@ -142,12 +164,11 @@ fn main(
     }
   }
 
-  let out = wid.z * p.m * p.n;
   for (var i = 0u; i < TM; i++) {
-    let r = row0 + i;
+    let row = row0 + i;
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + j;
-      if (r < p.m && col < p.n) { c[out + r * p.n + col] = acc[i][j]; }
+      if (row < p.m && col < p.n) { store(off.z + row * p.ldc + col, acc[i][j]); }
     }
   }
 }

@@ -1,7 +1,8 @@
 // Checkpoint folders on disk (Node and Deno). Saving writes into a fresh temporary folder and
 // renames it over the old one, so an interrupted save never leaves a half-written checkpoint.
 
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CheckpointFiles } from './checkpoint.ts';
 
@@ -17,15 +18,34 @@ export async function writeCheckpointDir(dir: string, files: CheckpointFiles): P
   if (exists) await rm(old, { recursive: true, force: true });
 }
 
-/** Every file in a checkpoint folder, or null if the folder does not exist. */
+// The formats a checkpoint's readers understand. A Hugging Face repository also holds the same
+// weights as pytorch_model.bin, tf_model.h5, flax_model.msgpack..., each as large as the model:
+// reading those would only cost memory.
+const READ_EXTENSIONS = ['.json', '.safetensors', '.model'];
+
+/** The files of a checkpoint folder that its readers use (subfolders such as a clone's .git/ are
+ *  skipped), or null if the folder does not exist. */
 export async function readCheckpointDir(dir: string): Promise<CheckpointFiles | null> {
-  let names: string[];
+  let entries: Dirent[];
   try {
-    names = await readdir(dir);
-  } catch {
-    return null;
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') throw new Error(`${dir} is a file; a checkpoint is a folder (config.json, model.safetensors, a tokenizer)`);
+    throw new Error(`${dir}: cannot list the checkpoint folder (${(e as Error).message})`);
   }
   const files: CheckpointFiles = {};
-  for (const n of names) files[n] = new Uint8Array(await readFile(path.join(dir, n)));
+  for (const entry of entries) {
+    if (!READ_EXTENSIONS.some((x) => entry.name.endsWith(x))) continue;
+    const file = path.join(dir, entry.name);
+    // The Hugging Face cache lays a snapshot out as links to its blobs.
+    const isFile = entry.isSymbolicLink() ? await stat(file).then((s) => s.isFile(), () => false) : entry.isFile();
+    if (!isFile) continue;
+    try {
+      files[entry.name] = new Uint8Array(await readFile(file));
+    } catch (e) {
+      throw new Error(`${file}: cannot read (${(e as Error).message})`);
+    }
+  }
   return files;
 }

@@ -7,37 +7,60 @@
 // tokenizer.json) or a checkpoint written by this project's training.
 
 import * as E from '../engine/index.ts';
+import { optionHelp, parseOptions, UsageError, type OptionSpecs } from '../util/args.ts';
+import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 import { readCheckpointDir } from './checkpoint-dir.ts';
 import { loadModel } from './checkpoint.ts';
 import { beamDecode, greedyDecode } from './decode.ts';
+import { readSafetensors } from './safetensors.ts';
 
-const COMMANDS: Record<string, { options: string[]; run: (o: Record<string, string>) => Promise<void> }> = {
-  logits: { options: ['checkpoint', 'input-ids', 'decoder-input-ids'], run: logits },
-  generate: { options: ['checkpoint', 'text', 'max-new-tokens', 'beams'], run: generate },
-};
+const checkpoint = { type: 'string', required: true, help: 'checkpoint folder' } as const;
+const LOGITS = {
+  checkpoint,
+  'input-ids': { type: 'string', required: true, help: 'encoder token ids, comma-separated' },
+  'decoder-input-ids': { type: 'string', required: true, help: 'decoder token ids, comma-separated' },
+} satisfies OptionSpecs;
+const GENERATE = {
+  checkpoint,
+  text: { type: 'string', required: true, help: 'source text' },
+  'max-new-tokens': { type: 'int', min: 1, help: 'most tokens to generate (default 128)' },
+  beams: { type: 'int', min: 1, help: 'beam width; 1 decodes greedily (default 1)' },
+} satisfies OptionSpecs;
+const COMMANDS = { logits: LOGITS, generate: GENERATE };
 
+/** Token ids written as "1,2,3": decimal non-negative integers, none missing. */
 function ids(value: string, flag: string): number[] {
-  const out = value.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < 0)) {
-    throw new Error(`--${flag} must be comma-separated non-negative integers, got "${value}"`);
+  const parts = value.split(',').map((s) => s.trim());
+  const bad = parts.findIndex((s) => !/^\d+$/.test(s));
+  if (bad >= 0) {
+    const what = parts[bad] === '' ? 'an empty item' : JSON.stringify(parts[bad]);
+    throw new UsageError(`--${flag} must be comma-separated non-negative decimal integers, got ${what} at position ${bad + 1} of ${JSON.stringify(value)}`);
   }
-  return out;
+  return parts.map(Number);
 }
 
-async function open(o: Record<string, string>) {
-  const dir = o.checkpoint;
+async function open(dir: string) {
   const files = await readCheckpointDir(dir);
   if (!files) throw new Error(`--checkpoint ${dir}: no such directory`);
+  // NaN weights give NaN logits and arbitrary tokens, never an error: refuse them up front.
+  if (files['model.safetensors']) {
+    for (const [name, t] of readSafetensors(files['model.safetensors'], `${dir}/model.safetensors`)) {
+      const at = t.data.findIndex((x) => !Number.isFinite(x));
+      if (at >= 0) throw new Error(`${dir}/model.safetensors: tensor ${name} holds ${t.data[at]} at element ${at}; a checkpoint's weights must be finite`);
+    }
+  }
   await E.initEngine();
   return loadModel(files, dir);
 }
 
-async function logits(o: Record<string, string>): Promise<void> {
-  const { model } = await open(o);
+async function logits(o: { checkpoint: string; 'input-ids': string; 'decoder-input-ids': string }): Promise<void> {
   const src = ids(o['input-ids'], 'input-ids');
   const dec = ids(o['decoder-input-ids'], 'decoder-input-ids');
-  for (const id of [...src, ...dec]) {
-    if (id >= model.config.vocabSize) throw new Error(`token id ${id} is outside the vocabulary (size ${model.config.vocabSize})`);
+  const { model } = await open(o.checkpoint);
+  const V = model.config.vocabSize;
+  for (const [flag, list] of [['input-ids', src], ['decoder-input-ids', dec]] as const) {
+    const id = list.find((x) => x >= V);
+    if (id !== undefined) throw new UsageError(`--${flag}: token id ${id} is outside the vocabulary of ${o.checkpoint} (ids 0-${V - 1})`);
   }
   const out = E.noGrad(() =>
     E.tidy(() =>
@@ -49,50 +72,44 @@ async function logits(o: Record<string, string>): Promise<void> {
     ),
   );
   const v = await out.toArray();
-  const V = model.config.vocabSize;
+  const at = v.findIndex((x) => !Number.isFinite(x));
+  if (at >= 0) throw new Error(`${o.checkpoint}: logit ${at % V} at decoder position ${Math.floor(at / V)} is ${v[at]} (float32 overflow in the model)`);
   console.log(JSON.stringify(Array.from({ length: dec.length }, (_, t) => Array.from(v.subarray(t * V, (t + 1) * V)))));
 }
 
-async function generate(o: Record<string, string>): Promise<void> {
-  const { model, tokenizer } = await open(o);
+async function generate(o: { checkpoint: string; text: string; 'max-new-tokens'?: number; beams?: number }): Promise<void> {
+  const { model, tokenizer } = await open(o.checkpoint);
   if (!tokenizer) throw new Error(`${o.checkpoint} has no tokenizer (spiece.model or tokenizer.json)`);
-  const maxNewTokens = Number(o['max-new-tokens'] ?? 128);
-  const beams = Number(o.beams ?? 1);
+  const maxNewTokens = o['max-new-tokens'] ?? 128;
+  const beams = o.beams ?? 1;
   const source = [tokenizer.encode(o.text, { addEos: true })];
   const [out] = beams > 1 ? await beamDecode(model, source, { maxNewTokens, numBeams: beams }) : await greedyDecode(model, source, { maxNewTokens });
   console.log(tokenizer.decode(out, { skipSpecial: true }));
 }
 
-function parseArgs(argv: string[], valid: string[]): Record<string, string> {
-  const o: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i += 2) {
-    const flag = argv[i];
-    if (!flag.startsWith('--') || !valid.includes(flag.slice(2))) {
-      throw new Error(`unknown option ${flag}; valid options: ${valid.map((v) => `--${v}`).join(', ')}`);
-    }
-    if (argv[i + 1] === undefined) throw new Error(`${flag} needs a value`);
-    o[flag.slice(2)] = argv[i + 1];
-  }
-  return o;
+function usage(): string {
+  return Object.entries(COMMANDS)
+    .map(([name, specs]) => [`usage: model/cli.ts ${name} [options]`, ...optionHelp(specs)].join('\n'))
+    .join('\n');
 }
 
-async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
-  const cmd = COMMANDS[command];
-  if (!cmd) {
-    console.error(`usage: model/cli.ts <${Object.keys(COMMANDS).join('|')}> [options]`);
-    process.exit(2);
-  }
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
   try {
-    const o = parseArgs(rest, cmd.options);
-    const required = command === 'logits' ? cmd.options : ['checkpoint', 'text'];
-    for (const r of required) if (o[r] === undefined) throw new Error(`${command} needs --${r}`);
-    await cmd.run(o);
+    if (command === 'logits') await logits(parseOptions(rest, LOGITS, 'logits').values);
+    else if (command === 'generate') await generate(parseOptions(rest, GENERATE, 'generate').values);
+    else throw new UsageError(command === undefined ? 'no command given' : `unknown command ${JSON.stringify(command)}; valid commands: ${Object.keys(COMMANDS).join(', ')}`);
+    return 0;
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
-    process.exit(1);
+    if (e instanceof UsageError) {
+      console.error(usage());
+      return 2;
+    }
+    return 1;
   }
-  process.exit(0);
 }
 
-await main();
+endOutputQuietlyOnEpipe();
+// An open WebGPU device keeps the event loop alive, so leave explicitly.
+process.exit(await main(process.argv.slice(2)));

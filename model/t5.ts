@@ -85,19 +85,29 @@ export class T5 {
 
   // ---- building blocks ----------------------------------------------------------------------
 
-  private linear(x: Tensor, name: string): Tensor {
-    return E.matmul(x, this.p(name), { transB: true });
+  /** x · Wᵀ, plus `residual` in the same pass when given. */
+  private linear(x: Tensor, name: string, residual?: Tensor): Tensor {
+    return E.matmul(x, this.p(name), { transB: true, residual });
   }
 
   private norm(x: Tensor, name: string): Tensor {
     return E.rmsNorm(x, this.p(name), this.config.layerNormEpsilon);
   }
 
+  private dropsOut(o: ForwardOptions): boolean {
+    return Boolean(o.training) && this.config.dropoutRate > 0;
+  }
+
   private dropout(x: Tensor, o: ForwardOptions): Tensor {
-    const rate = this.config.dropoutRate;
-    if (!o.training || rate === 0) return x;
+    if (!this.dropsOut(o)) return x;
     if (!o.rng) throw new Error('T5: training with dropout needs an rng');
-    return E.dropout(x, rate, o.rng.nextUint32());
+    return E.dropout(x, this.config.dropoutRate, o.rng.nextUint32());
+  }
+
+  /** x + dropout(branch output). `branch(r)` returns r + its output; without dropout the add
+   *  rides in the branch's last matmul (one pass fewer per residual). */
+  private residual(x: Tensor, o: ForwardOptions, branch: (r?: Tensor) => Tensor): Tensor {
+    return this.dropsOut(o) ? E.add(x, this.dropout(branch(), o)) : branch(x);
   }
 
   /** [B, L, H*dKv] -> [B, L, H, dKv], the heads-last layout attention reads directly: no copy. */
@@ -121,14 +131,17 @@ export class T5 {
     return E.permute(bias, [2, 0, 1]);
   }
 
-  private ff(x: Tensor, prefix: string, o: ForwardOptions): Tensor {
+  /** The feed-forward branch on x, plus `residual` when given. */
+  private ff(x: Tensor, prefix: string, o: ForwardOptions, residual?: Tensor): Tensor {
     let h: Tensor;
     if (this.config.feedForwardProj === 'gated-gelu') {
       h = E.mul(E.gelu(this.linear(x, `${prefix}.wi_0.weight`)), this.linear(x, `${prefix}.wi_1.weight`));
+    } else if (!this.dropsOut(o)) {
+      return E.feedForward(x, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), { residual });
     } else {
       h = E.relu(this.linear(x, `${prefix}.wi.weight`));
     }
-    return this.linear(this.dropout(h, o), `${prefix}.wo.weight`);
+    return this.linear(this.dropout(h, o), `${prefix}.wo.weight`, residual);
   }
 
   // ---- encoder ------------------------------------------------------------------------------
@@ -148,8 +161,9 @@ export class T5 {
         keyPaddingMask: attentionMask,
         headsLast: true,
       });
-      x = E.add(x, this.dropout(this.linear(this.merge(att), `${a}.o.weight`), o));
-      x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.1.layer_norm.weight`), `${b}.layer.1.DenseReluDense`, o), o));
+      x = this.residual(x, o, (r) => this.linear(this.merge(att), `${a}.o.weight`, r));
+      const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
+      x = this.residual(x, o, (r) => this.ff(h2, `${b}.layer.1.DenseReluDense`, o, r));
     }
     return this.dropout(this.norm(x, 'encoder.final_layer_norm.weight'), o);
   }
@@ -183,7 +197,7 @@ export class T5 {
         cache.selfV[i] = E.keep(v);
       }
       const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true, headsLast: true });
-      x = E.add(x, this.dropout(this.linear(this.merge(self), `${sa}.o.weight`), o));
+      x = this.residual(x, o, (r) => this.linear(this.merge(self), `${sa}.o.weight`, r));
 
       const ca = `${b}.layer.1.EncDecAttention`;
       const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
@@ -201,8 +215,9 @@ export class T5 {
         }
       }
       const cross = E.attention(this.heads(this.linear(h2, `${ca}.q.weight`)), ck, cv, { keyPaddingMask: attentionMask, headsLast: true });
-      x = E.add(x, this.dropout(this.linear(this.merge(cross), `${ca}.o.weight`), o));
-      x = E.add(x, this.dropout(this.ff(this.norm(x, `${b}.layer.2.layer_norm.weight`), `${b}.layer.2.DenseReluDense`, o), o));
+      x = this.residual(x, o, (r) => this.linear(this.merge(cross), `${ca}.o.weight`, r));
+      const h3 = this.norm(x, `${b}.layer.2.layer_norm.weight`);
+      x = this.residual(x, o, (r) => this.ff(h3, `${b}.layer.2.DenseReluDense`, o, r));
     }
     if (cache) cache.length += Lt;
     return this.dropout(this.norm(x, 'decoder.final_layer_norm.weight'), o);
@@ -212,7 +227,7 @@ export class T5 {
   head(decoderOut: Tensor): Tensor {
     const c = this.config;
     if (c.tieWordEmbeddings) {
-      return E.matmul(E.mulScalar(decoderOut, c.dModel ** -0.5), this.p('shared.weight'), { transB: true });
+      return E.matmul(decoderOut, this.p('shared.weight'), { transB: true, alpha: c.dModel ** -0.5 });
     }
     return this.linear(decoderOut, 'lm_head.weight');
   }

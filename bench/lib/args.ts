@@ -1,16 +1,19 @@
-// Command-line options shared by the benchmarks (bench/run.ts lists only bench/*.ts as benchmarks).
+// Command-line options shared by the benchmarks (bench/run.ts lists only bench/*.ts as benchmarks),
+// read with the project's one parser (util/args.ts), so `--name value` and `--name=value` both work.
 
-/** The value after `--name` in args, if the flag is there. */
+import { parseNumber } from '../../util/args.ts';
+
+/** The value of `--name value` or `--name=value` in args, if the option is there. */
 export function option(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === name) return args[i + 1];
+    if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
+  }
+  return undefined;
 }
 
 /** A numeric option: its value, or `fallback` when absent; anything but a finite number is an error. */
 export function numberOption(args: string[], name: string, fallback: number): number {
   const raw = option(args, name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new Error(`${name}: expected a number, got ${JSON.stringify(raw)}`);
-  return n;
+  return raw === undefined ? fallback : parseNumber(name, raw, { type: 'number' });
 }

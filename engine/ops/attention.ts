@@ -10,7 +10,10 @@ import { concat, permute, reshape, slice } from './shape.ts';
 import { add, mul, mulScalar, where } from './elementwise.ts';
 import { max } from './reduce.ts';
 import { softmax } from './softmax.ts';
-import { matmul } from './matmul.ts';
+import { gemm, matmul, type GemmOperand } from './matmul.ts';
+import { sum } from './reduce.ts';
+import { isSoftwareAdapter } from '../policy.ts';
+import { engine } from '../runtime.ts';
 
 const forwardKernel = new Kernel('attention', 'forward');
 const forwardSplitKernel = new Kernel('attention', 'forward_split');
@@ -18,6 +21,8 @@ const combineKernel = new Kernel('attention', 'combine');
 const backwardPrepKernel = new Kernel('attention', 'backward_prep');
 const backwardQKernel = new Kernel('attention', 'backward_q');
 const backwardKVKernel = new Kernel('attention', 'backward_kv');
+const rowsForwardKernel = new Kernel('attention_rows', 'forward');
+const rowsBackwardKernel = new Kernel('attention_rows', 'backward');
 
 // The kernels keep Dh-wide rows in fixed private arrays of this many floats.
 const MAX_HEAD_SIZE = 64;
@@ -37,6 +42,33 @@ export interface AttentionOptions {
    *  projection [B, L, H*Dh] reshaped, so heads split and merge without a copy. Default false:
    *  [B, H, L, Dh]. */
   headsLast?: boolean;
+  /** Force an implementation instead of the adapter's choice (tests, benchmarks); see
+   *  attentionPath(). */
+  path?: AttentionPath;
+}
+
+/**
+ * - 'fused': kernels/attention.wgsl, streaming over keys; memory independent of Lq x Lk.
+ * - 'materialized': the scores and probabilities stored, q kᵀ and P v on the matmul kernels,
+ *   kernels/attention_rows.wgsl for the softmax and its gradient.
+ */
+export type AttentionPath = 'fused' | 'materialized';
+
+// The most bytes the materialized path may spend on one [B, H, Lq, Lk] score tensor.
+const MATERIALIZED_MAX_BYTES = 64 * 2 ** 20;
+
+/**
+ * Which implementation runs. On a software adapter the matmul kernels share loads across a
+ * subgroup and run about 10x faster than the fused kernels, whose lanes each load their own k
+ * and v rows (BENCHMARKS.md), so the scores are materialized whenever they fit a modest budget;
+ * few query rows (a decode step) stay fused, on its split path. A real GPU keeps the fused
+ * kernels, which never store the scores.
+ */
+function attentionPath(c: Checked, forced?: AttentionPath): AttentionPath {
+  if (forced) return forced;
+  const bytes = 4 * c.batch * c.heads * c.lq * c.lk;
+  const fits = bytes <= Math.min(MATERIALIZED_MAX_BYTES, engine().device.limits.maxStorageBufferBindingSize);
+  return isSoftwareAdapter() && c.lq >= SPLIT_BELOW_ROWS && fits ? 'materialized' : 'fused';
 }
 
 // With fewer query rows than this per (batch, head), a workgroup of rows would leave most SIMD
@@ -112,6 +144,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
     return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
   }
+  if (attentionPath(c, opts.path) === 'materialized') return materialized(q, k, v, opts, c);
   if (c.dh % 4 !== 0) {
     // The kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
     const to = Math.ceil(c.dh / 4) * 4;
@@ -224,6 +257,78 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     saved,
   );
   lse.dispose();
+  return result;
+}
+
+/**
+ * Attention with the [B, H, Lq, Lk] scores stored: S = q kᵀ (a matmul per batch and head, read
+ * in place from either layout), P = softmax(scale S + bias) in place, O = P v; the backward runs
+ * dP = dO vᵀ, dS = P (dP - rowsum(P dP)), dq = scale dS k, dk = scale dSᵀ q, dv = Pᵀ dO and sums
+ * dS over the batch for a shared bias. P is saved instead of the log-sum-exp.
+ */
+function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c: Checked): Tensor {
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
+  const { batch, heads, lq, lk, dh, biasBatch } = c;
+  const label = `attention (materialized) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${headsLast ? ' heads last' : ''}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
+  // One (b, h) matrix of a q-like [.., L, .., Dh] tensor, as a gemm operand.
+  const view = (t: Tensor, l: number): GemmOperand =>
+    headsLast ? { tensor: t, ld: heads * dh, batchStrides: [l * heads * dh, dh] } : { tensor: t, ld: dh, batchStrides: [heads * l * dh, l * dh] };
+  const scores = (t: Tensor): GemmOperand => ({ tensor: t, ld: lk, batchStrides: [heads * lq * lk, lq * lk] });
+  const batchShape = [batch, heads];
+
+  const probs = Tensor.empty([batch, heads, lq, lk]);
+  gemm({ label: `${label}: q kᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(q, lq), b: view(k, lk), c: scores(probs), transB: true });
+  const rows = batch * heads * lq;
+  rowsForwardKernel.dispatch({
+    label: `${label}: softmax`,
+    // Absent inputs are bound to q: the kernel never reads them then.
+    buffers: { s: probs.arg(label), bias: (bias ?? q).arg(label), keep: (mask ?? q).arg(label) },
+    params: {
+      rows,
+      heads,
+      lq,
+      lk,
+      scale,
+      causal_offset: lk - lq,
+      bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
+      flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
+    },
+    workgroups: grid(rows, WG),
+  });
+  const out = Tensor.empty(q.shape);
+  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: view(v, lk), c: view(out, lq) });
+
+  const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
+  const result = record(
+    'attention',
+    bias ? [q, k, v, bias] : [q, k, v],
+    out,
+    (g, [sq, sk, sv, sp]) => {
+      const bl = `${label} backward`;
+      const ds = Tensor.empty([batch, heads, lq, lk]);
+      gemm({ label: `${bl}: dO vᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(g, lq), b: view(sv, lk), c: scores(ds), transB: true });
+      rowsBackwardKernel.dispatch({
+        label: `${bl}: softmax`,
+        buffers: { probs: sp.arg(bl), ds: ds.arg(bl) },
+        params: { rows, heads, lq, lk, scale, causal_offset: 0, bias_batch_stride: 0, flags: 0 },
+        workgroups: grid(rows, WG),
+      });
+      const dq = need[0] ? Tensor.empty(sq.shape) : null;
+      const dk = need[1] ? Tensor.empty(sk.shape) : null;
+      const dv = need[2] ? Tensor.empty(sk.shape) : null;
+      if (dq) gemm({ label: `${bl}: dS k`, m: lq, n: dh, k: lk, batchShape, a: scores(ds), b: view(sk, lk), c: view(dq, lq), alpha: scale });
+      if (dk) gemm({ label: `${bl}: dSᵀ q`, m: lk, n: dh, k: lq, batchShape, a: scores(ds), b: view(sq, lq), c: view(dk, lk), transA: true, alpha: scale });
+      if (dv) gemm({ label: `${bl}: Pᵀ dO`, m: lk, n: dh, k: lq, batchShape, a: scores(sp), b: view(g, lq), c: view(dv, lk), transA: true });
+      let dbias: Tensor | null = null;
+      if (need[3]) {
+        // A bias shared by the batch gets the batch's sum; a per-batch bias its own rows.
+        dbias = biasBatch > 1 || batch === 1 ? ds.view(bias!.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias!.shape);
+      }
+      return [dq, dk, dv, ...(bias ? [dbias] : [])];
+    },
+    [q, k, v, probs],
+  );
+  probs.dispose();
   return result;
 }
 

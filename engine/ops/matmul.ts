@@ -3,10 +3,11 @@
 // which uses the same transpose flags so no transpose is ever materialized.
 
 import { Kernel, type BufferArg } from '../kernel.ts';
-import { engine } from '../runtime.ts';
+import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { broadcastStrides, checkRank, padTo8 } from '../shape.ts';
+import { engine } from '../runtime.ts';
+import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
 import { reshape } from './shape.ts';
 
@@ -19,18 +20,6 @@ const sharedRowsKernel = new Kernel('matmul_subgroups');
  * - 'tiled': real GPUs.
  */
 export type MatmulVariant = 'shared-rows' | 'direct' | 'tiled';
-
-export interface MatmulOptions {
-  /** Read `a` as its last two dims swapped ([..., K, M] instead of [..., M, K]). */
-  transA?: boolean;
-  /** Read `b` as its last two dims swapped ([..., N, K] instead of [..., K, N]). */
-  transB?: boolean;
-  /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
-  variant?: MatmulVariant;
-  /** Tile sizes for the tiled variant instead of its defaults (tuning on a new GPU); implies
-   *  variant 'tiled'. */
-  tiles?: TileConfig;
-}
 
 /** The tiled variant's shape (kernels/matmul.wgsl): a WG_M x WG_N workgroup of invocations,
  *  each owning TM x TN outputs, staging BK-deep slices of k; SPLIT_N interleaves each
@@ -89,17 +78,6 @@ interface Tiling {
   tileN: number;
 }
 
-function isSoftware(): boolean {
-  const r = engine().adapter;
-  return r.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software/i.test(`${r.architecture} ${r.device} ${r.description}`);
-}
-
-function subgroupMinSize(): number {
-  const e = engine();
-  if (!e.adapter.features.includes('subgroups')) return 0;
-  return (e.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
-}
-
 /**
  * The kernel and tile sizes for an M x N product on this adapter; the variant comes from
  * defaultVariant() unless forced. On lavapipe (2 cores, 1024^3, BENCHMARKS.md) shared-rows ran at
@@ -133,7 +111,7 @@ export function matmulTiling(m: number, n: number, variant: MatmulVariant = defa
 
 /** Software adapters (CPU drivers) get barrier-free kernels, real GPUs workgroup-memory tiles. */
 function defaultVariant(): MatmulVariant {
-  if (!isSoftware()) return 'tiled';
+  if (!isSoftwareAdapter()) return 'tiled';
   return subgroupMinSize() >= 8 ? 'shared-rows' : 'direct';
 }
 
@@ -143,16 +121,108 @@ function vec4Arg(t: Tensor, op: string): BufferArg {
   return { buffer, size: Math.min(buffer.size, Math.max(16, Math.ceil(size / 16) * 16)) };
 }
 
+/** One operand of a gemm: a tensor's buffer read as a batch of row-major matrices. */
+export interface GemmOperand {
+  tensor: Tensor;
+  /** Elements between stored rows. */
+  ld: number;
+  /** Element stride of each batch dim (0 where the operand is broadcast). */
+  batchStrides: readonly number[];
+}
+
+export interface Gemm {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+  batchShape: readonly number[];
+  a: GemmOperand;
+  b: GemmOperand;
+  c: GemmOperand;
+  transA?: boolean;
+  transB?: boolean;
+  /** C = alpha · op(A) · op(B), then the epilogue. Default 1. */
+  alpha?: number;
+  /** What happens to each element on its way out; `tensor` is laid out exactly like C. */
+  epilogue?: Epilogue;
+  variant?: MatmulVariant;
+  /** Tile sizes for the tiled kernel instead of the adapter's choice (tuning). */
+  tiles?: TileConfig;
+}
+
+/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
+export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor };
+const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
+
+/**
+ * Records C = alpha · op(A) · op(B) (+ R) over strided matrices, with no autograd: the building
+ * block of matmul and of ops that multiply views of their tensors in place (attention's heads).
+ */
+export function gemm(g: Gemm): void {
+  const { m, n, k, transA = false, transB = false, label } = g;
+  if (m === 0 || n === 0) return;
+  const tiling = matmulTiling(m, n, g.variant, g.tiles);
+  const aligned = (o: GemmOperand) => o.ld % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
+  tiling.kernel.dispatch({
+    label,
+    buffers: {
+      a: vec4Arg(g.a.tensor, label),
+      b: vec4Arg(g.b.tensor, label),
+      c: g.c.tensor.arg(label),
+      // Bound but never read by epilogues without a second input.
+      other: (g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : g.a.tensor).arg(label),
+    },
+    params: {
+      m,
+      n,
+      k,
+      batch_rank: g.batchShape.length,
+      lda: g.a.ld,
+      ldb: g.b.ld,
+      ldc: g.c.ld,
+      alpha: g.alpha ?? 1,
+      batch_shape: padTo8(g.batchShape),
+      batch_stride_a: padTo8(g.a.batchStrides),
+      batch_stride_b: padTo8(g.b.batchStrides),
+      batch_stride_c: padTo8(g.c.batchStrides),
+    },
+    constants: {
+      ...tiling.constants,
+      TRANS_A: Number(transA),
+      TRANS_B: Number(transB),
+      VEC_A: Number(aligned(g.a)),
+      VEC_B: Number(aligned(g.b)),
+      EPILOGUE: g.epilogue ? EPILOGUES[g.epilogue.op] : 0,
+    },
+    workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(g.batchShape)],
+  });
+}
+
+export interface MatmulOptions {
+  /** Read `a` as its last two dims swapped ([..., K, M] instead of [..., M, K]). */
+  transA?: boolean;
+  /** Read `b` as its last two dims swapped ([..., N, K] instead of [..., K, N]). */
+  transB?: boolean;
+  /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
+  variant?: MatmulVariant;
+  /** Returns residual + alpha · op(a) · op(b) in one pass (residual has the result's shape). */
+  residual?: Tensor;
+  /** Scales the product. Default 1. */
+  alpha?: number;
+  /** Tile sizes for the tiled variant instead of its defaults (tuning on a new GPU). */
+  tiles?: TileConfig;
+}
+
 /**
  * op(a) · op(b) over the last two dims, where op transposes when transA / transB is set:
  * a is [..., M, K] (or [..., K, M]), b is [..., K, N] (or [..., N, K]), the leading dims
  * broadcast against each other, and the result is [...batch, M, N].
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const { transA = false, transB = false, variant, tiles } = options;
-  const label = `matmul ${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}`;
+  const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
+  const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
-  for (const t of [a, b]) {
+  for (const t of [a, b, ...(residual ? [residual] : [])]) {
     if (t.dtype !== 'f32') throw new Error(`matmul: ${shapes}: expects f32 tensors, got ${t.dtype} ${fmtShape(t.shape)}`);
   }
   if (a.rank < 2 || b.rank < 2) {
@@ -169,58 +239,59 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   // backward's Aᵀ·dC then sums over the batch inside one product instead of a reduction.
   if (b.rank === 2 && a.rank > 2 && !transA) {
     const rows = sizeOf(a.shape.slice(0, -1));
-    const flat = matmul(reshape(a, [rows, ka]), b, options);
-    return reshape(flat, [...a.shape.slice(0, -1), n]);
+    const outShape = [...a.shape.slice(0, -1), n];
+    checkResidual(residual, outShape, shapes);
+    const flat = matmul(reshape(a, [rows, ka]), b, { ...options, residual: residual && reshape(residual, [rows, n]) });
+    return reshape(flat, outShape);
   }
 
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batch = broadcastBatch(batchA, batchB, shapes);
   checkRank(label, batch);
+  checkResidual(residual, [...batch, m, n], shapes);
   const out = Tensor.empty([...batch, m, n]);
-  if (out.size > 0) {
-    const tiling = matmulTiling(m, n, variant, tiles);
-    tiling.kernel.dispatch({
-      label,
-      buffers: { a: vec4Arg(a, label), b: vec4Arg(b, label), c: out.arg(label) },
-      params: {
-        m,
-        n,
-        k: ka,
-        batch_rank: batch.length,
-        batch_shape: padTo8(batch),
-        batch_stride_a: padTo8(broadcastStrides(batchA, batch).map((s) => s * m * ka)),
-        batch_stride_b: padTo8(broadcastStrides(batchB, batch).map((s) => s * ka * n)),
-      },
-      constants: {
-        ...tiling.constants,
-        TRANS_A: Number(transA),
-        TRANS_B: Number(transB),
-        VEC_A: Number((transA ? m : ka) % 4 === 0),
-        VEC_B: Number((transB ? ka : n) % 4 === 0),
-      },
-      workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(batch)],
-    });
-  }
+  gemm({
+    label,
+    m,
+    n,
+    k: ka,
+    batchShape: batch,
+    a: { tensor: a, ld: a.shape[a.rank - 1], batchStrides: broadcastStrides(batchA, batch).map((s) => s * m * ka) },
+    b: { tensor: b, ld: b.shape[b.rank - 1], batchStrides: broadcastStrides(batchB, batch).map((s) => s * ka * n) },
+    c: { tensor: out, ld: n, batchStrides: stridesOf(batch).map((s) => s * m * n) },
+    transA,
+    transB,
+    alpha,
+    epilogue: residual && { op: 'add', tensor: residual },
+    variant,
+    tiles,
+  });
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
   const saved = [...(needA ? [b] : []), ...(needB ? [a] : [])];
   return record(
     'matmul',
-    [a, b],
+    residual ? [a, b, residual] : [a, b],
     out,
     (g, kept) => {
       const sb = needA ? kept[0] : null;
       const sa = needB ? kept[kept.length - 1] : null;
-      const o = { variant, tiles };
+      const o = { variant, alpha, tiles };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.
       const ga = sb && (transA ? matmul(sb, g, { ...o, transA: transB, transB: true }) : matmul(g, sb, { ...o, transB: !transB }));
       const gb = sa && (transB ? matmul(g, sa, { ...o, transA: true, transB: transA }) : matmul(sa, g, { ...o, transA: !transA }));
-      return [ga && sumTo(ga, a.shape), gb && sumTo(gb, b.shape)];
+      return [ga && sumTo(ga, a.shape), gb && sumTo(gb, b.shape), ...(residual ? [g] : [])];
     },
     saved,
   );
+}
+
+function checkResidual(residual: Tensor | undefined, shape: Shape, shapes: string): void {
+  if (residual && fmtShape(residual.shape) !== fmtShape(shape)) {
+    throw new Error(`matmul: ${shapes}: residual ${fmtShape(residual.shape)} does not match the product's shape ${fmtShape(shape)}`);
+  }
 }
 
 /** NumPy broadcasting of the batch dims, with an error that names both full shapes. */

@@ -8,9 +8,8 @@
 //   values, so long rows (a vocabulary) are spread over a whole workgroup and loads coalesce.
 
 import { grid } from '../kernel.ts';
-import { engine } from '../runtime.ts';
+import { isSoftwareAdapter } from '../policy.ts';
 
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 let forcedTPR: number | null = null;
 
 /** Forces the lanes per row (a power of two up to 256, or null for the adapter's choice), so
@@ -22,11 +21,6 @@ export function setRowThreads(tpr: number | null): void {
   forcedTPR = tpr;
 }
 
-function isSoftware(): boolean {
-  const a = engine().adapter;
-  return a.isFallbackAdapter || a.architecture === 'software' || SOFTWARE.test(`${a.device} ${a.description}`);
-}
-
 export interface RowPlan {
   constants: { WG: number; TPR: number };
   workgroups: [number, number];
@@ -34,7 +28,7 @@ export interface RowPlan {
 
 /** Override constants and workgroup counts for `rows` rows of `len` values each. */
 export function rowPlan(rows: number, len: number): RowPlan {
-  const software = isSoftware();
+  const software = isSoftwareAdapter();
   const tpr = forcedTPR ?? (software ? 1 : Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, len) / 4)))));
   const wg = Math.max(software ? 64 : 128, tpr);
   return { constants: { WG: wg, TPR: tpr }, workgroups: grid(rows, wg / tpr) };

@@ -101,7 +101,7 @@ export function explainModSum(digits: readonly number[], format: ExplanationForm
 }
 
 /** Renders a target from a source text of either task, recognised by its first token. */
-export function explainSource(source: string, format: ExplanationFormat, sumModulus = 10): string {
+export function explainSource(source: string, format: ExplanationFormat, sumModulus = 10, maxValue = Infinity): string {
   if (isModSumSource(source)) return explainModSum(parseModSum(source), format);
-  return explainListOps(parse(source), format, sumModulus);
+  return explainListOps(parse(source, maxValue), format, sumModulus);
 }

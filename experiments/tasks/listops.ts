@@ -2,6 +2,7 @@
 // authors' released data follows: MED of an even-length list is the floor of the mean of the two
 // middle values, SUM is taken modulo a fixed modulus.
 
+import { quote } from './quote.ts';
 import type { Rng } from '../../engine/random.ts';
 
 export const LISTOPS_OPS = ['MIN', 'MAX', 'MED', 'SUM'] as const;
@@ -125,12 +126,13 @@ export function serialize(node: ListOpsNode, options: SerializeOptions = {}): st
 
 /**
  * Reads either spelling of the operators, with or without the grouping parentheses. The
- * parentheses carry no structure, so they are only checked for balance.
+ * parentheses carry no structure, so they are only checked for balance. Operands above
+ * `maxValue` (the task's largest value) are an error.
  */
-export function parse(source: string): ListOpsNode {
+export function parse(source: string, maxValue = Infinity): ListOpsNode {
   const tokens = source.trim().split(/\s+/).filter((t) => t !== '');
   function fail(index: number, message: string): never {
-    const where = index < tokens.length ? `token ${index + 1} ("${tokens[index]}")` : `end of input (after token ${tokens.length})`;
+    const where = index < tokens.length ? `token ${index + 1} (${quote(tokens[index])})` : `end of input (after token ${tokens.length})`;
     throw new Error(`ListOps parse error at ${where}: ${message}`);
   }
   if (tokens.length === 0) fail(0, 'empty source');
@@ -158,6 +160,7 @@ export function parse(source: string): ListOpsNode {
       else root = top.node;
     } else if (/^\d+$/.test(tok)) {
       if (open.length === 0) fail(i, 'number outside any operator');
+      if (Number(tok) > maxValue) fail(i, `operand out of range: this task's values are 0-${maxValue}`);
       open[open.length - 1].node.args.push(Number(tok));
     } else {
       fail(i, 'unexpected token, expected "(", ")", "]", an operator or a non-negative integer');

@@ -2,6 +2,7 @@
 // definition is unpublished; ours is a flat list of digits whose answer is their sum mod 10.
 // Sources read `SUM 3 5 9 1`: the bare `SUM` (no `[`) keeps them apart from ListOps sources.
 
+import { quote } from './quote.ts';
 import type { Rng } from '../../engine/random.ts';
 
 export const MODSUM_MODULUS = 10;
@@ -46,7 +47,7 @@ export function isModSumSource(source: string): boolean {
 export function parseModSum(source: string): number[] {
   const tokens = source.trim().split(/\s+/).filter((t) => t !== '');
   const fail = (index: number, message: string): Error => {
-    const where = index < tokens.length ? `token ${index + 1} ("${tokens[index]}")` : `end of input (after token ${tokens.length})`;
+    const where = index < tokens.length ? `token ${index + 1} (${quote(tokens[index])})` : `end of input (after token ${tokens.length})`;
     return new Error(`modsum parse error at ${where}: ${message}`);
   };
   if (tokens[0] !== HEAD) throw fail(0, `expected "${HEAD}"`);

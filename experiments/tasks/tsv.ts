@@ -3,6 +3,8 @@
 // LRA's (`Source\tTarget` header, one example per line, bare-answer target). Readers keep the
 // file's line ending so that writing what was read reproduces the file exactly.
 
+import { quote } from './quote.ts';
+
 export type TsvFormat = 'authors' | 'lra';
 export type LineEnding = '\n' | '\r\n';
 
@@ -31,6 +33,9 @@ export function detectTsvFormat(text: string): TsvFormat {
 }
 
 export function readTsv(text: string, fileName: string): TsvFile {
+  // With a byte-order mark the LRA header would not match and the file would pass as the
+  // authors' format, its header as an example.
+  if (text.startsWith('\uFEFF')) failAt(fileName, 1, 'the file starts with a UTF-8 byte-order mark; save it without one (UTF-8 without BOM)');
   return detectTsvFormat(text) === 'lra' ? readLraTsv(text, fileName) : readAuthorsTsv(text, fileName);
 }
 
@@ -134,7 +139,7 @@ export function readLraTsv(text: string, fileName: string): TsvFile {
     if (fields.length !== 2) failAt(fileName, n, `expected 2 tab-separated fields (source, target), found ${fields.length}`);
     const [source, target] = fields;
     if (source === '') failAt(fileName, n, 'empty source');
-    if (!/^\d+$/.test(target)) failAt(fileName, n, `target must be a bare non-negative integer, got ${JSON.stringify(target)}`);
+    if (!/^\d+$/.test(target)) failAt(fileName, n, `target must be a bare non-negative integer, got ${quote(target)}`);
     rows.push({ source, target });
   });
   return { format: 'lra', lineEnding, rows };

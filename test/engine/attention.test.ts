@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
-import { attention, attentionUnfused, type AttentionOptions } from '../../engine/ops/attention.ts';
+import { attention, attentionUnfused, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -19,7 +19,12 @@ interface Case {
   scale?: number;
   /** Run the op on [B, L, H, Dh] tensors (the data and results here stay [B, H, L, Dh]). */
   headsLast?: boolean;
+  /** Which implementation (default: the adapter's choice). */
+  path?: AttentionPath;
 }
+
+// Every case runs on both implementations, whichever this adapter would pick.
+const PATHS: AttentionPath[] = ['fused', 'materialized'];
 
 interface Data {
   q: Float64Array;
@@ -130,7 +135,7 @@ function reference(c: Case, d: Data) {
 }
 
 function optionsFor(c: Case, bias: E.Tensor | undefined, mask: E.Tensor | undefined): AttentionOptions {
-  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, headsLast: c.headsLast };
+  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, headsLast: c.headsLast, path: c.path };
 }
 
 /** The shape of q (L = Lq) or k and v (L = Lk) in the layout the op runs on. */
@@ -185,7 +190,7 @@ function compare(got: Awaited<ReturnType<typeof runFused>>, want: ReturnType<typ
 
 const name = (c: Case) =>
   `B${c.B} H${c.H} Lq${c.Lq} Lk${c.Lk} Dh${c.Dh}` +
-  `${c.bias && c.bias !== 'none' ? ` bias:${c.bias}` : ''}${c.mask ? ' mask' : ''}${c.causal ? ' causal' : ''}${c.scale ? ` scale ${c.scale.toFixed(3)}` : ''}${c.headsLast ? ' heads last' : ''}`;
+  `${c.bias && c.bias !== 'none' ? ` bias:${c.bias}` : ''}${c.mask ? ' mask' : ''}${c.causal ? ' causal' : ''}${c.scale ? ` scale ${c.scale.toFixed(3)}` : ''}${c.headsLast ? ' heads last' : ''}${c.path ? ` (${c.path})` : ''}`;
 
 const CASES: Case[] = [
   { B: 1, H: 1, Lq: 1, Lk: 1, Dh: 4 },
@@ -207,8 +212,9 @@ const CASES: Case[] = [
   { B: 2, H: 3, Lq: 3, Lk: 100, Dh: 12, bias: 'batched', mask: true, causal: true, headsLast: true },
 ];
 
-describe('attention forward and backward vs float64', () => {
-  for (const [n, c] of CASES.entries()) {
+describe.each(PATHS)('attention forward and backward vs float64 (%s)', (path) => {
+  for (const [n, base] of CASES.entries()) {
+    const c = { ...base, path };
     it(name(c), async () => {
       const d = makeData(c, 10 * n + 1);
       compare(await runFused(c, d), reference(c, d), name(c));
@@ -217,7 +223,7 @@ describe('attention forward and backward vs float64', () => {
 
   it('head sizes that are not a multiple of 4 (padded to vec4)', async () => {
     for (const [Dh, headsLast] of [[1, false], [5, true], [7, false]] as const) {
-      const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true, headsLast };
+      const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true, headsLast, path };
       const d = makeData(c, Dh);
       compare(await runFused(c, d), reference(c, d), name(c));
     }
@@ -228,20 +234,20 @@ describe('attention forward and backward vs float64', () => {
       [3, 0],
       [0, 5],
     ]) {
-      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 4, bias: 'shared3', mask: true, causal: true };
+      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 4, bias: 'shared3', mask: true, causal: true, path };
       const d = makeData(c, 1);
       compare(await runFused(c, d), reference(c, d), name(c));
     }
   });
 
   it('accepts i32 masks like f32 ones', async () => {
-    const c: Case = { B: 3, H: 2, Lq: 5, Lk: 13, Dh: 8, mask: true };
+    const c: Case = { B: 3, H: 2, Lq: 5, Lk: 13, Dh: 8, mask: true, path };
     const d = makeData(c, 5);
     compare(await runFused(c, d, 'i32'), reference(c, d), `${name(c)} i32 mask`);
   });
 });
 
-describe('fully masked rows', () => {
+describe.each(PATHS)('fully masked rows (%s)', (path) => {
   // Batch 1 pads every key. With causal and Lq > Lk, query rows 0..2 (of every batch) see no key
   // either; the second shape takes the split-key path.
   for (const [Lq, Lk, emptyRows] of [
@@ -249,7 +255,7 @@ describe('fully masked rows', () => {
     [3, 70, 0],
   ]) {
     it(`give zero output and zero gradients, not NaN (Lq ${Lq}, Lk ${Lk})`, async () => {
-      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 8, bias: 'shared3', causal: true, mask: true };
+      const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 8, bias: 'shared3', causal: true, mask: true, path };
       const d = makeData(c, 3);
       d.mask!.fill(1, 0, Lk).fill(0, Lk, 2 * Lk);
       const got = await runFused(c, d);
@@ -288,14 +294,15 @@ describe('decode step against a KV cache', () => {
   });
 });
 
-describe('gradients vs finite differences', () => {
+describe.each(PATHS)('gradients vs finite differences (%s)', (path) => {
   const FD: Case[] = [
     { B: 2, H: 2, Lq: 3, Lk: 5, Dh: 4, bias: 'shared3', mask: true, causal: true },
     { B: 2, H: 1, Lq: 5, Lk: 3, Dh: 8, bias: 'batched', causal: true, scale: 0.5 },
     { B: 1, H: 2, Lq: 1, Lk: 5, Dh: 5, bias: 'shared4', mask: true },
     { B: 2, H: 3, Lq: 3, Lk: 4, Dh: 4, bias: 'shared3', mask: true, causal: true, headsLast: true },
   ];
-  for (const c of FD) {
+  for (const base of FD) {
+    const c = { ...base, path };
     it(name(c), async () => {
       const d = makeData(c, 5);
       const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
@@ -315,7 +322,7 @@ describe('gradients vs finite differences', () => {
     const d = makeData(c, 9);
     const q2 = E.tensor(rand(c.B * c.H * c.Lq * c.Dh, 123), [c.B, c.H, c.Lq, c.Dh]);
     await checkGradients(
-      (q, k, v, bias) => E.add(attention(q, k, v, { bias }), attention(q2, k, v, { bias, causal: true })),
+      (q, k, v, bias) => E.add(attention(q, k, v, { bias, path }), attention(q2, k, v, { bias, causal: true, path })),
       [
         { data: d.q, shape: [c.B, c.H, c.Lq, c.Dh] },
         { data: d.k, shape: [c.B, c.H, c.Lk, c.Dh] },
@@ -327,14 +334,15 @@ describe('gradients vs finite differences', () => {
   });
 });
 
-describe('attention vs the unfused GPU composition', () => {
+describe.each(PATHS)('attention vs the unfused GPU composition (%s)', (path) => {
   const cases: Case[] = [
     { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true, scale: 0.7 },
     { B: 2, H: 3, Lq: 7, Lk: 4, Dh: 12, bias: 'batched', mask: true, causal: true },
     { B: 2, H: 1, Lq: 5, Lk: 33, Dh: 4 },
     { B: 2, H: 3, Lq: 7, Lk: 9, Dh: 8, bias: 'shared3', mask: true, causal: true, headsLast: true },
   ];
-  for (const c of cases) {
+  for (const base of cases) {
+    const c = { ...base, path };
     it(`agrees in output and all gradients: ${name(c)}`, async () => {
       const d = makeData(c, 31);
       const results: Float32Array[][] = [];

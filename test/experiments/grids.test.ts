@@ -152,9 +152,9 @@ describe('experiment CLI', () => {
     expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization/);
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full/);
     const bad = run('modsum', '--colour', 'red');
-    expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/unknown option --colour; valid options: --preset, --seeds, --jobs, --out/);
-    expect(run('modsum', '--seeds', 'x').stderr).toMatch(/--seeds must be a positive integer/);
-    expect(run('modsum', '--jobs', '0').stderr).toMatch(/--jobs must be a positive integer, got 0/);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/experiment: unknown option --colour; valid options: --preset, --seeds, --jobs, --out, --restart-damaged\n/);
+    expect(run('modsum', '--seeds', 'x').stderr).toContain('experiment: --seeds must be an integer >= 1, got "x"');
+    expect(run('modsum', '--jobs=0').stderr).toContain('experiment: --jobs must be an integer >= 1, got "0"');
   });
 });

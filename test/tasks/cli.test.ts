@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,9 +51,9 @@ describe('cli render', () => {
     expect(unknown.stderr).toMatch(/unknown command "rendr"; valid commands: render/);
     const option = cli('render', '--fmt', 'medium', '--input', sampleFile);
     expect(option.code).toBe(2);
-    expect(option.stderr).toMatch(/unknown option "--fmt"; valid options: --format, --input/);
+    expect(option.stderr).toMatch(/render: unknown option --fmt; valid options: --format, --input/);
     const format = cli('render', '--format', 'verbose', '--input', sampleFile);
-    expect(format.stderr).toMatch(/valid formats: none, short, medium, long/);
+    expect(format.stderr).toMatch(/render: --format must be one of none, short, medium, long, got "verbose"/);
     expect(cli('render', '--format', 'medium').stderr).toMatch(/missing --input/);
   });
 
@@ -89,4 +89,52 @@ describe('cli train (on data files)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.tsv:3: /);
   }, 60_000);
+});
+
+describe('bad data files: an error naming the file, the line and the rule', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cli-inputs-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  const good = file('good.tsv', '[MAX 1 2 ]\tFinal answer: 2\n');
+  const empty = file('empty.tsv', '');
+
+  it.each([
+    ['an empty training file', ['--train', empty, '--validation', good], `--train ${empty}: the file holds no examples`],
+    ['an empty validation file', ['--train', good, '--validation', empty], `--validation ${empty}: the file holds no examples`],
+    ['an empty test file', ['--train', good, '--validation', good, '--test', empty], `--test ${empty}: the file holds no examples`],
+    ['a folder', ['--train', dir, '--validation', good], `--train ${dir}: is a folder, expected a TSV file`],
+    ['a non-number', ['--train', good, '--validation', good, '--epochs', '0x10'], 'train: --epochs must be an integer >= 1, got "0x10"'],
+  ])('train refuses %s', (_, args, message) => {
+    const r = cli('train', ...args, '--out', path.join(dir, 'out'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(message);
+    expect(existsSync(path.join(dir, 'out', 'results.json'))).toBe(false);
+  }, 60_000);
+
+  it('train refuses an example longer than the model can take in one batch', () => {
+    const long = file('long.tsv', `[MAX 1 2 ]\tFinal answer: 2\n[MAX ${'3 '.repeat(20000)}]\tFinal answer: 3\n`);
+    const r = cli('train', '--train', long, '--validation', good, '--batch-size', '2', '--out', path.join(dir, 'out'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${long}: line 2 \\(example 2\\): the example is 20004 tokens long; in batches of 2, model xs on this adapter takes at most \\d+`));
+  }, 60_000);
+
+  it.each([
+    ['a byte-order mark', '\uFEFFSource\tTarget\n[MAX 2 3 ]\t3\n', ':1: the file starts with a UTF-8 byte-order mark'],
+    ['an operand outside the digits of listops', '[MAX 2 42 ]\t42\n', ': line 1 (example 1): ListOps parse error at token 3 ("42"): operand out of range: this task\'s values are 0-9'],
+    ['a megabyte-long bad token', `[MAX 2 ${'x'.repeat(1 << 20)} ]\t3\n`, `: line 1 (example 1): ListOps parse error at token 3 ("${'x'.repeat(40)}"... (1048576 characters))`],
+  ])('render refuses %s', (name, text, message) => {
+    const f = file(`${name.replaceAll(' ', '-')}.tsv`, text);
+    const r = cli('render', '--format', 'medium', '--input', f);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${f}${message}`);
+    expect(r.stderr.length).toBeLessThan(1000);
+  });
+
+  it('render takes operands up to 29 with --task listops30', () => {
+    const r = cli('render', '--format', 'short', '--input', file('30.tsv', '[MAX 2 29 ]\t29\n'), '--task', 'listops30');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Final answer: 29');
+  });
 });

@@ -1,0 +1,126 @@
+// The writes and reads that keep a run folder whole through crashes, kills and second processes:
+// files replaced by rename from names no other writer uses, a metrics log whose torn last line
+// (a write cut short) is dropped rather than trusted, and a lock naming the process that owns the
+// folder.
+
+import { rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { link, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import process from 'node:process';
+
+let tmpCount = 0;
+
+/** Replaces `file` whole: a reader sees the old text or the new, never a mix, and two writers
+ *  never share a temporary file. */
+export async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${++tmpCount}`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+/** A JSON file's value, or null when it is missing or torn (a torn write is never trusted). */
+export async function readJson(file: string): Promise<any | null> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The records of a metrics.jsonl file. A last line without its newline was cut short by a crash:
+ * it is dropped with a warning. A damaged line before it is an error naming the file and line.
+ * Steps a resumed cell trained again after its last checkpoint appear twice: the later line wins.
+ */
+export async function readMetrics(file: string, warn: (line: string) => void): Promise<any[]> {
+  const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return '';
+    throw new Error(`${file}: cannot read (${e.message})`);
+  });
+  const lines = text.split('\n');
+  const torn = lines.pop()!;
+  if (torn !== '') warn(`${file}: dropped a torn last line (${torn.length} bytes without a line ending)`);
+  const byKey = new Map<string, unknown>();
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let record: any;
+    try {
+      record = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`${file}:${i + 1}: not a JSON record (${(e as Error).message}); a line in the middle of the file is damaged, so the file cannot be trusted`);
+    }
+    byKey.set(JSON.stringify([record.cell, record.step, 'valAccuracy' in record]), record);
+  });
+  return [...byKey.values()];
+}
+
+/** Cuts a torn last line off a metrics file, so that the next append starts on a line of its own. */
+export async function repairTornTail(file: string, warn: (line: string) => void): Promise<void> {
+  const text = await readFile(file).catch(() => null);
+  if (!text || text.length === 0 || text[text.length - 1] === 0x0a) return;
+  const keep = text.lastIndexOf(0x0a) + 1;
+  await truncate(file, keep);
+  warn(`${file}: cut a torn last line (${text.length - keep} bytes) left by an interrupted write`);
+}
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, as another user's process.
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Takes the run folder for this process, or throws naming the process that holds it. A lock left
+ * by a process of this host that no longer exists is taken over; one from another host is not
+ * (its process cannot be checked), and the message says how to release it.
+ * Returns the function that releases it.
+ */
+export async function lockRun(dir: string): Promise<() => Promise<void>> {
+  const file = path.join(dir, 'lock.json');
+  const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const mine = `${file}.${process.pid}-${++tmpCount}`;
+  await writeFile(mine, JSON.stringify(me));
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // link() creates the name only if nothing holds it: of two processes, exactly one wins.
+      const won = await link(mine, file).then(() => true, (e: NodeJS.ErrnoException) => (e.code === 'EEXIST' ? false : Promise.reject(e)));
+      if (won) {
+        // process.exit() (a signal handler, a closed pipe) skips finally blocks; 'exit' still runs.
+        const onExit = () => rmSync(file, { force: true });
+        process.once('exit', onExit);
+        return async () => {
+          process.off('exit', onExit);
+          await rm(file, { force: true });
+        };
+      }
+      const text = await readFile(file, 'utf8').catch(() => null);
+      if (text === null) continue;
+      const holder = JSON.parse(text) as LockHolder;
+      if (holder.host !== me.host || alive(holder.pid)) {
+        const gone = holder.host === me.host ? '' : `; if that process is gone, delete ${file}`;
+        throw new Error(`run ${dir} is in use by process ${holder.pid} on host ${holder.host} since ${holder.since}${gone}`);
+      }
+      // Stale: move it to a name of our own, and check that what moved is what was judged stale
+      // (another process may have replaced it in between).
+      const moved = `${file}.stale-${process.pid}-${++tmpCount}`;
+      if (!(await rename(file, moved).then(() => true, () => false))) continue;
+      const movedText = await readFile(moved, 'utf8');
+      if (movedText !== text) await link(moved, file).catch(() => {});
+      await rm(moved, { force: true });
+    }
+    throw new Error(`run ${dir}: could not take ${file} (other processes keep changing it)`);
+  } finally {
+    await rm(mine, { force: true });
+  }
+}
