@@ -4,7 +4,9 @@
 // relative-position bias [H, L, L] shared by the batch and trained, and a key padding mask.
 // Prints milliseconds per iteration.
 //
-//   npm run bench -- attention [--iters N] [--sizes B,H,L,Dh/B,H,L,Dh...] [--causal]
+//   npm run bench -- attention [--iters N] [--sizes B,H,L,Dh/B,H,L,Dh...] [--causal] [--json]
+//
+// --json also prints one object per row: {"op":"attention","B":..,"H":..,"L":..,"Dh":..,"impl":..,"forwardMs":..,"bothMs":..}
 
 import * as E from '../engine/index.ts';
 import { attention, attentionUnfused, type AttentionOptions } from '../engine/ops/attention.ts';
@@ -27,6 +29,7 @@ export async function run(args: string[]): Promise<void> {
   const iters = Number(option(args, '--iters') ?? 5);
   const sizes = (option(args, '--sizes') ?? '8,8,128,64/8,4,64,32').split('/').map((s) => s.split(',').map(Number));
   const causal = args.includes('--causal');
+  const json = args.includes('--json');
   const e = await E.initEngine();
   console.log(`attention, ${E.describeAdapter(e.adapter)}, ${iters} iterations${causal ? ', causal' : ''}`);
   console.log('B  H   L    Dh  op        forward ms  fwd+bwd ms');
@@ -54,6 +57,7 @@ export async function run(args: string[]): Promise<void> {
       });
       const row = [B, H, L, Dh].map((n, i) => String(n).padEnd([3, 4, 5, 4][i])).join('');
       console.log(`${row}${name.padEnd(10)}${forward.toFixed(1).padStart(10)}${both.toFixed(1).padStart(12)}`);
+      if (json) console.log(JSON.stringify({ op: 'attention', B, H, L, Dh, causal, impl: name, forwardMs: Number(forward.toFixed(3)), bothMs: Number(both.toFixed(3)) }));
     }
     E.dispose([q, k, v, bias, mask, dout]);
   }

@@ -7,13 +7,19 @@
 // of --repeat timed batches, the engines taking turns so both see the same background load.
 //
 //   npm run bench -- matmul [--json] [--repeat N] [--only this|tfjs-webgpu] [--variants]
+//                           [--sizes 1024,2048,4096] [--tiles WG_M,WG_N,TM,TN,BK[,split]/...]
+//                           [--seconds S] [--check]
 //
 // --variants adds this engine's kernel variants forced one by one ("this:tiled", ...), to see
-// what the adapter's choice gains. --json prints one object per line:
+// what the adapter's choice gains. --sizes replaces the shape list with square products of those
+// sizes. --tiles adds the tiled kernel with each of the given tile shapes ("this:16,16,8,8,16"),
+// to tune it on a new GPU. --seconds sets the length of a timed batch (0.5). --check compares 64
+// sampled entries of each engine's result with a float64 dot product of the same inputs (so a
+// fast but wrong tile shape shows). --json prints one object per line:
 //   {"op":"matmul","m":..,"n":..,"k":..,"transA":..,"transB":..,"engine":"this"|"tfjs-webgpu","gflops":..,"adapter":".."}
 
 import * as E from '../engine/index.ts';
-import { matmulTiling, type MatmulVariant } from '../engine/ops/matmul.ts';
+import { formatTiles, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../engine/ops/matmul.ts';
 import { option } from './lib/args.ts';
 
 interface Shape {
@@ -43,11 +49,13 @@ const SHAPES: Shape[] = [
 interface Runner {
   /** Runs `count` products and waits for the last result's values. */
   batch(count: number): Promise<void>;
+  /** One product's values, and the stored inputs it was made from. */
+  values(): Promise<{ c: ArrayLike<number>; a: ArrayLike<number>; b: ArrayLike<number> }>;
   dispose(): void;
 }
 
 /** A Runner over either engine: `product` makes a result, `read` waits for its values. */
-function runner<T extends { dispose(): void }>(product: () => T, read: (t: T) => Promise<unknown>, dispose: () => void): Runner {
+function runner<T extends { dispose(): void }>(product: () => T, read: (t: T) => Promise<ArrayLike<number>>, inputs: [T, T], dispose: () => void): Runner {
   return {
     async batch(count) {
       for (let i = 0; i < count - 1; i++) product().dispose();
@@ -55,18 +63,45 @@ function runner<T extends { dispose(): void }>(product: () => T, read: (t: T) =>
       await read(last);
       last.dispose();
     },
+    async values() {
+      const last = product();
+      const c = await read(last);
+      last.dispose();
+      return { c, a: await read(inputs[0]), b: await read(inputs[1]) };
+    },
     dispose,
   };
 }
 
-function ours(s: Shape, variant?: MatmulVariant): Runner {
+function ours(s: Shape, variant?: MatmulVariant, tiles?: TileConfig): Runner {
   const a = E.randu(s.transA ? [s.k, s.m] : [s.m, s.k], { seed: 1, lo: -1, hi: 1 });
   const b = E.randu(s.transB ? [s.n, s.k] : [s.k, s.n], { seed: 2, lo: -1, hi: 1 });
   return runner(
-    () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant }),
+    () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant, tiles }),
     (t) => t.toArray(),
+    [a, b],
     () => E.dispose([a, b]),
   );
+}
+
+/** Largest |c - ref| / (1e-5·Σ|a·b| + 1e-6) over 64 sampled entries, ref a float64 dot product:
+ *  float32 accumulation errs by about K·2^-24·Σ|a·b| at worst, far under 1. */
+function sampledError(s: Shape, c: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let t = 0; t < 64; t++) {
+    const i = Math.floor(((t * 0.6180339887) % 1) * s.m);
+    const j = Math.floor(((t * 0.7548776662 + 0.5) % 1) * s.n);
+    let ref = 0;
+    let mag = 0;
+    for (let q = 0; q < s.k; q++) {
+      const x = a[s.transA ? q * s.m + i : i * s.k + q] * b[s.transB ? j * s.k + q : q * s.n + j];
+      ref += x;
+      mag += Math.abs(x);
+    }
+    const err = Math.abs(c[i * s.n + j] - ref) / (1e-5 * mag + 1e-6);
+    worst = Number.isNaN(err) ? Infinity : Math.max(worst, err);
+  }
+  return worst;
 }
 
 type TF = typeof import('@tensorflow/tfjs-core');
@@ -89,7 +124,8 @@ function theirs(tf: TF, s: Shape): Runner {
   const b = tf.randomUniform(s.transB ? [s.n, s.k] : [s.k, s.n], -1, 1, 'float32', 2);
   return runner(
     () => tf.matMul(a, b, s.transA, s.transB),
-    (t) => t.data(),
+    (t) => t.data() as Promise<Float32Array>,
+    [a, b],
     () => tf.dispose([a, b]),
   );
 }
@@ -115,6 +151,10 @@ export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
   const repeat = Number(option(args, '--repeat') ?? 3);
   const only = option(args, '--only');
+  const batchSeconds = Number(option(args, '--seconds') ?? 0.5);
+  const checkValues = args.includes('--check');
+  const sizes = option(args, '--sizes');
+  const shapes = sizes ? sizes.split(',').map((x) => sq(Number(x))) : SHAPES;
   const e = await E.initEngine();
   const adapter = E.describeAdapter(e.adapter);
   const engines: [string, (s: Shape) => Runner][] = [];
@@ -128,19 +168,36 @@ export async function run(args: string[]): Promise<void> {
       if (usable(v)) engines.push([`this:${v}`, (s) => ours(s, v)]);
     }
   }
+  for (const text of option(args, '--tiles')?.split('/') ?? []) {
+    const tiles = parseTiles(text);
+    try {
+      matmulTiling(1, 1, 'tiled', tiles);
+    } catch (err) {
+      console.log(`skipped: ${(err as Error).message}`);
+      continue;
+    }
+    engines.push([`this:${formatTiles(tiles)}`, (s) => ours(s, 'tiled', tiles)]);
+  }
   if (!json) {
     console.log(`matmul GFLOP/s, ${adapter}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? '(unset)'}, median of ${repeat}`);
     const ratio = engines.length > 1 ? `  ${engines[0][0]}/${engines[1][0]}` : '';
     console.log(`${'M x N x K'.padEnd(18)}${'product'.padEnd(24)}${engines.map(([n]) => n.padStart(17)).join('')}${ratio}`);
   }
-  for (const s of SHAPES) {
+  for (const s of shapes) {
     const flop = 2 * s.m * s.n * s.k;
     const runners = engines.map(([, make]) => make(s));
-    // Warm up, then size each timed batch to about half a second (at least one product).
+    // Warm up, then size each timed batch to about --seconds (at least one product; a second
+    // warm-up batch first, as one product is too short to time on a fast GPU).
     const counts: number[] = [];
+    const errors: (number | undefined)[] = [];
     for (const r of runners) {
       await r.batch(1);
-      counts.push(Math.max(1, Math.round(0.5 / (await seconds(r, 1)))));
+      const probe = Math.max(1, Math.round(0.05 / (await seconds(r, 1))));
+      counts.push(Math.max(1, Math.round((batchSeconds * probe) / (await seconds(r, probe)))));
+      if (checkValues) {
+        const { c, a, b } = await r.values();
+        errors.push(sampledError(s, c, a, b));
+      }
     }
     const rates: number[][] = runners.map(() => []);
     for (let i = 0; i < repeat; i++) {
@@ -151,12 +208,15 @@ export async function run(args: string[]): Promise<void> {
     if (json) {
       for (const [j, [engine]] of engines.entries()) {
         const { m, n, k, transA, transB } = s;
-        console.log(JSON.stringify({ op: 'matmul', m, n, k, transA, transB, engine, gflops: Number(gflops[j].toFixed(2)), adapter }));
+        const check = checkValues ? { sampledError: Number(errors[j]!.toPrecision(3)), correct: errors[j]! <= 1 } : {};
+        console.log(JSON.stringify({ op: 'matmul', m, n, k, transA, transB, engine, gflops: Number(gflops[j].toFixed(2)), ...check, adapter }));
       }
     } else {
       const dims = `${s.m}x${s.n}x${s.k}`.padEnd(18);
       const ratio = gflops.length > 1 ? `${(gflops[0] / gflops[1]).toFixed(1).padStart(8)}x` : '';
-      console.log(`${dims}${s.what.padEnd(24)}${gflops.map((g) => g.toFixed(2).padStart(17)).join('')}${ratio}`);
+      const flag = (j: number) => (checkValues && !(errors[j]! <= 1) ? '!' : '');
+      console.log(`${dims}${s.what.padEnd(24)}${gflops.map((g, j) => (g.toFixed(2) + flag(j)).padStart(17)).join('')}${ratio}`);
+      if (checkValues && errors.some((x) => !(x! <= 1))) console.log('  ! sampled entries differ from the float64 reference: that figure is of a wrong result');
     }
   }
 }

@@ -24,6 +24,11 @@
 //    same per-lane path as a buffer, and every workgroupBarrier() suspends and resumes each SIMD
 //    chunk of the workgroup, so staging only adds copies and barriers: on lavapipe the direct
 //    variant runs about 2x faster than the staged one (BENCHMARKS.md).
+// SPLIT_N spreads an invocation's TN columns over the tile in groups of 4, WG_N·4 apart, instead
+// of side by side: neighbouring invocations then read neighbouring vec4s of tile_b (and store
+// neighbouring columns), which avoids the shared-memory bank conflicts of a stride of TN floats
+// when TN = 8. Each step along k accumulates one product at a time (acc += a·b, four statements)
+// so that GPU compilers can fuse each into one multiply-add.
 // engine/ops/matmul.ts picks the variant and its tile sizes per adapter (matmulTiling).
 //
 // Bounds. Sizes need not be multiples of anything. Loads never branch: a value at k >= K is
@@ -63,6 +68,7 @@ override WG_N: u32 = 16u;
 override TM: u32 = 4u;    // rows per invocation: 4 or 8
 override TN: u32 = 4u;    // columns per invocation: 4 or 8
 override BK: u32 = 32u;   // k per staged slice, a multiple of 4 (4 when !STAGE)
+override SPLIT_N: bool = false;
 const MAX_T = 8u;
 
 var<workgroup> tile_a: array<vec4<f32>, WG_M * TM * BK / 4u>;   // [row][k], vec4 over k
@@ -159,7 +165,9 @@ fn main(
   let tile_row = wid.y * tile_m;
   let tile_col = wid.x * tile_n;
   let row0 = lid.y * TM;   // within the tile
-  let col0 = lid.x * TN;
+  // First column (within the tile) of this invocation's q-th group of 4.
+  let col_step = select(4u, WG_N * 4u, SPLIT_N);
+  let col0 = select(lid.x * TN, lid.x * 4u, SPLIT_N);
   var acc: array<array<vec4<f32>, MAX_T / 4u>, MAX_T>;
 
   for (var k0 = 0u; k0 < p.k; k0 += BK) {
@@ -184,7 +192,7 @@ fn main(
       if (STAGE) {
         for (var i = 0u; i < TM; i++) { av[i] = tile_a[((row0 + i) * BK + kk) / 4u]; }
         for (var j = 0u; j < 4u; j++) {
-          for (var q = 0u; q < TN / 4u; q++) { bv[j][q] = tile_b[((kk + j) * tile_n + col0) / 4u + q]; }
+          for (var q = 0u; q < TN / 4u; q++) { bv[j][q] = tile_b[((kk + j) * tile_n + col0 + q * col_step) / 4u]; }
         }
       } else {
         for (var g = 0u; g < TM / 4u; g++) {
@@ -192,13 +200,16 @@ fn main(
           for (var i = 0u; i < 4u; i++) { av[4u * g + i] = blk[i]; }
         }
         for (var q = 0u; q < TN / 4u; q++) {
-          let blk = b_block(off.y, k0 + kk, tile_col + col0 + 4u * q);
+          let blk = b_block(off.y, k0 + kk, tile_col + col0 + q * col_step);
           for (var j = 0u; j < 4u; j++) { bv[j][q] = blk[j]; }
         }
       }
       for (var i = 0u; i < TM; i++) {
         for (var q = 0u; q < TN / 4u; q++) {
-          acc[i][q] += av[i].x * bv[0][q] + av[i].y * bv[1][q] + av[i].z * bv[2][q] + av[i].w * bv[3][q];
+          acc[i][q] += av[i].x * bv[0][q];
+          acc[i][q] += av[i].y * bv[1][q];
+          acc[i][q] += av[i].z * bv[2][q];
+          acc[i][q] += av[i].w * bv[3][q];
         }
       }
     }
@@ -208,7 +219,7 @@ fn main(
   for (var i = 0u; i < TM; i++) {
     let row = tile_row + row0 + i;
     for (var j = 0u; j < TN; j++) {
-      let col = tile_col + col0 + j;
+      let col = tile_col + col0 + j / 4u * col_step + j % 4u;
       if (row < p.m && col < p.n) { store(off.z + row * p.ldc + col, acc[i][j / 4u][j % 4u]); }
     }
   }

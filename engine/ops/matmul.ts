@@ -6,6 +6,7 @@ import { Kernel, type BufferArg } from '../kernel.ts';
 import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
+import { engine } from '../runtime.ts';
 import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
 import { reshape } from './shape.ts';
@@ -19,6 +20,54 @@ const sharedRowsKernel = new Kernel('matmul_subgroups');
  * - 'tiled': real GPUs.
  */
 export type MatmulVariant = 'shared-rows' | 'direct' | 'tiled';
+
+/** The tiled variant's shape (kernels/matmul.wgsl): a WG_M x WG_N workgroup of invocations,
+ *  each owning TM x TN outputs, staging BK-deep slices of k; SPLIT_N interleaves each
+ *  invocation's column groups. */
+export interface TileConfig {
+  WG_M: number;
+  WG_N: number;
+  TM: number;
+  TN: number;
+  BK: number;
+  SPLIT_N?: boolean;
+}
+
+/** The textbook default: 64 x 64 tiles, 4 x 4 per invocation, 32-deep k slices. */
+export const DEFAULT_GPU_TILES: TileConfig = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 };
+
+/** "WG_M,WG_N,TM,TN,BK[,split]" (split: 1 sets SPLIT_N), as bench/matmul.ts --tiles takes it. */
+export function parseTiles(text: string): TileConfig {
+  const v = text.split(',').map(Number);
+  if (v.length < 5 || v.length > 6 || v.some((x) => !Number.isInteger(x) || x < 0)) {
+    throw new Error(`matmul tiles: want WG_M,WG_N,TM,TN,BK[,split], got '${text}'`);
+  }
+  const [WG_M, WG_N, TM, TN, BK, split = 0] = v;
+  return { WG_M, WG_N, TM, TN, BK, SPLIT_N: split === 1 };
+}
+
+export function formatTiles(t: TileConfig): string {
+  return `${t.WG_M},${t.WG_N},${t.TM},${t.TN},${t.BK}${t.SPLIT_N ? ',1' : ''}`;
+}
+
+/** Throws unless the kernel can run this tile shape on this device: TM and TN are its register
+ *  blocks of 4 or 8 (MAX_T), BK is read 4 at a time, and the staged slices must fit the
+ *  device's workgroup memory and its workgroup size limits. */
+function checkTiles(t: TileConfig): void {
+  const lim = engine().device.limits;
+  const bytes = 4 * t.BK * (t.WG_M * t.TM + t.WG_N * t.TN);
+  const problems = [
+    ![4, 8].includes(t.TM) && 'TM must be 4 or 8',
+    ![4, 8].includes(t.TN) && 'TN must be 4 or 8',
+    (t.BK < 4 || t.BK % 4 !== 0) && 'BK must be a positive multiple of 4',
+    (t.WG_M < 1 || t.WG_N < 1) && 'WG_M and WG_N must be positive',
+    t.WG_M * t.WG_N > lim.maxComputeInvocationsPerWorkgroup && `${t.WG_M * t.WG_N} invocations exceed the device's ${lim.maxComputeInvocationsPerWorkgroup}`,
+    t.WG_N > lim.maxComputeWorkgroupSizeX && `WG_N exceeds maxComputeWorkgroupSizeX ${lim.maxComputeWorkgroupSizeX}`,
+    t.WG_M > lim.maxComputeWorkgroupSizeY && `WG_M exceeds maxComputeWorkgroupSizeY ${lim.maxComputeWorkgroupSizeY}`,
+    bytes > lim.maxComputeWorkgroupStorageSize && `${bytes} bytes of workgroup memory exceed the device's ${lim.maxComputeWorkgroupStorageSize}`,
+  ].filter(Boolean);
+  if (problems.length) throw new Error(`matmul tiles ${formatTiles(t)}: ${problems.join('; ')}`);
+}
 
 interface Tiling {
   kernel: Kernel;
@@ -40,7 +89,12 @@ interface Tiling {
  * textbook 64 x 64 workgroup tile, 4 x 4 per invocation and 32-deep k slices (not measured yet:
  * no GPU was at hand).
  */
-export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant()): Tiling {
+export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant(), tiles?: TileConfig): Tiling {
+  if (tiles) {
+    checkTiles(tiles);
+    const { SPLIT_N = false, ...sizes } = tiles;
+    return { kernel: tiledKernel, constants: { STAGE: 1, ...sizes, SPLIT_N: Number(SPLIT_N) }, tileM: tiles.WG_M * tiles.TM, tileN: tiles.WG_N * tiles.TN };
+  }
   switch (variant) {
     case 'shared-rows': {
       if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
@@ -51,7 +105,7 @@ export function matmulTiling(m: number, n: number, variant: MatmulVariant = defa
     case 'direct':
       return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 4, BK: 4 }, tileM: 32, tileN: 32 };
     case 'tiled':
-      return { kernel: tiledKernel, constants: { STAGE: 1, WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 }, tileM: 64, tileN: 64 };
+      return matmulTiling(m, n, variant, DEFAULT_GPU_TILES);
   }
 }
 
@@ -92,6 +146,8 @@ export interface Gemm {
   /** What happens to each element on its way out; `tensor` is laid out exactly like C. */
   epilogue?: Epilogue;
   variant?: MatmulVariant;
+  /** Tile sizes for the tiled kernel instead of the adapter's choice (tuning). */
+  tiles?: TileConfig;
 }
 
 /** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
@@ -105,7 +161,7 @@ const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
 export function gemm(g: Gemm): void {
   const { m, n, k, transA = false, transB = false, label } = g;
   if (m === 0 || n === 0) return;
-  const tiling = matmulTiling(m, n, g.variant);
+  const tiling = matmulTiling(m, n, g.variant, g.tiles);
   const aligned = (o: GemmOperand) => o.ld % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
   tiling.kernel.dispatch({
     label,
@@ -153,6 +209,8 @@ export interface MatmulOptions {
   residual?: Tensor;
   /** Scales the product. Default 1. */
   alpha?: number;
+  /** Tile sizes for the tiled variant instead of its defaults (tuning on a new GPU). */
+  tiles?: TileConfig;
 }
 
 /**
@@ -161,7 +219,7 @@ export interface MatmulOptions {
  * broadcast against each other, and the result is [...batch, M, N].
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const { transA = false, transB = false, variant, residual, alpha = 1 } = options;
+  const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
   for (const t of [a, b, ...(residual ? [residual] : [])]) {
@@ -207,6 +265,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     alpha,
     epilogue: residual && { op: 'add', tensor: residual },
     variant,
+    tiles,
   });
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
@@ -218,7 +277,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     (g, kept) => {
       const sb = needA ? kept[0] : null;
       const sa = needB ? kept[kept.length - 1] : null;
-      const o = { variant, alpha };
+      const o = { variant, alpha, tiles };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.
       const ga = sb && (transA ? matmul(sb, g, { ...o, transA: transB, transB: true }) : matmul(g, sb, { ...o, transB: !transB }));

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { Kernel } from '../../engine/kernel.ts';
-import { matmul, matmulTiling, type MatmulVariant } from '../../engine/ops/matmul.ts';
+import { formatTiles, matmul, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../../engine/ops/matmul.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -53,12 +53,12 @@ function reference(a: Float64Array, aShape: number[], b: Float64Array, bShape: n
   return { shape: [...batch, m, n], out };
 }
 
-async function check(aShape: number[], bShape: number[], transA: boolean, transB: boolean, variant?: MatmulVariant) {
+async function check(aShape: number[], bShape: number[], transA: boolean, transB: boolean, variant?: MatmulVariant, tiles?: TileConfig) {
   const a = rand(sizeOfShape(aShape), 11);
   const b = rand(sizeOfShape(bShape), 12);
-  const y = E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB, variant }));
+  const y = E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB, variant, tiles }));
   const { shape, out } = reference(a, aShape, b, bShape, transA, transB);
-  const what = `${variant ?? 'default'} ${JSON.stringify(aShape)}${transA ? 'T' : ''} x ${JSON.stringify(bShape)}${transB ? 'T' : ''}`;
+  const what = `${tiles ? `tiles ${formatTiles(tiles)}` : (variant ?? 'default')} ${JSON.stringify(aShape)}${transA ? 'T' : ''} x ${JSON.stringify(bShape)}${transB ? 'T' : ''}`;
   expect(y.shape, what).toEqual(shape);
   const k = transA ? aShape[aShape.length - 2] : aShape[aShape.length - 1];
   expectClose(await y.toArray(), out, 1e-5, 2e-6 * (k + 1), what);
@@ -106,6 +106,28 @@ describe('matmul forward', () => {
       for (const [as, bs, ta, tb] of cases) await check(as, bs, ta, tb, variant);
     });
   }
+
+  // The tiled kernel's other shapes, which bench/matmul.ts --tiles sweeps on a GPU: 8 x 8 per
+  // invocation, shallow and deep k slices, interleaved column groups, non-square workgroups.
+  // Small workgroups run the same code paths as the GPU-sized ones (16 x 16 of 8 x 8 took 85 s
+  // here on lavapipe); [129, 136, 44] crosses several tile edges, has vec4 columns and a K that is
+  // no multiple of BK.
+  for (const text of ['4,4,8,8,8,1', '8,4,8,4,16', '4,8,4,8,4,1']) {
+    it(`tiled with tiles ${text}: transposes, odd and tile-edge sizes, a batch`, async () => {
+      const tiles = parseTiles(text);
+      // Each transpose and vec4 combination is a pipeline to compile (seconds on lavapipe), and
+      // the tile shape does not change how operands are read: a few combinations suffice.
+      await check(...stored(7, 13, 29, true, false), true, false, 'tiled', tiles);
+      for (const t of [false, true]) await check(...stored(129, 136, 44, t, t), t, t, 'tiled', tiles);
+      await check([2, 9, 20], [2, 20, 12], false, false, 'tiled', tiles);
+    });
+  }
+  it('refuses tile shapes the kernel or the device cannot run', () => {
+    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('16,16,6,4,32'))).toThrow('TM must be 4 or 8');
+    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('64,64,4,4,32'))).toThrow('invocations exceed');
+    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('16,16,8,8,256'))).toThrow('bytes of workgroup memory exceed');
+    expect(() => parseTiles('16,16,4')).toThrow('want WG_M,WG_N,TM,TN,BK');
+  });
 
   it('the adapter default matches, and a large K stays accurate', async () => {
     await check([33, 1000], [1000, 9], false, false);
