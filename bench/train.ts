@@ -5,10 +5,12 @@
 // plus target tokens. Dropout is off on both sides (the experiments' quick presets train without it).
 //
 //   npm run bench -- train [--presets tiny,xs] [--batch 32] [--source-length 60]
-//                          [--target-length 60] [--iters 5] [--rounds 3] [--no-peer] [--json]
+//                          [--target-length 60] [--iters 5] [--rounds 3] [--no-peer]
+//                          [--peer-device cpu|cuda] [--json]
 //
 // `--length L` sets both lengths. The peer uses as many threads as the machine has cores
-// (PYTORCH_PYTHON picks its interpreter; default /usr/bin/python3, where Debian installs torch).
+// (PYTORCH_PYTHON picks its interpreter; default /usr/bin/python3, where Debian installs torch);
+// `--peer-device cuda` runs it on the GPU instead (float32), next to this engine on a real GPU.
 
 import * as E from '../engine/index.ts';
 import { Rng } from '../engine/random.ts';
@@ -29,6 +31,8 @@ export async function run(args: string[]): Promise<void> {
   const iters = numberOption(args, '--iters', 5);
   const rounds = numberOption(args, '--rounds', 3);
   const json = args.includes('--json');
+  const peerDevice = option(args, '--peer-device') ?? 'cpu';
+  const peerName = `pytorch-${peerDevice}`;
   const e = await E.initEngine();
   const say = (line: string) => json || console.log(line);
   say(`training step, ${E.describeAdapter(e.adapter)}, batch ${B}, source ${Ls} and target ${Lt} tokens, median of ${rounds} rounds of ${iters} steps`);
@@ -51,9 +55,11 @@ export async function run(args: string[]): Promise<void> {
       opt.step(1e-4);
       opt.zeroGrad();
     };
-    const peer: Peer | string = args.includes('--no-peer') ? 'no peer (--no-peer)' : await startPytorchPeer({ model: preset, batch: B, sourceLength: Ls, targetLength: Lt });
-    if (typeof peer === 'string') say(`  pytorch-cpu: ${peer}`);
-    else say(`  pytorch-cpu: torch ${peer.info.torch}, ${peer.info.threads} threads, BLAS ${peer.info.blas}`);
+    let peer: Peer | string = args.includes('--no-peer')
+      ? 'no peer (--no-peer)'
+      : await startPytorchPeer({ model: preset, batch: B, sourceLength: Ls, targetLength: Lt, device: peerDevice }).catch((err: Error) => `failed to start: ${err.message}`);
+    if (typeof peer === 'string') say(`  ${peerName}: ${peer}`);
+    else say(`  ${peerName}: torch ${peer.info.torch} on ${peer.info.device}, ${peer.info.threads} threads, BLAS ${peer.info.blas}`);
     // Two untimed steps compile the pipelines (lavapipe compiles some on first use).
     for (let i = 0; i < 2; i++) step();
     await E.sync();
@@ -64,13 +70,19 @@ export async function run(args: string[]): Promise<void> {
       for (let i = 0; i < iters; i++) step();
       await E.sync();
       ours.push((performance.now() - t0) / 1000 / iters);
-      if (typeof peer !== 'string') theirs.push(await peer.steps(iters));
+      if (typeof peer !== 'string') {
+        // A peer that fails mid-run costs its figures, not ours.
+        const p: Peer = peer;
+        theirs.push(await p.steps(iters).catch((err: Error) => ((peer = `failed: ${err.message}`), NaN)));
+      }
     }
     if (typeof peer !== 'string') peer.close();
+    else if (theirs.length) say(`  ${peerName}: ${peer}`);
+    const peerOk = theirs.length > 0 && theirs.every(Number.isFinite);
     const params = countParameters(config);
     const tokens = B * (Ls + Lt);
-    const rows = [{ engine: 'this', seconds: median(ours) }, ...(theirs.length ? [{ engine: 'pytorch-cpu', seconds: median(theirs) }] : [])];
-    const ratio = theirs.length ? median(theirs) / median(ours) : null;
+    const rows = [{ engine: 'this', seconds: median(ours) }, ...(peerOk ? [{ engine: peerName, seconds: median(theirs) }] : [])];
+    const ratio = peerOk ? median(theirs) / median(ours) : null;
     for (const r of rows) {
       if (json) {
         console.log(JSON.stringify({ op: 'train-step', model: preset, params, batch: B, sourceLength: Ls, targetLength: Lt, engine: r.engine, seconds: r.seconds, tokensPerSecond: tokens / r.seconds, rounds: r.engine === 'this' ? ours : theirs, ...(r.engine === 'this' && ratio !== null ? { ratio } : {}) }));
@@ -78,7 +90,7 @@ export async function run(args: string[]): Promise<void> {
         say(`${preset.padEnd(9)} ${(params / 1e6).toFixed(2).padStart(6)}M params  ${r.engine.padEnd(12)} ${(r.seconds * 1000).toFixed(1).padStart(8)} ms/step  ${(tokens / r.seconds).toFixed(0).padStart(7)} tokens/s`);
       }
     }
-    if (ratio !== null) say(`${preset.padEnd(9)} ratio (pytorch-cpu time / this engine's): ${ratio.toFixed(2)}x`);
+    if (ratio !== null) say(`${preset.padEnd(9)} ratio (${peerName} time / this engine's): ${ratio.toFixed(2)}x`);
     opt.dispose();
     model.dispose();
   }

@@ -88,8 +88,8 @@ if ((QUICK)); then
   TESTS=${TESTS:-test/engine/softmax.test.ts test/engine/reduce.test.ts}
   MM_SIZES=128,256; MM_SECONDS=0.2; TILES=16,16,8,8,16,1/8,8,4,4,16
   ATT_SIZES=2,2,64,32; ATT_ITERS=2
-  TRAIN="--presets s --batch 2 --length 16 --iters 1"; PT_MODELS=s; PT_ARGS="--batch 2 --source-length 16 --target-length 16"; PT_STEPS=1
-  GRID_PRESET=tiny; JOBS=2
+  TRAIN="--presets s --batch 2 --length 16 --iters 1 --rounds 1"
+  GRID_PRESET=tiny; JOBS=2; PEER_DEVICE=cpu
 else
   TESTS=${TESTS:-test/engine test/training test/model/t5.test.ts}
   MM_SIZES=1024,2048,4096; MM_SECONDS=0.25
@@ -98,8 +98,8 @@ else
   # groups), and the rectangular 64 x 128 / 128 x 64 in between.
   TILES=16,16,4,4,16/16,16,4,4,8/16,16,8,8,8/16,16,8,8,8,1/16,16,8,8,16/16,16,8,8,16,1/16,16,8,8,32,1/16,16,4,8,16,1/16,16,8,4,16/8,16,8,8,16,1/16,8,8,8,16,1/8,8,8,8,16,1
   ATT_SIZES=8,8,512,64/8,8,1024,64/4,16,2048,64; ATT_ITERS=10
-  TRAIN="--presets s,m,t5-small --iters 5"; PT_MODELS="s m t5-small"; PT_ARGS="--batch 8 --source-length 128 --target-length 128"; PT_STEPS=5
-  GRID_PRESET=quick; JOBS=8
+  TRAIN="--presets s,m,t5-small --batch 8 --length 128 --iters 5 --rounds 3"
+  GRID_PRESET=quick; JOBS=8; PEER_DEVICE=cuda
 fi
 
 # ---- stages, most wanted first ----------------------------------------------------------------
@@ -109,16 +109,9 @@ stage doctor 30 $TSX scripts/doctor.ts
 stage kernels 120 $VITEST run $TESTS --exclude test/engine/deno.test.ts --maxWorkers 8 --reporter default --reporter json --outputFile.json "$OUT/vitest.json"
 stage matmul-sweep 170 $TSX bench/run.ts matmul --json --check --variants --sizes "$MM_SIZES" --seconds "$MM_SECONDS" --tiles "$TILES"
 # shellcheck disable=SC2086
-stage train 90 $TSX bench/run.ts train --json $TRAIN
-if [ -f bench/pytorch_t5.py ] && grep -q -- '--device' bench/pytorch_t5.py; then
-  for m in $PT_MODELS; do
-    # The peer's protocol: one JSON line when ready, then one per "STEPS n" line.
-    # shellcheck disable=SC2086
-    stage "pytorch-cuda-$m" 40 bash -c "printf 'STEPS $PT_STEPS\nSTEPS $PT_STEPS\nSTEPS $PT_STEPS\nQUIT\n' | PYTHONUNBUFFERED=1 python3 bench/pytorch_t5.py --model $m $PT_ARGS --vocab 64 --device \$(python3 -c 'import torch; print(\"cuda\" if torch.cuda.is_available() else \"cpu\")' 2>/dev/null || echo cpu)"
-  done
-else
-  log "== pytorch: bench/pytorch_t5.py with --device is not in this tree; no PyTorch figures"
-fi
+# PyTorch CUDA fp32 runs the same steps, alternated with this engine's in one process.
+# shellcheck disable=SC2086
+stage train 150 $TSX bench/run.ts train --json $TRAIN --peer-device "$PEER_DEVICE"
 stage attention 60 $TSX bench/run.ts attention --json --iters "$ATT_ITERS" --sizes "$ATT_SIZES"
 ((QUICK)) || stage matmul-shapes 45 $TSX bench/run.ts matmul --json --check --seconds 0.25
 stage "experiment-$GRID_PRESET" 120 $TSX experiments/run.ts explanations --preset "$GRID_PRESET" --jobs "$JOBS" --out /tmp/gpu-experiment
