@@ -35,6 +35,13 @@ export interface TileConfig {
 
 /** The textbook default: 64 x 64 tiles, 4 x 4 per invocation, 32-deep k slices. */
 export const DEFAULT_GPU_TILES: TileConfig = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 };
+/**
+ * For large products: 64 x 128 tiles, 8 x 8 per invocation with interleaved column groups,
+ * 16-deep slices. Measured on an NVIDIA H200 (BENCHMARKS.md), it ran 2048³ at 24.6 TFLOP/s and
+ * 4096³ at 8.0 against the default's 20.2 and 5.4, but 1024³ at 17.9 against 19.3: a grid of
+ * such tiles is too small there to fill the GPU.
+ */
+export const LARGE_GPU_TILES: TileConfig = { WG_M: 8, WG_N: 16, TM: 8, TN: 8, BK: 16, SPLIT_N: true };
 
 /** "WG_M,WG_N,TM,TN,BK[,split]" (split: 1 sets SPLIT_N), as bench/matmul.ts --tiles takes it. */
 export function parseTiles(text: string): TileConfig {
@@ -105,7 +112,7 @@ export function matmulTiling(m: number, n: number, variant: MatmulVariant = defa
     case 'direct':
       return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 4, BK: 4 }, tileM: 32, tileN: 32 };
     case 'tiled':
-      return matmulTiling(m, n, variant, DEFAULT_GPU_TILES);
+      return matmulTiling(m, n, variant, m * n >= 2048 * 2048 ? LARGE_GPU_TILES : DEFAULT_GPU_TILES);
   }
 }
 
