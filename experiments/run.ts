@@ -1,19 +1,24 @@
-// npm run experiment -- <grid> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR]
+// npm run experiment -- <grid> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR] [--shard I/N]
+// npm run experiment -- <grid> --merge RUN_DIR
 // deno task experiment <grid> [...]   (the same code under Deno)
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { GRID_NAMES, loadGrid, presetOf } from './grid.ts';
-import { runGrid, type WorkerSpec } from './runner.ts';
+import { mergeRun, runGrid, type WorkerSpec } from './runner.ts';
+import { parseShard } from './shard.ts';
 
-const OPTIONS = ['preset', 'seeds', 'jobs', 'out'];
+const OPTIONS = ['preset', 'seeds', 'jobs', 'out', 'shard', 'merge'];
 // How the parent of a --jobs run starts its workers; not for people.
 const WORKER_OPTIONS = ['worker', 'run-dir'];
-const USAGE = `usage: npm run experiment -- <grid> [--preset NAME] [--seeds N] [--jobs N] [--out DIR]
+const USAGE = `usage: npm run experiment -- <grid> [--preset NAME] [--seeds N] [--jobs N] [--out DIR] [--shard I/N]
+       npm run experiment -- <grid> --merge RUN_DIR
 grids: ${GRID_NAMES.join(', ')}
---jobs N trains N cells at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)`;
+--jobs N trains N cells at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)
+--shard I/N trains shard I of N independent processes sharing --out (scheduler array tasks, I = 1..N)
+--merge RUN_DIR rewrites a run's results, table and charts from its finished cells`;
 
-type Args = { grid: string } & Partial<Record<'preset' | 'seeds' | 'jobs' | 'out' | 'worker' | 'run-dir', string>>;
+type Args = { grid: string } & Partial<Record<'preset' | 'seeds' | 'jobs' | 'out' | 'shard' | 'merge' | 'worker' | 'run-dir', string>>;
 
 function parse(argv: string[]): Args {
   const [grid, ...rest] = argv;
@@ -42,7 +47,7 @@ function positiveInt(flag: string, value: string | undefined): number | undefine
 function launcher(args: Args): (w: WorkerSpec) => Promise<void> {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
   const [command, runtimeArgs] = deno ? [deno.execPath(), ['run', '-A']] : [process.execPath, process.execArgv];
-  const common = [args.grid, '--preset', args.preset ?? 'quick', ...(args.seeds ? ['--seeds', args.seeds] : []), '--out', args.out ?? 'results'];
+  const common = [args.grid, '--preset', args.preset ?? 'quick', ...(args.seeds ? ['--seeds', args.seeds] : []), ...(args.shard ? ['--shard', args.shard] : []), '--out', args.out ?? 'results'];
   return (w) =>
     new Promise((resolve, reject) => {
       const child = spawn(command, [...runtimeArgs, fileURLToPath(import.meta.url), ...common, '--worker', `${w.index}/${w.count}`, '--run-dir', w.dir], {
@@ -55,6 +60,10 @@ function launcher(args: Args): (w: WorkerSpec) => Promise<void> {
 
 try {
   const args = parse(process.argv.slice(2));
+  if (args.merge !== undefined) {
+    await mergeRun(args.merge, args.grid);
+    process.exit(0);
+  }
   const grid = loadGrid(args.grid);
   const preset = args.preset ?? 'quick';
   presetOf(grid, preset);
@@ -65,7 +74,8 @@ try {
     const [index, count] = args.worker.split('/').map(Number);
     worker = { index, count, dir: args['run-dir'] ?? '' };
   }
-  await runGrid({ grid, preset, seeds, out: args.out ?? 'results', jobs, launch: launcher(args), worker });
+  const shard = args.shard === undefined ? undefined : parseShard(args.shard);
+  await runGrid({ grid, preset, seeds, out: args.out ?? 'results', jobs, launch: launcher(args), worker, shard });
   process.exit(0);
 } catch (e) {
   console.error(`error: ${(e as Error).message}`);

@@ -9,7 +9,9 @@
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
 //   claims/<cell>   while several processes share the run (--jobs): which cells are taken
+//                   (claims-shard<I>of<N>/ for the processes of one shard, see shard.ts)
 
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile, appendFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
@@ -22,6 +24,7 @@ import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
+import { claimsDir, finishedCells, ownedCells, publish, shardRunDir, type Shard } from './shard.ts';
 
 export interface RunOptions {
   grid: Grid;
@@ -39,6 +42,8 @@ export interface RunOptions {
   launch?: (worker: WorkerSpec) => Promise<void>;
   /** Set in a worker process: train unclaimed cells of the run folder `worker.dir`, then stop. */
   worker?: WorkerSpec;
+  /** This process's share of a run split between independent processes (shard.ts). */
+  shard?: Shard;
 }
 
 /** Worker `index` of `count` sharing the run folder `dir`. */
@@ -50,9 +55,11 @@ export interface WorkerSpec {
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
+/** The temporary file is this call's own: shards may write the same file at the same time. */
 async function writeAtomic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
+  const tmp = `${file}.${randomUUID()}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
 }
 
 async function readJson(file: string): Promise<any | null> {
@@ -69,7 +76,8 @@ async function findUnfinished(root: string, fingerprint: string): Promise<string
   for (const name of names.sort().reverse()) {
     const config = await readJson(path.join(root, name, 'config.json'));
     const results = await readJson(path.join(root, name, 'results.json'));
-    if (config?.fingerprint === fingerprint && !results?.complete) return path.join(root, name);
+    // a sharded run is resumed by its shards only: cells there have owners
+    if (config?.fingerprint === fingerprint && !config.shards && !results?.complete) return path.join(root, name);
   }
   return null;
 }
@@ -101,6 +109,19 @@ function fsStore(dir: string): CheckpointStore {
   };
 }
 
+/** The unfinished run of these settings, resumed, or else a new run folder. */
+async function openRun(root: string, config: { preset: string; fingerprint: string }, log: (l: string) => void): Promise<string> {
+  const unfinished = await findUnfinished(root, config.fingerprint);
+  if (unfinished) {
+    log(`resuming ${unfinished}`);
+    return unfinished;
+  }
+  const dir = await freshDir(root, runId(config.preset));
+  await writeAtomic(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  log(`writing to ${dir}`);
+  return dir;
+}
+
 export async function runGrid(o: RunOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.log(l));
   const p = o.grid.presets[o.preset];
@@ -110,24 +131,27 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const root = path.join(o.out, o.grid.name);
   const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
   if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
-  let dir = await findUnfinished(root, fingerprint);
-  if (dir) log(`resuming ${dir}`);
-  else {
-    dir = await freshDir(root, runId(o.preset));
-    await writeAtomic(
-      path.join(dir, 'config.json'),
-      JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p }, null, 2),
-    );
-    log(`writing to ${dir}`);
-  }
+  const config = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
+  const dir = o.shard ? await shardRunDir(root, o.preset, o.shard, config) : await openRun(root, config, log);
+  if (o.shard) log(`shard ${o.shard.index}/${o.shard.count} of ${dir}`);
 
-  const cells = cellsOf(p, seeds);
+  const allCells = cellsOf(p, seeds);
+  const cells = ownedCells(allCells, o.shard);
   const gridStart = performance.now();
   const todo = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).filter((r) => !r).length;
   const jobs = Math.min(o.jobs ?? 1, todo);
+  const publishAll = () => publishRun(dir, allCells, o, p, adapter);
+  const endShard = async () => {
+    const r = await publishAll();
+    const mine = (await finishedCells(dir, cells)).length;
+    log(`shard ${o.shard!.index}/${o.shard!.count}: ${mine}/${cells.length} of its cells and ${r.finished}/${allCells.length} of the run's finished${r.complete ? '' : ' (the tables cover those)'}: ${path.join(dir, 'table.md')}`);
+    if (mine < cells.length) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
+    return dir;
+  };
   if (jobs > 1) {
     if (!o.launch) throw new Error('runGrid: jobs > 1 needs a launch function that starts worker processes');
-    await runInWorkers(dir, jobs, todo, o.launch, log);
+    await runInWorkers(dir, claimsDir(dir, o.shard), jobs, todo, o.launch, log);
+    if (o.shard) return endShard();
     const rows = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []);
     const complete = rows.length === cells.length * Object.keys(p.tests).length;
     await writeResults(dir, o, p, adapter, rows, complete);
@@ -146,7 +170,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
       continue;
     }
     const t0 = performance.now();
-    const tag = `[${o.grid.name} ${o.preset}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    const tag = `[${o.grid.name} ${o.preset}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
     const cellRows = await runCell(p, cell, cellDir, dir, tag, log, () => {
       const left = cells.length - ci - 1;
       const perCell = ran > 0 ? ranSeconds / ran : NaN;
@@ -155,8 +179,10 @@ export async function runGrid(o: RunOptions): Promise<string> {
     rows.push(...cellRows);
     ran += 1;
     ranSeconds += (performance.now() - t0) / 1000;
-    await writeResults(dir, o, p, adapter, rows, false);
+    if (o.shard) await publishAll();
+    else await writeResults(dir, o, p, adapter, rows, false);
   }
+  if (o.shard) return endShard();
   await writeResults(dir, o, p, adapter, rows, true);
   log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
   return dir;
@@ -164,8 +190,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
 
 /** Starts the workers on a clean set of claims and waits for all of them; throws after the last
  *  one ends if any failed (the cells the others finished are kept). */
-async function runInWorkers(dir: string, jobs: number, todo: number, launch: (w: WorkerSpec) => Promise<void>, log: (l: string) => void) {
-  const claims = path.join(dir, 'claims');
+async function runInWorkers(dir: string, claims: string, jobs: number, todo: number, launch: (w: WorkerSpec) => Promise<void>, log: (l: string) => void) {
   // Claims left by an interrupted run belong to no live process.
   await rm(claims, { recursive: true, force: true });
   await mkdir(claims);
@@ -183,12 +208,12 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   const config = await readJson(path.join(dir, 'config.json'));
   if (config?.fingerprint !== fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset or settings`);
   if (config.adapter !== adapter) log(`worker ${index + 1}/${count}: adapter ${adapter}, the run was started on ${config.adapter}`);
-  const cells = cellsOf(p, seeds);
+  const cells = ownedCells(cellsOf(p, seeds), o.shard);
   for (const [ci, cell] of cells.entries()) {
     const cellDir = path.join(dir, 'cells', cell.id);
     if (await readJson(path.join(cellDir, 'result.json'))) continue;
     try {
-      await mkdir(path.join(dir, 'claims', cell.id));
+      await mkdir(path.join(claimsDir(dir, o.shard), cell.id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
@@ -199,7 +224,28 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   return dir;
 }
 
-async function writeResults(dir: string, o: RunOptions, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
+/**
+ * Rebuilds results.json, the table and the charts of a run folder from its finished cells
+ * (--merge): at any time, while its shards or workers still run or after they stopped.
+ */
+export async function mergeRun(dir: string, grid: string, log: (l: string) => void = (l) => console.log(l)): Promise<{ finished: number; complete: boolean }> {
+  const config = await readJson(path.join(dir, 'config.json'));
+  if (!config?.settings) throw new Error(`${dir} is not a run folder: it has no config.json`);
+  if (config.grid !== grid) throw new Error(`${dir} is a run of grid ${config.grid}, not ${grid}`);
+  const cells = cellsOf(config.settings, config.seeds);
+  const r = await publishRun(dir, cells, { grid: { name: grid }, preset: config.preset }, config.settings, config.adapter);
+  log(`merged ${r.finished}/${cells.length} finished cells${r.complete ? ' (the run is complete)' : ''}: ${path.join(dir, 'table.md')}`);
+  return r;
+}
+
+function publishRun(dir: string, cells: Cell[], o: ResultsOf, p: GridPreset, adapter: string) {
+  return publish(dir, cells, (rows, complete) => writeResults(dir, o, p, adapter, rows, complete));
+}
+
+/** What results.json says the run is. */
+type ResultsOf = { grid: { name: string }; preset: string };
+
+async function writeResults(dir: string, o: ResultsOf, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
   const results = { grid: o.grid.name, preset: o.preset, adapter, complete, rows };
   await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
   const metricsText = await readFile(path.join(dir, 'metrics.jsonl'), 'utf8').catch(() => '');
