@@ -4,7 +4,8 @@
 //
 // Layout of a run folder results/<grid>/<run-id>/:
 //   config.json     the resolved grid preset, seeds and adapter
-//   metrics.jsonl   one line per training step and per evaluation, of every cell
+//   metrics.jsonl   one line per training step and per evaluation, of every cell (in a sharded
+//                   run, gathered from cells/<cell>/metrics.jsonl, see shard.ts)
 //   results.json    {grid, preset, adapter, complete, rows: [...]}, rewritten after every cell
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
@@ -24,7 +25,7 @@ import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
-import { claimsDir, finishedCells, ownedCells, publish, shardRunDir, type Shard } from './shard.ts';
+import { claimsDir, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, type Shard } from './shard.ts';
 
 export interface RunOptions {
   grid: Grid;
@@ -133,18 +134,18 @@ export async function runGrid(o: RunOptions): Promise<string> {
   if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
   const config = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
   const dir = o.shard ? await shardRunDir(root, o.preset, o.shard, config) : await openRun(root, config, log);
-  if (o.shard) log(`shard ${o.shard.index}/${o.shard.count} of ${dir}`);
+  if (o.shard) log(`${shardLabel(o.shard).trim()} of ${dir}`);
 
   const allCells = cellsOf(p, seeds);
   const cells = ownedCells(allCells, o.shard);
   const gridStart = performance.now();
   const todo = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).filter((r) => !r).length;
   const jobs = Math.min(o.jobs ?? 1, todo);
-  const publishAll = () => publishRun(dir, allCells, o, p, adapter);
+  const publishAll = () => publishRun(dir, allCells, o, p, adapter, Boolean(o.shard));
   const endShard = async () => {
     const r = await publishAll();
     const mine = (await finishedCells(dir, cells)).length;
-    log(`shard ${o.shard!.index}/${o.shard!.count}: ${mine}/${cells.length} of its cells and ${r.finished}/${allCells.length} of the run's finished${r.complete ? '' : ' (the tables cover those)'}: ${path.join(dir, 'table.md')}`);
+    log(`${shardLabel(o.shard).trim()}: ${mine}/${cells.length} of its cells and ${r.finished}/${allCells.length} of the run's finished${r.complete ? '' : ' (the tables cover those)'}: ${path.join(dir, 'table.md')}`);
     if (mine < cells.length) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
     return dir;
   };
@@ -170,8 +171,8 @@ export async function runGrid(o: RunOptions): Promise<string> {
       continue;
     }
     const t0 = performance.now();
-    const tag = `[${o.grid.name} ${o.preset}${o.shard ? ` shard ${o.shard.index}/${o.shard.count}` : ''}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const cellRows = await runCell(p, cell, cellDir, dir, tag, log, () => {
+    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    const cellRows = await runCell(p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
       const left = cells.length - ci - 1;
       const perCell = ran > 0 ? ranSeconds / ran : NaN;
       return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * left)}` : '';
@@ -218,8 +219,8 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
     }
-    const tag = `[${o.grid.name} ${o.preset} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    await runCell(p, cell, cellDir, dir, tag, log, () => '');
+    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    await runCell(p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => '');
   }
   return dir;
 }
@@ -233,13 +234,16 @@ export async function mergeRun(dir: string, grid: string, log: (l: string) => vo
   if (!config?.settings) throw new Error(`${dir} is not a run folder: it has no config.json`);
   if (config.grid !== grid) throw new Error(`${dir} is a run of grid ${config.grid}, not ${grid}`);
   const cells = cellsOf(config.settings, config.seeds);
-  const r = await publishRun(dir, cells, { grid: { name: grid }, preset: config.preset }, config.settings, config.adapter);
+  const r = await publishRun(dir, cells, { grid: { name: grid }, preset: config.preset }, config.settings, config.adapter, Boolean(config.shards));
   log(`merged ${r.finished}/${cells.length} finished cells${r.complete ? ' (the run is complete)' : ''}: ${path.join(dir, 'table.md')}`);
   return r;
 }
 
-function publishRun(dir: string, cells: Cell[], o: ResultsOf, p: GridPreset, adapter: string) {
-  return publish(dir, cells, (rows, complete) => writeResults(dir, o, p, adapter, rows, complete));
+function publishRun(dir: string, cells: Cell[], o: ResultsOf, p: GridPreset, adapter: string, sharded: boolean) {
+  return publish(dir, cells, async (rows, complete) => {
+    if (sharded) await writeAtomic(path.join(dir, 'metrics.jsonl'), await gatherMetrics(dir, cells));
+    await writeResults(dir, o, p, adapter, rows, complete);
+  });
 }
 
 /** What results.json says the run is. */
@@ -258,7 +262,8 @@ async function runCell(
   p: GridPreset,
   cell: Cell,
   cellDir: string,
-  runDir: string,
+  /** Where metrics.jsonl gets this cell's lines. */
+  metricsIn: string,
   tag: string,
   log: (l: string) => void,
   gridEta: () => string,
@@ -270,7 +275,7 @@ async function runCell(
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
   const store = fsStore(cellDir);
   if (await trainer.resume(store, 'checkpoint')) log(`${tag}: resumed at step ${trainer.step}`);
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  const metricsFile = path.join(metricsIn, 'metrics.jsonl');
   let lastPrint = 0;
   const result = await trainer
     .run({

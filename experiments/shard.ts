@@ -1,8 +1,9 @@
 // A run split between independent processes (--shard I/N), such as the tasks of a Slurm job array
 // or a Kubernetes Indexed Job, that share nothing but a file system. No shard talks to another:
 // each computes the same run folder from the run's settings, owns a fixed share of the cells, and
-// after each of its cells rebuilds the run's results from the cells on disk, so that whichever
-// shard finishes the last cell leaves the tables complete.
+// after each of its cells rebuilds the run's results (and metrics.jsonl, which cells of a sharded
+// run write each to a file of its own) from the cells on disk, so that whichever shard finishes
+// the last cell leaves the tables complete.
 
 import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
@@ -23,6 +24,9 @@ export function parseShard(value: string): Shard {
   if (!m || count < 1 || index < 1 || index > count) throw new Error(`--shard must be I/N with 1 <= I <= N, got ${value}`);
   return { index, count };
 }
+
+/** How logs name the shard, with a leading space; nothing for a run that is not split. */
+export const shardLabel = (shard: Shard | undefined) => (shard ? ` shard ${shard.index}/${shard.count}` : '');
 
 /** The cells a shard owns: every N-th from the I-th, a rule each shard applies alone. Taking
  *  turns rather than blocks spreads the larger models and later seeds over all shards. */
@@ -66,6 +70,32 @@ async function createOnce(file: string, text: string): Promise<void> {
   } finally {
     await unlink(tmp);
   }
+}
+
+/** Where a cell appends its metrics lines: the run's metrics.jsonl, or in a sharded run a file of
+ *  the cell's own, since appends from several machines to one file on shared storage (NFS) can
+ *  overwrite each other. */
+export function metricsDir(runDir: string, cellDir: string, shard: Shard | undefined): string {
+  return shard ? cellDir : runDir;
+}
+
+/** The metrics lines of every cell that has any, in the run's order; a line cut short by a killed
+ *  process is left out. */
+export async function gatherMetrics(runDir: string, cells: Cell[]): Promise<string> {
+  const texts = await Promise.all(cells.map((c) => readFile(path.join(runDir, 'cells', c.id, 'metrics.jsonl'), 'utf8').catch(() => '')));
+  const whole = (line: string) => {
+    try {
+      JSON.parse(line);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return texts
+    .flatMap((t) => t.split('\n'))
+    .filter((l) => l.trim() && whole(l))
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 /** The finished cells of a run folder (those with a result.json), in the run's order. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cellsOf, loadGrid } from '../../experiments/grid.ts';
 import type { ResultRow } from '../../experiments/report/stats.ts';
-import { ownedCells, parseShard, publish } from '../../experiments/shard.ts';
+import { gatherMetrics, ownedCells, parseShard, publish } from '../../experiments/shard.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const grid = loadGrid('modsum');
@@ -70,6 +70,16 @@ describe('splitting a run', () => {
     ]);
     expect(r).toEqual({ finished: cells.length, complete: true });
   });
+
+  it("gathers the cells' metrics in the run's order, leaving out a line a kill cut short", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'metrics-'));
+    const line = (i: number, step: number) => JSON.stringify({ cell: cells[i].id, step, loss: 1 });
+    for (const [i, text] of [[1, `${line(1, 1)}\n${line(1, 2)}\n`], [0, `${line(0, 1)}\n{"cell":"${cells[0].id}","st`]] as const) {
+      mkdirSync(path.join(dir, 'cells', cells[i].id), { recursive: true });
+      writeFileSync(path.join(dir, 'cells', cells[i].id, 'metrics.jsonl'), text);
+    }
+    expect(await gatherMetrics(dir, cells)).toBe(`${line(0, 1)}\n${line(1, 1)}\n${line(1, 2)}\n`);
+  });
 });
 
 describe('shards as processes into one --out', () => {
@@ -89,6 +99,8 @@ describe('shards as processes into one --out', () => {
     expect(readFileSync(path.join(dir, 'table.md'), 'utf8')).toContain('# modsum: preset tiny');
     expect(readdirSync(dir).filter((f) => f.endsWith('.svg')).length).toBeGreaterThanOrEqual(2);
     expect(readdirSync(dir).filter((f) => f.startsWith('claims') || f.endsWith('.tmp'))).toEqual([]);
+    const metrics = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(new Set(metrics.map((m) => m.cell))).toEqual(new Set(cells.map((c) => c.id)));
     // the same command again finds the run finished and trains nothing; another split is refused
     const again = await experiment([...common, '--shard', '2/2']);
     expect(again.code, again.stderr).toBe(0);
