@@ -84,10 +84,10 @@ function alive(pid: number): boolean {
  * Takes the run folder for this process, or throws naming the process that holds it. A lock left
  * by a process of this host that no longer exists is taken over; one from another host is not
  * (its process cannot be checked), and the message says how to release it.
- * Returns the function that releases it.
+ * Returns the function that releases it. `name` is the lock file (a shard locks its own share).
  */
-export async function lockRun(dir: string): Promise<() => Promise<void>> {
-  const file = path.join(dir, 'lock.json');
+export async function lockRun(dir: string, name = 'lock.json'): Promise<() => Promise<void>> {
+  const file = path.join(dir, name);
   const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   const mine = `${file}.${process.pid}-${++tmpCount}`;
   await writeFile(mine, JSON.stringify(me));

@@ -1,4 +1,5 @@
-// npm run experiment -- <grid | path/to/grid.json> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR]
+// npm run experiment -- <grid | path/to/grid.json> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR] [--shard I/N]
+// npm run experiment -- <grid> --merge RUN_DIR
 // deno task experiment <grid> [...]   (the same code under Deno)
 import { spawn, type ChildProcess } from 'node:child_process';
 import process from 'node:process';
@@ -7,7 +8,8 @@ import { optionHelp, parseNumber, parseOptions, UsageError } from '../util/args.
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 import { GRID_NAMES, presetOf } from './grid.ts';
 import { resolveGrid } from './grid-file.ts';
-import { runGrid, type WorkerSpec } from './runner.ts';
+import { mergeRun, runGrid, type WorkerSpec } from './runner.ts';
+import { parseShard } from './shard.ts';
 
 const OPTIONS = {
   preset: { type: 'string', help: 'the grid preset (default quick)' },
@@ -15,6 +17,8 @@ const OPTIONS = {
   jobs: { type: 'int', min: 1, help: 'cells trained at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)' },
   out: { type: 'string', help: 'results root (default results)' },
   'restart-damaged': { type: 'flag', help: 'restart a cell whose checkpoint is damaged instead of stopping' },
+  shard: { type: 'string', help: 'I/N: train shard I of N independent processes sharing --out (scheduler array tasks, I = 1..N)' },
+  merge: { type: 'string', help: "RUN_DIR: rewrite a run's results, table and charts from its finished cells, and stop" },
   // How the parent of a --jobs run starts its workers; not for people.
   worker: { type: 'string', hidden: true },
   'run-dir': { type: 'string', hidden: true },
@@ -71,6 +75,10 @@ function exitWithParent(): void {
 async function main(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseOptions(argv, OPTIONS, 'experiment', 1);
   if (positionals.length === 0) throw new UsageError('no grid given');
+  if (o.merge !== undefined) {
+    await mergeRun(o.merge, positionals[0]);
+    return 0;
+  }
   const grid = await resolveGrid(positionals[0]);
   const preset = o.preset ?? 'quick';
   presetOf(grid, preset);
@@ -91,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
     launch: launcher(argv),
     worker,
     restartDamaged: o['restart-damaged'],
+    shard: o.shard === undefined ? undefined : parseShard(o.shard),
   });
   return 0;
 }

@@ -4,12 +4,15 @@
 //
 // Layout of a run folder results/<grid>/<run-id>/:
 //   config.json     the resolved grid preset, seeds and adapter
-//   metrics.jsonl   one line per training step and per evaluation, of every cell
+//   metrics.jsonl   one line per training step and per evaluation, of every cell (in a sharded
+//                   run, gathered from cells/<cell>/metrics.jsonl, see shard.ts)
 //   results.json    {grid, preset, adapter, complete, rows: [...]}, rewritten after every cell
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
 //   claims/<cell>   while several processes share the run (--jobs): which cells are taken
+//                   (claims-shard<I>of<N>/ for the processes of one shard, see shard.ts)
 //   lock.json       while a run command owns the folder: its process, host and start time
+//                   (lock-shard<I>of<N>.json per shard of a sharded run)
 
 import { mkdir, readdir, appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +29,7 @@ import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { buildReport } from './report/index.ts';
 import { lockRun, readJson, readMetrics, repairTornTail, writeAtomic } from './run-folder.ts';
 import type { ResultRow } from './report/stats.ts';
+import { claimsDir, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, type Shard } from './shard.ts';
 
 export interface RunOptions {
   grid: Grid;
@@ -45,6 +49,8 @@ export interface RunOptions {
   worker?: WorkerSpec;
   /** A cell whose checkpoint cannot be read restarts from its first step instead of stopping the run. */
   restartDamaged?: boolean;
+  /** This process's share of a run split between independent processes (shard.ts). */
+  shard?: Shard;
 }
 
 /** Worker `index` of `count` sharing the run folder `dir`. */
@@ -62,7 +68,8 @@ async function findUnfinished(root: string, fingerprint: string): Promise<string
   for (const name of names.sort().reverse()) {
     const config = await readJson(path.join(root, name, 'config.json'));
     const results = await readJson(path.join(root, name, 'results.json'));
-    if (config?.fingerprint === fingerprint && !results?.complete) return path.join(root, name);
+    // a sharded run is resumed by its shards only: cells there have owners
+    if (config?.fingerprint === fingerprint && !config.shards && !results?.complete) return path.join(root, name);
   }
   return null;
 }
@@ -103,6 +110,18 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const root = path.join(o.out, o.grid.name);
   const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
   if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
+  if (o.shard) {
+    const config = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
+    const dir = await shardRunDir(root, o.preset, o.shard, config);
+    log(`${shardLabel(o.shard).trim()} of ${dir}`);
+    // Each shard owns its cells, so shards lock only against a second process of the same shard.
+    const unlock = await lockRun(dir, `lock-shard${o.shard.index}of${o.shard.count}.json`);
+    try {
+      return await runLocked(o, p, seeds, adapter, dir, log);
+    } finally {
+      await unlock();
+    }
+  }
   let dir = await findUnfinished(root, fingerprint);
   let unlock: () => Promise<void>;
   if (dir) {
@@ -126,15 +145,26 @@ export async function runGrid(o: RunOptions): Promise<string> {
 }
 
 async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: string, dir: string, log: (l: string) => void): Promise<string> {
-  await repairTornTail(path.join(dir, 'metrics.jsonl'), log);
+  // A sharded run's cells keep their own metrics files, repaired by the cell (runCell).
+  if (!o.shard) await repairTornTail(path.join(dir, 'metrics.jsonl'), log);
 
-  const cells = cellsOf(p, seeds);
+  const allCells = cellsOf(p, seeds);
+  const cells = ownedCells(allCells, o.shard);
   const gridStart = performance.now();
+  const publishAll = () => publishRun(dir, allCells, o, p, adapter, Boolean(o.shard));
+  const endShard = async () => {
+    const r = await publishAll();
+    const mine = (await finishedCells(dir, cells)).length;
+    log(`${shardLabel(o.shard).trim()}: ${mine}/${cells.length} of its cells and ${r.finished}/${allCells.length} of the run's finished${r.complete ? '' : ' (the tables cover those)'}: ${path.join(dir, 'table.md')}`);
+    if (mine < cells.length) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
+    return dir;
+  };
   const todo = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).filter((r) => !r).length;
   const jobs = Math.min(o.jobs ?? 1, todo);
   if (jobs > 1) {
     if (!o.launch) throw new Error('runGrid: jobs > 1 needs a launch function that starts worker processes');
-    await runInWorkers(dir, jobs, todo, o.launch, log);
+    await runInWorkers(dir, claimsDir(dir, o.shard), jobs, todo, o.launch, log);
+    if (o.shard) return endShard();
     const rows = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []);
     const complete = rows.length === cells.length * Object.keys(p.tests).length;
     await writeResults(dir, o, p, adapter, rows, complete);
@@ -153,8 +183,8 @@ async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: s
       continue;
     }
     const t0 = performance.now();
-    const tag = `[${o.grid.name} ${o.preset}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const cellRows = await runCell(o, p, cell, cellDir, dir, tag, log, () => {
+    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    const cellRows = await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
       const left = cells.length - ci - 1;
       const perCell = ran > 0 ? ranSeconds / ran : NaN;
       return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * left)}` : '';
@@ -162,8 +192,10 @@ async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: s
     rows.push(...cellRows);
     ran += 1;
     ranSeconds += (performance.now() - t0) / 1000;
-    await writeResults(dir, o, p, adapter, rows, false);
+    if (o.shard) await publishAll();
+    else await writeResults(dir, o, p, adapter, rows, false);
   }
+  if (o.shard) return endShard();
   await writeResults(dir, o, p, adapter, rows, true);
   log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
   return dir;
@@ -171,8 +203,7 @@ async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: s
 
 /** Starts the workers on a clean set of claims and waits for all of them; throws after the last
  *  one ends if any failed (the cells the others finished are kept). */
-async function runInWorkers(dir: string, jobs: number, todo: number, launch: (w: WorkerSpec) => Promise<void>, log: (l: string) => void) {
-  const claims = path.join(dir, 'claims');
+async function runInWorkers(dir: string, claims: string, jobs: number, todo: number, launch: (w: WorkerSpec) => Promise<void>, log: (l: string) => void) {
   // Claims left by an interrupted run belong to no live process.
   await rm(claims, { recursive: true, force: true });
   await mkdir(claims);
@@ -190,18 +221,18 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   const config = await readJson(path.join(dir, 'config.json'));
   if (config?.fingerprint !== fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset or settings`);
   if (config.adapter !== adapter) log(`worker ${index + 1}/${count}: adapter ${adapter}, the run was started on ${config.adapter}`);
-  const cells = cellsOf(p, seeds);
+  const cells = ownedCells(cellsOf(p, seeds), o.shard);
   for (const [ci, cell] of cells.entries()) {
     const cellDir = path.join(dir, 'cells', cell.id);
     if (await readJson(path.join(cellDir, 'result.json'))) continue;
     try {
-      await mkdir(path.join(dir, 'claims', cell.id));
+      await mkdir(path.join(claimsDir(dir, o.shard), cell.id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
     }
-    const tag = `[${o.grid.name} ${o.preset} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    await runCell(o, p, cell, cellDir, dir, tag, log, () => '');
+    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => '');
   }
   return dir;
 }
@@ -222,7 +253,31 @@ async function resumeCell(trainer: Trainer, store: CheckpointStore, checkpoint: 
   }
 }
 
-async function writeResults(dir: string, o: RunOptions, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
+/**
+ * Rebuilds results.json, the table and the charts of a run folder from its finished cells
+ * (--merge): at any time, while its shards or workers still run or after they stopped.
+ */
+export async function mergeRun(dir: string, grid: string, log: (l: string) => void = (l) => console.log(l)): Promise<{ finished: number; complete: boolean }> {
+  const config = await readJson(path.join(dir, 'config.json'));
+  if (!config?.settings) throw new Error(`${dir} is not a run folder: it has no config.json`);
+  if (config.grid !== grid) throw new Error(`${dir} is a run of grid ${config.grid}, not ${grid}`);
+  const cells = cellsOf(config.settings, config.seeds);
+  const r = await publishRun(dir, cells, { grid: { name: grid }, preset: config.preset }, config.settings, config.adapter, Boolean(config.shards));
+  log(`merged ${r.finished}/${cells.length} finished cells${r.complete ? ' (the run is complete)' : ''}: ${path.join(dir, 'table.md')}`);
+  return r;
+}
+
+function publishRun(dir: string, cells: Cell[], o: ResultsOf, p: GridPreset, adapter: string, sharded: boolean) {
+  return publish(dir, cells, async (rows, complete) => {
+    if (sharded) await writeAtomic(path.join(dir, 'metrics.jsonl'), await gatherMetrics(dir, cells));
+    await writeResults(dir, o, p, adapter, rows, complete);
+  });
+}
+
+/** What results.json says the run is. */
+type ResultsOf = { grid: { name: string }; preset: string; log?: (line: string) => void };
+
+async function writeResults(dir: string, o: ResultsOf, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
   const results = { grid: o.grid.name, preset: o.preset, adapter, complete, rows };
   await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
   const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), o.log ?? ((l) => console.error(l)));
@@ -235,7 +290,8 @@ async function runCell(
   p: GridPreset,
   cell: Cell,
   cellDir: string,
-  runDir: string,
+  /** Where metrics.jsonl gets this cell's lines. */
+  metricsIn: string,
   tag: string,
   log: (l: string) => void,
   gridEta: () => string,
@@ -256,7 +312,9 @@ async function runCell(
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
   for (const note of prepared.notes) log(`${tag}: ${note}`);
   if (resumed === true) log(`${tag}: resumed at step ${trainer.step}`);
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  const metricsFile = path.join(metricsIn, 'metrics.jsonl');
+  // A cell's own metrics file (sharded runs) may end in a line a kill cut short.
+  if (metricsIn === cellDir) await repairTornTail(metricsFile, log);
   let lastPrint = 0;
   const result = await trainer
     .run({
