@@ -153,7 +153,7 @@ describe('experiment CLI', () => {
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full, paper/);
     const bad = run('modsum', '--colour', 'red');
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/experiment: unknown option --colour; valid options: --preset, --seeds, --jobs, --out, --restart-damaged\n/);
+    expect(bad.stderr).toMatch(/experiment: unknown option --colour; valid options: --preset, --seeds, --jobs, --out, --restart-damaged, --shard, --merge\n/);
     expect(run('modsum', '--seeds', 'x').stderr).toContain('experiment: --seeds must be an integer >= 1, got "x"');
     expect(run('modsum', '--jobs=0').stderr).toContain('experiment: --jobs must be an integer >= 1, got "0"');
   });
