@@ -41,18 +41,38 @@ const BROWSER_NO_ADAPTER =
   'software adapter blocklisted (chrome://gpu says which). Chrome and Chromium on Linux: start them with ' +
   '--enable-unsafe-webgpu (and --enable-features=Vulkan where there is a GPU).';
 
+/**
+ * Environment for Mesa's software driver, set before the driver loads (in Node before Dawn is
+ * imported, in Deno before its first adapter request; a browser loads its own). Only lavapipe
+ * reads these, so they are set whatever the adapter turns out to be; a value the user set wins.
+ * - XDG_RUNTIME_DIR: Mesa warns on every start when it is unset; any writable directory will do.
+ * - LP_NUM_THREADS: the size of lavapipe's thread pool. The default, one thread per core, ran
+ *   matmul 1.3-1.5x slower than 8 on 2 cores, in wall time and in CPU time per FLOP alike
+ *   (BENCHMARKS.md).
+ */
+function prepareSoftwareDriver(runtime: Runtime): void {
+  const g = globalThis as any;
+  const env: { get(k: string): string | undefined; set(k: string, v: string): void } | null =
+    runtime === 'node'
+      ? { get: (k) => g.process.env[k], set: (k, v) => (g.process.env[k] = v) }
+      : runtime === 'deno'
+        ? { get: (k) => g.Deno.env.get(k), set: (k, v) => g.Deno.env.set(k, v) }
+        : null;
+  if (!env) return;
+  for (const [k, v] of [['XDG_RUNTIME_DIR', '/tmp'], ['LP_NUM_THREADS', '8']]) {
+    try {
+      if (env.get(k) === undefined) env.set(k, v);
+    } catch {
+      // Deno without --allow-env: the driver keeps its defaults.
+    }
+  }
+}
+
 async function findGPU(runtime: Runtime): Promise<GPU> {
+  prepareSoftwareDriver(runtime);
   const nav = (globalThis as any).navigator;
   if (nav?.gpu) return nav.gpu as GPU;
   if (runtime === 'node') {
-    const proc = (globalThis as any).process;
-    // Mesa warns on every start when this is unset; any writable directory silences it.
-    proc.env.XDG_RUNTIME_DIR ??= '/tmp';
-    // Size of Mesa lavapipe's thread pool (only that software driver reads it; it must be set
-    // before the driver loads, so it is set whatever the adapter turns out to be). The default,
-    // one thread per core, ran matmul 1.3-1.5x slower than 8 on 2 cores, in wall time and in CPU
-    // time per FLOP alike (BENCHMARKS.md). A value the user set wins.
-    proc.env.LP_NUM_THREADS ??= '8';
     const specifier = 'webgpu';
     let mod: any;
     try {

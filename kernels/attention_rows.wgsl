@@ -14,8 +14,7 @@
 // j <= i + causal_offset.
 //
 // Tiling: one invocation per row, no workgroup memory and no barriers (the rows are short, a
-// few hundred at most, and a software adapter is the target: see engine/policy.ts). Masked keys
-// are stored as LOWEST between the passes, so the later passes need no mask and exp gives 0.
+// few hundred at most, and a software adapter is the target: see engine/policy.ts).
 
 struct Params {
   rows: u32,              // B * H * Lq
@@ -45,6 +44,27 @@ fn row_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return gid.x + gid.y * nwg.x * WG;
 }
 
+/** The pre-softmax score of key j of the row starting at `base` (its bias row at `bias_base`). */
+fn score(base: u32, bias_base: u32, j: u32) -> f32 {
+  var x = p.scale * s[base + j];
+  if ((p.flags & BIAS) != 0u) { x += bias[bias_base + j]; }
+  return x;
+}
+
+/** Whether batch b's key padding mask keeps key j. */
+fn kept(b: u32, j: u32) -> bool {
+  return (p.flags & MASK) == 0u || (keep[b * p.lk + j] & 0x7fffffffu) != 0u;
+}
+
+/** Keys row i may see: all of them, or with CAUSAL those up to i + causal_offset. */
+fn visible(i: u32) -> u32 {
+  if ((p.flags & CAUSAL) == 0u) { return p.lk; }
+  return u32(clamp(i32(i) + p.causal_offset + 1, 0, i32(p.lk)));
+}
+
+// Two passes over the row: the first finds the maximum and the sum of exponentials together
+// (rescaling the sum when the maximum grows, as an online softmax does), the second writes the
+// probabilities. Keys past the causal limit are neither read nor computed, only zeroed.
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = row_index(gid, nwg);
@@ -54,40 +74,38 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let b = row / (p.lq * p.heads);
   let base = row * p.lk;
   let bias_base = b * p.bias_batch_stride + (h * p.lq + i) * p.lk;
-  var visible = p.lk;
-  if ((p.flags & CAUSAL) != 0u) { visible = u32(clamp(i32(i) + p.causal_offset + 1, 0, i32(p.lk))); }
+  let n = visible(i);
 
   var m = LOWEST;
-  for (var j = 0u; j < p.lk; j++) {
-    var x = LOWEST;
-    let masked = (p.flags & MASK) != 0u && (keep[b * p.lk + j] & 0x7fffffffu) == 0u;
-    if (j < visible && !masked) {
-      x = p.scale * s[base + j];
-      if ((p.flags & BIAS) != 0u) { x += bias[bias_base + j]; }
-      m = max(m, x);
-    }
-    s[base + j] = x;
-  }
-  if (m == LOWEST) {
-    for (var j = 0u; j < p.lk; j++) { s[base + j] = 0.0; }
-    return;
-  }
   var sum = 0.0;
-  for (var j = 0u; j < p.lk; j++) {
-    let e = exp(s[base + j] - m);
-    s[base + j] = e;
-    sum += e;
+  for (var j = 0u; j < n; j++) {
+    if (!kept(b, j)) { continue; }
+    let x = score(base, bias_base, j);
+    if (x > m) {
+      sum *= exp(m - x);
+      m = x;
+    }
+    sum += exp(x - m);
   }
-  let inv = 1.0 / sum;
-  for (var j = 0u; j < p.lk; j++) { s[base + j] *= inv; }
+  let inv = select(0.0, 1.0 / sum, sum > 0.0);
+  for (var j = 0u; j < n; j++) {
+    var e = 0.0;
+    if (kept(b, j)) { e = exp(score(base, bias_base, j) - m) * inv; }
+    s[base + j] = e;
+  }
+  for (var j = n; j < p.lk; j++) { s[base + j] = 0.0; }
 }
 
+// Probabilities past the causal limit are 0, so those keys add nothing to D and get dS = 0
+// without reading dP there (which the caller may leave unwritten).
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let row = row_index(gid, nwg);
   if (row >= p.rows) { return; }
   let base = row * p.lk;
+  let n = visible(row % p.lq);
   var d = 0.0;
-  for (var j = 0u; j < p.lk; j++) { d += probs[base + j] * ds[base + j]; }
-  for (var j = 0u; j < p.lk; j++) { ds[base + j] = probs[base + j] * (ds[base + j] - d); }
+  for (var j = 0u; j < n; j++) { d += probs[base + j] * ds[base + j]; }
+  for (var j = 0u; j < n; j++) { ds[base + j] = probs[base + j] * (ds[base + j] - d); }
+  for (var j = n; j < p.lk; j++) { ds[base + j] = 0.0; }
 }

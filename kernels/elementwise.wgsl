@@ -8,7 +8,9 @@
 // `i` runs over the iteration shape `shape` (up to 8 dims, row-major). s_x(i) is the dot product
 // of i's multi-index with x's strides plus x's offset; a broadcast dim simply has stride 0, a
 // permute permutes the strides. When every operand is contiguous in iteration order the op is
-// compiled with CONTIGUOUS = true and skips the index arithmetic entirely.
+// compiled with CONTIGUOUS = true and skips the index arithmetic entirely; a zip whose a or b is
+// a single value broadcast over the other (a loss gradient's scale) stays on that path with
+// A_SCALAR / B_SCALAR, reading element 0, the same address in every lane.
 //
 // The op is chosen with the override constant OP, so each op is its own pipeline and the switch
 // folds away at compile time. Each invocation handles PER_THREAD consecutive elements: on the
@@ -38,6 +40,8 @@ struct Params {
 
 override OP: u32 = 0u;
 override CONTIGUOUS: bool = true;
+override A_SCALAR: bool = false;
+override B_SCALAR: bool = false;
 override WG: u32 = 64u;
 override PER_THREAD: u32 = 4u;
 
@@ -170,7 +174,7 @@ fn zip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let i = start + k;
     if (i >= p.n) { return; }
     if (CONTIGUOUS) {
-      out[i] = binary(a[i], b[i]);
+      out[i] = binary(a[select(i, 0u, A_SCALAR)], b[select(i, 0u, B_SCALAR)]);
     } else {
       if (k > 0u) { advance(&cur, i); }
       out[i] = binary(a[cur.off.y], b[cur.off.z]);

@@ -321,7 +321,7 @@ function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c
       rowsBackwardKernel.dispatch({
         label: `${bl}: softmax`,
         buffers: { probs: sp.arg(bl), ds: ds.arg(bl) },
-        params: { rows, heads, lq, lk, scale, causal_offset: 0, bias_batch_stride: 0, flags: 0 },
+        params: { rows, heads, lq, lk, scale, causal_offset: lk - lq, bias_batch_stride: 0, flags: causal ? CAUSAL : 0 },
         workgroups: grid(rows, WG),
       });
       const dq = need[0] ? Tensor.empty(sq.shape) : null;

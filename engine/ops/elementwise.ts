@@ -94,7 +94,9 @@ function binaryOp(op: keyof typeof BINARY, a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(shape);
   const n = out.size;
   if (n === 0) return out;
-  const contiguous = sameShape(a.shape, shape) && sameShape(b.shape, shape);
+  // Contiguous operands, or one of them a single value broadcast over the other.
+  const [aScalar, bScalar] = [a.size === 1 && n > 1, b.size === 1 && n > 1];
+  const contiguous = (aScalar || sameShape(a.shape, shape)) && (bScalar || sameShape(b.shape, shape));
   zipKernel.dispatch({
     label,
     buffers: { a: a.arg(label), b: b.arg(label), out: out.arg(label) },
@@ -103,7 +105,7 @@ function binaryOp(op: keyof typeof BINARY, a: Tensor, b: Tensor): Tensor {
       stride_a: padTo8(broadcastStrides(a.shape, shape)),
       stride_b: padTo8(broadcastStrides(b.shape, shape)),
     },
-    constants: { OP: BINARY[op], CONTIGUOUS: contiguous ? 1 : 0, WG, PER_THREAD },
+    constants: { OP: BINARY[op], CONTIGUOUS: contiguous ? 1 : 0, A_SCALAR: Number(contiguous && aScalar), B_SCALAR: Number(contiguous && bScalar), WG, PER_THREAD },
     workgroups: grid(n, WG * PER_THREAD),
   });
   return out;

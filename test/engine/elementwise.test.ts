@@ -74,6 +74,9 @@ describe('binary ops with broadcasting', () => {
     [[3, 1, 7], [1, 4, 7]],
     [[2, 3, 5], [1]],
     [[1], [2, 17]],
+    // one value broadcast over the other: the contiguous path reading element 0
+    [[4, 9], []],
+    [[], [3, 3]],
   ];
   for (const [name, op, ref] of BINARY) {
     it(`${name} forward`, async () => {
