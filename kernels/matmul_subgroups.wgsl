@@ -132,18 +132,10 @@ fn a_share(base: u32, r: u32, k: u32, s: u32) -> vec4<f32> {
   return select(vec4(0.0), a4(base + (r + s) * p.lda + k), k_live(k));
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wid: vec3<u32>,
-  @builtin(local_invocation_id) lid: vec3<u32>,
-  @builtin(subgroup_invocation_id) lane: u32,
-) {
-  let off = batch_offsets(wid.z);
-  let row0 = wid.y * TM;
-  let col0 = (wid.x * WG + lid.x) * 4u;
+/** This invocation's TM x 4 block of op(A) · op(B): rows row0.., columns col0..col0+3. */
+fn product_block(off: vec3<u32>, row0: u32, col0: u32, lane: u32) -> array<vec4<f32>, MAX_TM> {
   let s = lane & 7u;
   var acc: array<vec4<f32>, MAX_TM>;
-
   for (var k = 0u; k < p.k; k += 4u) {
     let bv = b_block(off.y, k, col0);
     for (var g = 0u; g < TM / 8u; g++) {
@@ -163,12 +155,60 @@ fn main(
       }
     }
   }
+  return acc;
+}
 
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
+  let off = batch_offsets(wid.z);
+  let row0 = wid.y * TM;
+  let col0 = (wid.x * WG + lid.x) * 4u;
+  let acc = product_block(off, row0, col0, lane);
   for (var i = 0u; i < TM; i++) {
     let row = row0 + i;
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + j;
       if (row < p.m && col < p.n) { store(off.z + row * p.ldc + col, acc[i][j]); }
     }
+  }
+}
+
+// The same product stored four columns at a time, for a C whose rows and batches start on a
+// multiple of 4 and whose N is one (the op checks): one vec4 store instead of four scalar ones.
+// Stores are as dear as loads on lavapipe (a loop over the lanes each), and with a small K (a
+// small model's projections) they are most of what the kernel does. A second entry point
+// because C's binding changes type; WGSL allows both declarations as long as no entry point
+// uses both.
+@group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> other4: array<vec4<f32>>;
+
+fn store4(i: u32, sum: vec4<f32>) {
+  let v = p.alpha * sum;
+  switch (EPILOGUE) {
+    case 1u: { c4[i] = v + other4[i]; }
+    case 2u: { c4[i] = max(v, vec4(0.0)); }
+    case 3u: { c4[i] = select(vec4(0.0), v, other4[i] > vec4(0.0)); }
+    default: { c4[i] = v; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
+  let off = batch_offsets(wid.z);
+  let row0 = wid.y * TM;
+  let col0 = (wid.x * WG + lid.x) * 4u;
+  let acc = product_block(off, row0, col0, lane);
+  if (col0 >= p.n) { return; }
+  for (var i = 0u; i < TM; i++) {
+    let row = row0 + i;
+    if (row < p.m) { store4((off.z + row * p.ldc + col0) / 4u, acc[i]); }
   }
 }

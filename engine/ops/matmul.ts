@@ -13,6 +13,7 @@ import { reshape } from './shape.ts';
 
 const tiledKernel = new Kernel('matmul');
 const sharedRowsKernel = new Kernel('matmul_subgroups');
+const sharedRowsVec4Kernel = new Kernel('matmul_subgroups', 'main_vec4');
 
 /**
  * - 'shared-rows': software adapters with subgroups of 8+ lanes (lavapipe through Dawn).
@@ -170,14 +171,18 @@ export function gemm(g: Gemm): void {
   if (m === 0 || n === 0) return;
   const tiling = matmulTiling(m, n, g.variant, g.tiles);
   const aligned = (o: GemmOperand) => o.ld % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
-  tiling.kernel.dispatch({
+  const other = g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : null;
+  // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
+  // out like C, with them).
+  const vecC = tiling.kernel === sharedRowsKernel && n % 4 === 0 && aligned(g.c);
+  const kernel = vecC ? sharedRowsVec4Kernel : tiling.kernel;
+  kernel.dispatch({
     label,
     buffers: {
       a: vec4Arg(g.a.tensor, label),
       b: vec4Arg(g.b.tensor, label),
-      c: g.c.tensor.arg(label),
       // Bound but never read by epilogues without a second input.
-      other: (g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : g.a.tensor).arg(label),
+      ...(vecC ? { c4: vec4Arg(g.c.tensor, label), other4: vec4Arg(other ?? g.a.tensor, label) } : { c: g.c.tensor.arg(label), other: (other ?? g.a.tensor).arg(label) }),
     },
     params: {
       m,

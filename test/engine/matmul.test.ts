@@ -225,6 +225,26 @@ describe('matmul backward', () => {
   });
 });
 
+describe.each(VARIANTS)('residual and alpha in the epilogue (%s)', (variant) => {
+  // N = 8 takes the shared-rows kernel's vec4 stores, N = 7 its scalar ones; M is no tile multiple.
+  for (const [m, n, k] of [[13, 8, 9], [13, 7, 9], [30, 12, 33]]) {
+    it(`residual + 0.7 · a bᵀ, ${m}x${n}x${k}, matches float64 and finite differences`, async () => {
+      const a = rand(m * k, 1);
+      const b = rand(n * k, 2);
+      const r = rand(m * n, 3);
+      const want = reference(a, [m, k], b, [n, k], false, true).out.map((x, i) => 0.7 * x + r[i]);
+      const got = E.tidy(() => matmul(E.tensor(a, [m, k]), E.tensor(b, [n, k]), { transB: true, alpha: 0.7, residual: E.tensor(r, [m, n]), variant }));
+      expectClose(await got.toArray(), want, 1e-5, 1e-5, 'residual epilogue');
+      got.dispose();
+      await checkGradients((x, y, z) => matmul(x, y, { transB: true, alpha: 0.7, residual: z, variant }), [
+        { data: a, shape: [m, k] },
+        { data: b, shape: [n, k] },
+        { data: r, shape: [m, n] },
+      ]);
+    });
+  }
+});
+
 describe('matmul errors', () => {
   const t = (shape: number[], dtype: E.DType = 'f32') => E.zeros(shape, dtype);
   it('names the op and both shapes', () => {
