@@ -9,7 +9,7 @@
 
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import { Rng } from '../engine/random.ts';
+import { Rng } from '../engine/index.ts';
 import type { T5Config } from './config.ts';
 import { expectedParameters, validateCheckpoint } from './checkpoint-format.ts';
 import type { SafetensorsFile } from './safetensors.ts';

@@ -10,7 +10,6 @@
 // through a CheckpointStore, metrics through callbacks.
 
 import * as E from '../engine/index.ts';
-import { Rng, deriveSeed } from '../engine/random.ts';
 import type { T5 } from '../model/t5.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { modelFiles, loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
@@ -298,7 +297,7 @@ export class Trainer {
         let tokens = 0;
         for (const ids of micro) {
           const examples = ids.map((i) => this.train[i]);
-          const rng = new Rng(deriveSeed(c.seed, 1_000_003 + s.microBatches));
+          const rng = new E.Rng(E.deriveSeed(c.seed, 1_000_003 + s.microBatches));
           const loss = E.tidy(() => {
             const batch = makeBatch(examples, mc.padTokenId, mc.decoderStartTokenId);
             const l = this.model.loss(batch, { training: true, rng });

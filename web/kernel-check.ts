@@ -6,8 +6,6 @@
 // page as JSON; test/web/kernels.test.ts reads it from Chromium.
 
 import * as E from '../engine/index.ts';
-import { attention } from '../engine/ops/attention.ts';
-import { matmul, type MatmulVariant } from '../engine/ops/matmul.ts';
 import { AdamW } from '../training/adamw.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../test/helpers.ts';
 
@@ -140,7 +138,7 @@ function sharedRowsUnsupported(): string | undefined {
   const min = (e.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
   return e.adapter.features.includes('subgroups') && min >= 8 ? undefined : `subgroups of at least 8 lanes needed, this adapter has ${min || 'none'}`;
 }
-for (const variant of ['shared-rows', 'direct', 'tiled'] as MatmulVariant[]) {
+for (const variant of ['shared-rows', 'direct', 'tiled'] as E.MatmulVariant[]) {
   check(`matmul forward (${variant}), every transpose, odd and tile-edge sizes`, async () => {
     const skip = variant === 'shared-rows' ? sharedRowsUnsupported() : undefined;
     if (skip) return skip;
@@ -148,7 +146,7 @@ for (const variant of ['shared-rows', 'direct', 'tiled'] as MatmulVariant[]) {
       for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
         const a = rand(m * k, 11);
         const b = rand(k * n, 12);
-        const y = await run((x, w) => matmul(x, w, { transA: ta, transB: tb, variant }), [{ data: a, shape: ta ? [k, m] : [m, k] }, { data: b, shape: tb ? [n, k] : [k, n] }]);
+        const y = await run((x, w) => E.matmul(x, w, { transA: ta, transB: tb, variant }), [{ data: a, shape: ta ? [k, m] : [m, k] }, { data: b, shape: tb ? [n, k] : [k, n] }]);
         expectClose(y, matmulRef(a, b, m, n, k, ta, tb), 1e-5, 2e-6 * (k + 1), `${variant} ${m}x${k}${ta ? 'T' : ''} by ${k}x${n}${tb ? 'T' : ''}`);
       }
     }
@@ -250,7 +248,7 @@ check('attention forward with bias, padding mask and causal mask', async () => {
     }
   }
   const shape = [B, H, L, Dh];
-  const y = await run((a, b, c, d) => attention(a, b, c, { bias: d, keyPaddingMask: E.tensor(mask, [B, L]), causal: true }), [
+  const y = await run((a, b, c, d) => E.attention(a, b, c, { bias: d, keyPaddingMask: E.tensor(mask, [B, L]), causal: true }), [
     { data: q, shape },
     { data: k, shape },
     { data: v, shape },
@@ -306,7 +304,7 @@ check('crossEntropy backward', () => checkGradients((l) => E.crossEntropy(l, E.t
 check('embedding backward', () => checkGradients((t) => E.embedding(t, E.tensor([1, 3, 1, 0], [4], 'i32')), [{ data: rand(20, 11), shape: [5, 4] }]));
 check('attention backward', () => {
   const shape = [1, 2, 3, 4];
-  return checkGradients((q, k, v) => attention(q, k, v, { causal: true }), [
+  return checkGradients((q, k, v) => E.attention(q, k, v, { causal: true }), [
     { data: rand(24, 31), shape },
     { data: rand(24, 32), shape },
     { data: rand(24, 33), shape },

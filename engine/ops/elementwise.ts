@@ -5,7 +5,7 @@ import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape, full, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { broadcastShapes, broadcastStrides, checkRank, padTo8, sameShape, stridesOf } from '../shape.ts';
-import { sumTo } from './reduce.ts';
+import { sumTo } from './reduce_kernel.ts';
 
 const WG = 64;
 const PER_THREAD = 4;

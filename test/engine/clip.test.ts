@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { FlatLayout } from '../../engine/flat.ts';
-import { clipStats } from '../../training/clip.ts';
+import { clipStats } from '../../engine/ops/clip.ts';
 import { expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
