@@ -13,9 +13,11 @@ export * from './ops/embedding.ts';
 export * from './ops/cross_entropy.ts';
 export * from './ops/dropout.ts';
 export { feedForward } from './ops/feed_forward.ts';
-export { matmul, type MatmulOptions } from './ops/matmul.ts';
+export { matmul, type MatmulOptions, type MatmulVariant } from './ops/matmul.ts';
 export { attention, type AttentionOptions } from './ops/attention.ts';
-export { FlatLayout } from './flat.ts';
+export { FlatLayout, segmentLength } from './flat.ts';
+export { adamwUpdate, type AdamWFlats, type AdamWUpdate } from './ops/adamw.ts';
+export { clipStats, type ClipOptions } from './ops/clip.ts';
 
 import { bindAutogradOps } from './autograd.ts';
 import { add, onesLike } from './ops/elementwise.ts';

@@ -17,8 +17,7 @@
 import { mkdir, readdir, appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
-import { describeAdapter } from '../engine/device.ts';
-import { GPUOutOfMemoryError } from '../engine/runtime.ts';
+import { describeAdapter, GPUOutOfMemoryError } from '../engine/index.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
 import { readCheckpoint } from '../model/hub.ts';

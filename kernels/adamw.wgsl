@@ -6,7 +6,7 @@
 // dispatch updates every parameter and needs no table of segments. Parameters exempt from weight
 // decay are packed last: vec4s from decay_end on skip it. Padding stays zero (g = m = v = 0
 // gives a zero update). When the parameters do not fit in one storage binding, training/adamw.ts
-// splits them into groups with a layout each, and runs this once per group.
+// splits them into groups with a layout each, and engine/ops/adamw.ts runs this once per group.
 //
 // Per element, with g scaled by clip[1] (gradient scale times the global-norm clipping factor,
 // over the gradients of every group, written on the GPU by kernels/clip.wgsl, so no read back

@@ -1,7 +1,7 @@
 // Global gradient norm and the clipping factor, on the GPU, for the gradients of all parameters
 // packed into one or more flat arrays (engine/flat.ts packs them; each length is a multiple of 4,
 // so they are read as vec4s). There are several arrays when the parameters do not fit in one
-// storage binding (training/adamw.ts).
+// storage binding (training/adamw.ts groups them).
 //
 // Two entry points:
 //   partial: run once per flat array. Invocation t of T sums x[t]^2 + x[t+T]^2 + ... over vec4s

@@ -13,7 +13,8 @@
 // A_SCALAR / B_SCALAR, reading element 0, the same address in every lane.
 //
 // The op is chosen with the override constant OP, so each op is its own pipeline and the switch
-// folds away at compile time. Each invocation handles PER_THREAD consecutive elements: on the
+// folds away at compile time. The op codes are engine/ops/elementwise_opcodes.ts's, each case
+// commented with its name there (test/kernel-constants.test.ts holds the two to each other). Each invocation handles PER_THREAD consecutive elements: on the
 // software adapter fewer, fatter invocations amortize the per-invocation overhead.
 
 struct Params {
@@ -23,7 +24,7 @@ struct Params {
   off_b: u32,
   off_c: u32,
   off_out: u32,
-  alpha: f32,      // the scalar of scalar ops (add_scalar, mul_scalar, pow_scalar)
+  alpha: f32,      // the scalar of scalar ops (addScalar, mulScalar, powScalar)
   _pad: u32,
   shape: array<vec4<u32>, 2>,
   stride_a: array<vec4<u32>, 2>,
@@ -103,18 +104,17 @@ fn unary(x: f32) -> f32 {
   switch OP {
     case 0u: { return x; }                        // copy
     case 1u: { return -x; }                       // neg
-    case 2u: { return exp(x); }
-    case 3u: { return log(x); }
-    case 4u: { return sqrt(x); }
-    case 5u: { return inverseSqrt(x); }
+    case 2u: { return exp(x); }                   // exp
+    case 3u: { return log(x); }                   // log
+    case 4u: { return sqrt(x); }                  // sqrt
+    case 5u: { return inverseSqrt(x); }           // rsqrt
     case 6u: { return max(x, 0.0); }              // relu
-    case 7u: { return gelu(x); }
-    case 8u: { return tanh(x); }
-    case 9u: { return x + p.alpha; }              // add_scalar
-    case 10u: { return x * p.alpha; }             // mul_scalar
-    case 11u: { return pow_any(x, p.alpha); }     // pow_scalar
-    case 12u: { return f32(bitcast<i32>(x)); }    // i32 -> f32: the input holds i32 bits
-    case 13u: { return 1.0 / x; }                 // reciprocal
+    case 7u: { return gelu(x); }                  // gelu
+    case 8u: { return tanh(x); }                  // tanh
+    case 9u: { return x + p.alpha; }              // addScalar
+    case 10u: { return x * p.alpha; }             // mulScalar
+    case 11u: { return pow_any(x, p.alpha); }     // powScalar
+    case 12u: { return 1.0 / x; }                 // reciprocal
     default: { return x; }
   }
 }
@@ -128,20 +128,18 @@ fn pow_any(x: f32, y: f32) -> f32 {
 
 fn binary(x: f32, y: f32) -> f32 {
   switch OP {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: { return pow_any(x, y); }
-    case 5u: { return max(x, y); }
-    case 6u: { return min(x, y); }
-    case 7u: { return select(0.0, 1.0, x > y); }      // gt
-    case 8u: { return select(0.0, 1.0, x < y); }      // lt
-    case 9u: { return select(0.0, 1.0, x == y); }     // eq
-    case 10u: { return select(0.0, 1.0, x != y); }    // ne
-    case 11u: { return select(0.0, x, y > 0.0); }     // relu backward: x = grad, y = input
-    case 12u: { return x * gelu_grad(y); }           // gelu backward: x = grad, y = input
-    case 13u: { return x * (1.0 - y * y); }          // tanh backward: x = grad, y = output
+    case 0u: { return x + y; }                        // add
+    case 1u: { return x - y; }                        // sub
+    case 2u: { return x * y; }                        // mul
+    case 3u: { return x / y; }                        // div
+    case 4u: { return pow_any(x, y); }                // pow
+    case 5u: { return max(x, y); }                    // maximum
+    case 6u: { return select(0.0, 1.0, x > y); }      // gt
+    case 7u: { return select(0.0, 1.0, x < y); }      // lt
+    case 8u: { return select(0.0, 1.0, x == y); }     // eq
+    case 9u: { return select(0.0, x, y > 0.0); }      // reluBackward: x = grad, y = input
+    case 10u: { return x * gelu_grad(y); }            // geluBackward: x = grad, y = input
+    case 11u: { return x * (1.0 - y * y); }           // tanhBackward: x = grad, y = output
     default: { return x; }
   }
 }

@@ -5,9 +5,17 @@
 import type { T5Config } from './config.ts';
 import type { SafetensorsFile } from './safetensors.ts';
 
+/**
+ * What a parameter is for, so that initialization and weight decay read it rather than test
+ * its name: the token embedding (and an untied output projection), a norm gain, a relative
+ * position-bias table, or one of the projections of attention and the feed-forward layer.
+ */
+export type ParameterRole = 'embedding' | 'norm' | 'position-bias' | 'query' | 'key' | 'value' | 'attention-output' | 'ff-in' | 'ff-out';
+
 export interface ParameterSpec {
   name: string;
   shape: number[];
+  role: ParameterRole;
 }
 
 export interface AttentionParameters {
@@ -47,31 +55,31 @@ export interface T5ParameterLayout {
 export const SHARED_ALIASES = ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight'];
 export const LM_HEAD = 'lm_head.weight';
 
-const spec = (name: string, ...shape: number[]): ParameterSpec => ({ name, shape });
+const spec = (name: string, role: ParameterRole, ...shape: number[]): ParameterSpec => ({ name, shape, role });
 
 function attention(prefix: string, cfg: T5Config, withBias: boolean): AttentionParameters {
   const inner = cfg.numHeads * cfg.dKv;
   const a: AttentionParameters = {
-    q: spec(`${prefix}.q.weight`, inner, cfg.dModel),
-    k: spec(`${prefix}.k.weight`, inner, cfg.dModel),
-    v: spec(`${prefix}.v.weight`, inner, cfg.dModel),
-    o: spec(`${prefix}.o.weight`, cfg.dModel, inner),
+    q: spec(`${prefix}.q.weight`, 'query', inner, cfg.dModel),
+    k: spec(`${prefix}.k.weight`, 'key', inner, cfg.dModel),
+    v: spec(`${prefix}.v.weight`, 'value', inner, cfg.dModel),
+    o: spec(`${prefix}.o.weight`, 'attention-output', cfg.dModel, inner),
   };
-  if (withBias) a.relativeAttentionBias = spec(`${prefix}.relative_attention_bias.weight`, cfg.relativeAttentionNumBuckets, cfg.numHeads);
+  if (withBias) a.relativeAttentionBias = spec(`${prefix}.relative_attention_bias.weight`, 'position-bias', cfg.relativeAttentionNumBuckets, cfg.numHeads);
   return a;
 }
 
 function feedForward(prefix: string, cfg: T5Config): FeedForwardParameters {
   const p = `${prefix}.DenseReluDense`;
-  const wo = spec(`${p}.wo.weight`, cfg.dModel, cfg.dFf);
+  const wo = spec(`${p}.wo.weight`, 'ff-out', cfg.dModel, cfg.dFf);
   if (cfg.feedForwardProj === 'gated-gelu') {
-    return { kind: 'gated-gelu', wi0: spec(`${p}.wi_0.weight`, cfg.dFf, cfg.dModel), wi1: spec(`${p}.wi_1.weight`, cfg.dFf, cfg.dModel), wo };
+    return { kind: 'gated-gelu', wi0: spec(`${p}.wi_0.weight`, 'ff-in', cfg.dFf, cfg.dModel), wi1: spec(`${p}.wi_1.weight`, 'ff-in', cfg.dFf, cfg.dModel), wo };
   }
-  return { kind: 'relu', wi: spec(`${p}.wi.weight`, cfg.dFf, cfg.dModel), wo };
+  return { kind: 'relu', wi: spec(`${p}.wi.weight`, 'ff-in', cfg.dFf, cfg.dModel), wo };
 }
 
 export function t5ParameterLayout(cfg: T5Config): T5ParameterLayout {
-  const norm = (name: string): ParameterSpec => spec(name, cfg.dModel);
+  const norm = (name: string): ParameterSpec => spec(name, 'norm', cfg.dModel);
   const encoderBlocks = Array.from({ length: cfg.numLayers }, (_, i): EncoderBlockParameters => {
     const b = `encoder.block.${i}`;
     return {
@@ -93,11 +101,11 @@ export function t5ParameterLayout(cfg: T5Config): T5ParameterLayout {
     };
   });
   const layout: T5ParameterLayout = {
-    shared: spec('shared.weight', cfg.vocabSize, cfg.dModel),
+    shared: spec('shared.weight', 'embedding', cfg.vocabSize, cfg.dModel),
     encoder: { blocks: encoderBlocks, finalNorm: norm('encoder.final_layer_norm.weight') },
     decoder: { blocks: decoderBlocks, finalNorm: norm('decoder.final_layer_norm.weight') },
   };
-  if (!cfg.tieWordEmbeddings) layout.lmHead = spec(LM_HEAD, cfg.vocabSize, cfg.dModel);
+  if (!cfg.tieWordEmbeddings) layout.lmHead = spec(LM_HEAD, 'embedding', cfg.vocabSize, cfg.dModel);
   return layout;
 }
 

@@ -9,9 +9,9 @@
 
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
-import { Rng } from '../engine/random.ts';
+import { Rng } from '../engine/index.ts';
 import type { T5Config } from './config.ts';
-import { expectedParameters, validateCheckpoint } from './checkpoint-format.ts';
+import { expectedParameters, validateCheckpoint, type ParameterRole } from './checkpoint-format.ts';
 import type { SafetensorsFile } from './safetensors.ts';
 import { bucketGrid } from './position.ts';
 
@@ -58,9 +58,9 @@ export class T5 {
   static init(config: T5Config, seed: number): T5 {
     const m = new T5(config);
     const rng = new Rng(seed);
-    for (const { name, shape } of expectedParameters(config)) {
-      const t = name.endsWith('layer_norm.weight') ? E.ones(shape) : E.randn(shape, { seed: rng.nextUint32(), std: initStd(name, config) });
-      m.params.set(name, E.keep(E.param(t)));
+    for (const p of expectedParameters(config)) {
+      const t = p.role === 'norm' ? E.ones(p.shape) : E.randn(p.shape, { seed: rng.nextUint32(), std: initStd(p.role, config) });
+      m.params.set(p.name, E.keep(E.param(t)));
     }
     return m;
   }
@@ -272,14 +272,21 @@ export class T5 {
 }
 
 /** Initial standard deviation of a weight, by its role (Hugging Face's T5 initialization, whose
- *  scales keep activations near unit size through the unscaled attention). */
-function initStd(name: string, c: T5Config): number {
-  const inner = c.numHeads * c.dKv;
-  if (name === 'shared.weight' || name === 'lm_head.weight') return 1;
-  if (name.endsWith('.q.weight')) return (c.dModel * c.dKv) ** -0.5;
-  if (name.endsWith('.k.weight') || name.endsWith('.v.weight')) return c.dModel ** -0.5;
-  if (name.endsWith('.o.weight')) return inner ** -0.5;
-  if (name.endsWith('.wo.weight')) return c.dFf ** -0.5;
-  if (name.includes('.wi') || name.endsWith('relative_attention_bias.weight')) return c.dModel ** -0.5;
-  throw new Error(`T5: no initialization rule for ${name}`);
+ *  scales keep activations near unit size through the unscaled attention). Norm gains start at 1. */
+function initStd(role: Exclude<ParameterRole, 'norm'>, c: T5Config): number {
+  switch (role) {
+    case 'embedding':
+      return 1;
+    case 'query':
+      return (c.dModel * c.dKv) ** -0.5;
+    case 'attention-output':
+      return (c.numHeads * c.dKv) ** -0.5;
+    case 'ff-out':
+      return c.dFf ** -0.5;
+    case 'key':
+    case 'value':
+    case 'ff-in':
+    case 'position-bias':
+      return c.dModel ** -0.5;
+  }
 }

@@ -1,6 +1,6 @@
 // AdamW over a list of parameters, one kernel dispatch per step for all of them
-// (kernels/adamw.wgsl) as long as they fit in one storage binding, with optional clipping by
-// global gradient norm (training/clip.ts).
+// (engine/ops/adamw.ts) as long as they fit in one storage binding, with optional clipping by
+// global gradient norm (engine/ops/clip.ts). This file is the policy: groups, decay, state.
 //
 // Parameters live in their own buffers (the model owns them) and WebGPU cannot bind a variable
 // number of buffers to one dispatch. So the optimizer owns four flat tensors in one FlatLayout
@@ -24,15 +24,7 @@
 // parameter larger than one binding cannot be packed at all (no kernel could bind it, in the
 // optimizer or in the model), so the constructor refuses it.
 
-import { Kernel, grid } from '../engine/kernel.ts';
-import { engine } from '../engine/runtime.ts';
-import { Tensor, fmtShape, keep } from '../engine/tensor.ts';
-import { FlatLayout, segmentLength } from '../engine/flat.ts';
-import { clipStats } from './clip.ts';
-
-const WG = 64;
-const PER_THREAD = 4;
-const kernel = new Kernel('adamw');
+import { FlatLayout, Tensor, adamwUpdate, clipStats, engine, fmtShape, keep, segmentLength } from '../engine/index.ts';
 
 export interface AdamWOptions {
   /** Default 0.9. */
@@ -69,7 +61,7 @@ interface Group {
   /** Parameter indices in layout order: decayed parameters first, each part in constructor order. */
   readonly indices: readonly number[];
   readonly layout: FlatLayout;
-  /** vec4s of the flat arrays that weight decay applies to. */
+  /** Elements of the flat arrays that weight decay applies to (a multiple of 4). */
   readonly decayEnd: number;
   weights: Tensor;
   grads: Tensor;
@@ -86,7 +78,7 @@ export class AdamW {
   private readonly biasCorrection: boolean;
   private readonly maxGradNorm: number;
   private readonly groups: Group[];
-  /** [norm, scale] of the last step, over all groups (training/clip.ts). */
+  /** [norm, scale] of the last step, over all groups (engine/ops/clip.ts). */
   private stats: Tensor | null = null;
   private t = 0;
 
@@ -127,7 +119,7 @@ export class AdamW {
       const decayed = members.filter((i) => decays[i]);
       const indices = [...decayed, ...members.filter((i) => !decays[i])];
       const layout = new FlatLayout(indices.map((i) => params[i].shape));
-      const decayEnd = (decayed.length < indices.length ? layout.offsets[decayed.length] : layout.length) / 4;
+      const decayEnd = decayed.length < indices.length ? layout.offsets[decayed.length] : layout.length;
       const [weights, grads, m, v] = [0, 1, 2, 3].map(() => layout.zeros());
       return { indices, layout, decayEnd, weights, grads, m, v };
     });
@@ -167,31 +159,15 @@ export class AdamW {
     const bc1 = this.biasCorrection ? 1 - this.beta1 ** t : 1;
     const bc2 = this.biasCorrection ? 1 - this.beta2 ** t : 1;
     this.groups.forEach((g, k) => {
-      const n = g.layout.length / 4;
       const label = `adamw ${g.indices.length} tensors, ${g.layout.length} elements (group ${k + 1} of ${this.groups.length})`;
-      kernel.dispatch({
-        label,
-        buffers: {
-          weights: g.weights.arg(label),
-          grads: g.grads.arg(label),
-          m: g.m.arg(label),
-          v: g.v.arg(label),
-          clip: stats.arg(label),
-        },
-        params: {
-          n,
-          decay_end: g.decayEnd,
-          beta1: this.beta1,
-          one_minus_beta1: 1 - this.beta1,
-          beta2: this.beta2,
-          one_minus_beta2: 1 - this.beta2,
-          step_size: lr / bc1,
-          inv_sqrt_bc2: 1 / Math.sqrt(bc2),
-          eps: this.eps,
-          decay: lr * this.weightDecay,
-        },
-        constants: { WG, PER_THREAD },
-        workgroups: grid(n, WG * PER_THREAD),
+      adamwUpdate(label, { weights: g.weights, grads: g.grads, m: g.m, v: g.v, clip: stats }, {
+        decayEnd: g.decayEnd,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        stepSize: lr / bc1,
+        invSqrtBc2: 1 / Math.sqrt(bc2),
+        decay: lr * this.weightDecay,
       });
     });
     this.groups.forEach((g, k) => g.layout.scatter(g.weights, groupParams[k]));

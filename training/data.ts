@@ -2,7 +2,6 @@
 // (less padding, so less wasted compute), and lay a batch out the way the model expects.
 
 import * as E from '../engine/index.ts';
-import { Rng, deriveSeed } from '../engine/random.ts';
 import { IGNORE_INDEX, type Batch } from '../model/t5.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 
@@ -36,7 +35,7 @@ export function encodeExamples(examples: readonly TextExample[], tokenizer: Toke
  * on (seed, epoch), so a resumed run sees exactly the batches the interrupted one would have.
  */
 export function epochBatches(examples: readonly EncodedExample[], batchSize: number, seed: number, epoch: number): number[][] {
-  const rng = new Rng(deriveSeed(seed, epoch));
+  const rng = new E.Rng(E.deriveSeed(seed, epoch));
   const order = rng.shuffle(examples.map((_, i) => i));
   const len = (i: number) => examples[i].source.length + examples[i].target.length;
   const window = batchSize * 50;

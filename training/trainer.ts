@@ -10,10 +10,10 @@
 // through a CheckpointStore, metrics through callbacks.
 
 import * as E from '../engine/index.ts';
-import { Rng, deriveSeed } from '../engine/random.ts';
 import type { T5 } from '../model/t5.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { modelFiles, loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
+import { expectedParameters, type ParameterRole } from '../model/checkpoint-format.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { AdamW } from './adamw.ts';
 import { makeSchedule, type ScheduleConfig } from './schedule.ts';
@@ -22,6 +22,17 @@ import { evaluateAccuracy, type AnswerParser, type EvalResult } from './evaluate
 
 /** The promise itself, with a no-op handler attached: one that fails while nobody awaits it
  *  yet must not count as an unhandled rejection; whoever awaits it later still gets the error. */
+/** The role of each of the model's parameters, in model.parameters() order, from the layout its
+ *  config implies (model/checkpoint-format.ts). */
+function parameterRoles(model: T5): ParameterRole[] {
+  const byName = new Map(expectedParameters(model.config).map((p) => [p.name, p.role]));
+  return [...model.params.keys()].map((name) => {
+    const role = byName.get(name);
+    if (!role) throw new Error(`Trainer: parameter ${name} is not in the T5 layout of its config`);
+    return role;
+  });
+}
+
 function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
@@ -161,12 +172,12 @@ export class Trainer {
     this.accumulation = config.gradAccumulation ?? 1;
     this.stepsPerEpoch = Math.ceil(Math.ceil(train.length / config.batchSize) / this.accumulation);
     this.totalSteps = Math.min(config.maxSteps ?? Infinity, this.stepsPerEpoch * config.maxEpochs);
-    const names = [...model.params.keys()];
+    const roles = parameterRoles(model);
     this.optimizer = new AdamW(model.parameters(), {
       weightDecay: config.weightDecay ?? 0,
       maxGradNorm: config.maxGradNorm ?? 0,
       // Decay matrices only: norm gains and position-bias tables stay undecayed.
-      decay: (_, i) => !names[i].includes('layer_norm') && !names[i].includes('relative_attention_bias'),
+      decay: (_, i) => roles[i] !== 'norm' && roles[i] !== 'position-bias',
     });
   }
 
@@ -302,7 +313,7 @@ export class Trainer {
         let tokens = 0;
         for (const ids of micro) {
           const examples = ids.map((i) => this.train[i]);
-          const rng = new Rng(deriveSeed(c.seed, 1_000_003 + s.microBatches));
+          const rng = new E.Rng(E.deriveSeed(c.seed, 1_000_003 + s.microBatches));
           const loss = E.tidy(() => {
             const batch = makeBatch(examples, mc.padTokenId, mc.decoderStartTokenId);
             const l = this.model.loss(batch, { training: true, rng });

@@ -5,7 +5,8 @@ import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape, full, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { broadcastShapes, broadcastStrides, checkRank, padTo8, sameShape, stridesOf } from '../shape.ts';
-import { sumTo } from './reduce.ts';
+import { sumTo } from './reduce_kernel.ts';
+import { BINARY, UNARY } from './elementwise_opcodes.ts';
 
 const WG = 64;
 const PER_THREAD = 4;
@@ -13,8 +14,6 @@ const mapKernel = new Kernel('elementwise', 'map');
 const zipKernel = new Kernel('elementwise', 'zip');
 const whereKernel = new Kernel('elementwise', 'where_');
 
-const UNARY = { copy: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, relu: 6, gelu: 7, tanh: 8, addScalar: 9, mulScalar: 10, powScalar: 11, i32ToF32: 12, reciprocal: 13 } as const;
-const BINARY = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, gt: 7, lt: 8, eq: 9, ne: 10, reluBackward: 11, geluBackward: 12, tanhBackward: 13 } as const;
 
 interface Strided {
   tensor: Tensor;
@@ -75,7 +74,7 @@ export function stridedMap(
 }
 
 function unaryOp(op: keyof typeof UNARY, x: Tensor, alpha = 0): Tensor {
-  if (x.dtype !== 'f32' && op !== 'i32ToF32' && op !== 'copy') {
+  if (x.dtype !== 'f32' && op !== 'copy') {
     throw new Error(`${op}: expects an f32 tensor, got ${x.dtype} ${fmtShape(x.shape)}`);
   }
   const out = Tensor.empty(x.shape, op === 'copy' ? x.dtype : 'f32');
@@ -168,13 +167,6 @@ export function powScalar(x: Tensor, s: number): Tensor {
   return record('powScalar', [x], unaryOp('powScalar', x, s), (g, [x]) => [mul(g, mulScalar(powScalar(x, s - 1), s))], [x]);
 }
 
-/** Converts an i32 tensor (token ids, counts) to f32. */
-export function toFloat(x: Tensor): Tensor {
-  if (x.dtype === 'f32') return unaryOp('copy', x);
-  if (x.dtype !== 'i32') throw new Error(`toFloat: expects i32 or f32, got ${x.dtype}`);
-  return unaryOp('i32ToF32', x);
-}
-
 /** A contiguous copy (a new buffer). */
 export function copy(x: Tensor): Tensor {
   return record('copy', [x], unaryOp('copy', x), (g) => [g]);
@@ -253,7 +245,6 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
 export const gt = (a: Tensor, b: Tensor) => binaryOp('gt', a, b);
 export const lt = (a: Tensor, b: Tensor) => binaryOp('lt', a, b);
 export const eq = (a: Tensor, b: Tensor) => binaryOp('eq', a, b);
-export const ne = (a: Tensor, b: Tensor) => binaryOp('ne', a, b);
 
 /** cond ? a : b, elementwise with broadcasting. `cond` may be f32, i32 or u32 (nonzero = true). */
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
@@ -316,6 +307,3 @@ export function onesLike(t: Tensor): Tensor {
   return full(t.shape, 1);
 }
 
-export function zerosLike(t: Tensor): Tensor {
-  return full(t.shape, 0);
-}

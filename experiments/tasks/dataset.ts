@@ -22,7 +22,7 @@ import {
   serializeModSum,
   type ModSumOptions,
 } from './modsum.ts';
-import { Rng, deriveSeed } from '../../engine/random.ts';
+import { Rng, deriveSeed } from '../../engine/index.ts';
 
 export const TASK_NAMES = ['listops', 'listops30', 'modsum'] as const;
 export type TaskName = (typeof TASK_NAMES)[number];

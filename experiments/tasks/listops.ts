@@ -3,7 +3,7 @@
 // middle values, SUM is taken modulo a fixed modulus.
 
 import { quote } from './quote.ts';
-import type { Rng } from '../../engine/random.ts';
+import type { Rng } from '../../engine/index.ts';
 
 export const LISTOPS_OPS = ['MIN', 'MAX', 'MED', 'SUM'] as const;
 export type ListOp = (typeof LISTOPS_OPS)[number];

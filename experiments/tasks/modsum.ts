@@ -3,7 +3,7 @@
 // Sources read `SUM 3 5 9 1`: the bare `SUM` (no `[`) keeps them apart from ListOps sources.
 
 import { quote } from './quote.ts';
-import type { Rng } from '../../engine/random.ts';
+import type { Rng } from '../../engine/index.ts';
 
 export const MODSUM_MODULUS = 10;
 export const MODSUM_DESCRIPTION =

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { attention, attentionUnfused, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention.ts';
+import * as R from '../../reference/attention.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -25,16 +26,6 @@ interface Case {
 
 // Every case runs on both implementations, whichever this adapter would pick.
 const PATHS: AttentionPath[] = ['fused', 'materialized'];
-
-interface Data {
-  q: Float64Array;
-  k: Float64Array;
-  v: Float64Array;
-  bias: Float64Array | null;
-  biasShape: number[] | null;
-  mask: Float64Array | null;
-  dout: Float64Array;
-}
 
 function biasShapeOf(c: Case): number[] | null {
   const tail = [c.H, c.Lq, c.Lk];
@@ -61,7 +52,7 @@ function maskFor(c: Case): Float64Array {
   return m;
 }
 
-function makeData(c: Case, seed: number): Data {
+function makeData(c: Case, seed: number): R.AttentionData {
   const biasShape = biasShapeOf(c);
   return {
     q: rand(c.B * c.H * c.Lq * c.Dh, seed),
@@ -72,66 +63,6 @@ function makeData(c: Case, seed: number): Data {
     mask: c.mask ? maskFor(c) : null,
     dout: rand(c.B * c.H * c.Lq * c.Dh, seed + 4),
   };
-}
-
-/** Float64 attention with its analytic backward for the output gradient `dout`. */
-function reference(c: Case, d: Data) {
-  const { B, H, Lq, Lk, Dh } = c;
-  const scale = c.scale ?? 1;
-  const out = new Float64Array(B * H * Lq * Dh);
-  const dq = new Float64Array(out.length);
-  const dk = new Float64Array(B * H * Lk * Dh);
-  const dv = new Float64Array(dk.length);
-  const dbias = d.bias ? new Float64Array(d.bias.length) : null;
-  const shared = d.biasShape !== null && (d.biasShape.length === 3 || d.biasShape[0] === 1);
-  const P = new Float64Array(Lk);
-  const dS = new Float64Array(Lk);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      for (let i = 0; i < Lq; i++) {
-        const qi = (bh * Lq + i) * Dh;
-        const allowed = (j: number) => (!d.mask || d.mask[b * Lk + j] !== 0) && (!c.causal || j <= i + Lk - Lq);
-        const biasRow = ((shared ? 0 : b) * H + h) * Lq * Lk + i * Lk;
-        let m = -Infinity;
-        for (let j = 0; j < Lk; j++) {
-          if (!allowed(j)) continue;
-          let s = 0;
-          for (let t = 0; t < Dh; t++) s += d.q[qi + t] * d.k[(bh * Lk + j) * Dh + t];
-          P[j] = scale * s + (d.bias ? d.bias[biasRow + j] : 0);
-          m = Math.max(m, P[j]);
-        }
-        let l = 0;
-        for (let j = 0; j < Lk; j++) {
-          P[j] = allowed(j) ? Math.exp(P[j] - m) : 0;
-          l += P[j];
-        }
-        if (l === 0) continue;
-        let D = 0;
-        for (let j = 0; j < Lk; j++) {
-          P[j] /= l;
-          let dp = 0;
-          for (let t = 0; t < Dh; t++) {
-            out[qi + t] += P[j] * d.v[(bh * Lk + j) * Dh + t];
-            dp += d.dout[qi + t] * d.v[(bh * Lk + j) * Dh + t];
-          }
-          dS[j] = dp;
-          D += P[j] * dp;
-        }
-        for (let j = 0; j < Lk; j++) {
-          const kj = (bh * Lk + j) * Dh;
-          const ds = P[j] * (dS[j] - D);
-          if (dbias) dbias[biasRow + j] += ds;
-          for (let t = 0; t < Dh; t++) {
-            dq[qi + t] += scale * ds * d.k[kj + t];
-            dk[kj + t] += scale * ds * d.q[qi + t];
-            dv[kj + t] += P[j] * d.dout[qi + t];
-          }
-        }
-      }
-    }
-  }
-  return { out, dq, dk, dv, dbias };
 }
 
 function optionsFor(c: Case, bias: E.Tensor | undefined, mask: E.Tensor | undefined): AttentionOptions {
@@ -151,7 +82,7 @@ function swapMiddle(x: ArrayLike<number>, [A, M, N, D]: number[]): Float64Array 
 }
 
 /** Runs the fused op forward and backward (seeded with dout); returns everything read back. */
-async function runFused(c: Case, d: Data, maskDtype: E.DType = 'f32') {
+async function runFused(c: Case, d: R.AttentionData, maskDtype: E.DType = 'f32') {
   const [qShape, kShape] = [[c.B, c.H, c.Lq, c.Dh], [c.B, c.H, c.Lk, c.Dh]];
   // to the op's layout and back
   const to = (x: Float64Array, shape: number[]) => (c.headsLast ? E.tensor(swapMiddle(x, shape), [shape[0], shape[2], shape[1], shape[3]]) : E.tensor(x, shape));
@@ -180,7 +111,7 @@ async function runFused(c: Case, d: Data, maskDtype: E.DType = 'f32') {
   return res;
 }
 
-function compare(got: Awaited<ReturnType<typeof runFused>>, want: ReturnType<typeof reference>, what: string) {
+function compare(got: Awaited<ReturnType<typeof runFused>>, want: ReturnType<typeof R.attention>, what: string) {
   expectClose(got.out, want.out, 1e-4, 2e-6, `${what} out`);
   expectClose(got.dq, want.dq, 1e-4, 1e-5, `${what} dq`);
   expectClose(got.dk, want.dk, 1e-4, 1e-5, `${what} dk`);
@@ -217,7 +148,7 @@ describe.each(PATHS)('attention forward and backward vs float64 (%s)', (path) =>
     const c = { ...base, path };
     it(name(c), async () => {
       const d = makeData(c, 10 * n + 1);
-      compare(await runFused(c, d), reference(c, d), name(c));
+      compare(await runFused(c, d), R.attention(c, d), name(c));
     });
   }
 
@@ -225,7 +156,7 @@ describe.each(PATHS)('attention forward and backward vs float64 (%s)', (path) =>
     for (const [Dh, headsLast] of [[1, false], [5, true], [7, false]] as const) {
       const c: Case = { B: 2, H: 2, Lq: 5, Lk: 13, Dh, bias: 'shared3', mask: true, causal: true, headsLast, path };
       const d = makeData(c, Dh);
-      compare(await runFused(c, d), reference(c, d), name(c));
+      compare(await runFused(c, d), R.attention(c, d), name(c));
     }
   });
 
@@ -236,14 +167,14 @@ describe.each(PATHS)('attention forward and backward vs float64 (%s)', (path) =>
     ]) {
       const c: Case = { B: 2, H: 2, Lq, Lk, Dh: 4, bias: 'shared3', mask: true, causal: true, path };
       const d = makeData(c, 1);
-      compare(await runFused(c, d), reference(c, d), name(c));
+      compare(await runFused(c, d), R.attention(c, d), name(c));
     }
   });
 
   it('accepts i32 masks like f32 ones', async () => {
     const c: Case = { B: 3, H: 2, Lq: 5, Lk: 13, Dh: 8, mask: true, path };
     const d = makeData(c, 5);
-    compare(await runFused(c, d, 'i32'), reference(c, d), `${name(c)} i32 mask`);
+    compare(await runFused(c, d, 'i32'), R.attention(c, d), `${name(c)} i32 mask`);
   });
 });
 
@@ -259,7 +190,7 @@ describe.each(PATHS)('fully masked rows (%s)', (path) => {
       const d = makeData(c, 3);
       d.mask!.fill(1, 0, Lk).fill(0, Lk, 2 * Lk);
       const got = await runFused(c, d);
-      compare(got, reference(c, d), 'fully masked');
+      compare(got, R.attention(c, d), 'fully masked');
       const allZero = (a: ArrayLike<number>) => Array.from(a).every((x) => x === 0);
       for (const a of [got.out, got.dq, got.dk, got.dv]) expect(allZero(a.slice(a.length / 2))).toBe(true);
       for (let h = 0; h < c.H; h++) {

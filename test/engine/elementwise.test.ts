@@ -1,24 +1,23 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
+import * as R from '../../reference/elementwise.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
 
-const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-
 const UNARY: [string, (x: E.Tensor) => E.Tensor, (x: number) => number, [number, number]][] = [
-  ['neg', E.neg, (x) => -x, [-2, 2]],
-  ['exp', E.exp, Math.exp, [-2, 2]],
-  ['log', E.log, Math.log, [0.2, 3]],
-  ['sqrt', E.sqrt, Math.sqrt, [0.2, 3]],
-  ['rsqrt', E.rsqrt, (x) => 1 / Math.sqrt(x), [0.2, 3]],
-  ['relu', E.relu, (x) => Math.max(x, 0), [-2, 2]],
-  ['gelu', E.gelu, gelu, [-3, 3]],
-  ['tanh', E.tanh, Math.tanh, [-2, 2]],
-  ['reciprocal', E.reciprocal, (x) => 1 / x, [0.3, 2]],
-  ['addScalar', (x) => E.addScalar(x, 1.5), (x) => x + 1.5, [-2, 2]],
-  ['mulScalar', (x) => E.mulScalar(x, -0.7), (x) => x * -0.7, [-2, 2]],
-  ['powScalar', (x) => E.powScalar(x, 3), (x) => x ** 3, [-2, 2]],
+  ['neg', E.neg, R.unary.neg, [-2, 2]],
+  ['exp', E.exp, R.unary.exp, [-2, 2]],
+  ['log', E.log, R.unary.log, [0.2, 3]],
+  ['sqrt', E.sqrt, R.unary.sqrt, [0.2, 3]],
+  ['rsqrt', E.rsqrt, R.unary.rsqrt, [0.2, 3]],
+  ['relu', E.relu, R.unary.relu, [-2, 2]],
+  ['gelu', E.gelu, R.unary.gelu, [-3, 3]],
+  ['tanh', E.tanh, R.unary.tanh, [-2, 2]],
+  ['reciprocal', E.reciprocal, R.unary.reciprocal, [0.3, 2]],
+  ['addScalar', (x) => E.addScalar(x, 1.5), (x) => R.unary.addScalar(x, 1.5), [-2, 2]],
+  ['mulScalar', (x) => E.mulScalar(x, -0.7), (x) => R.unary.mulScalar(x, -0.7), [-2, 2]],
+  ['powScalar', (x) => E.powScalar(x, 3), (x) => R.unary.powScalar(x, 3), [-2, 2]],
 ];
 
 describe('unary ops', () => {
@@ -39,33 +38,13 @@ describe('unary ops', () => {
 });
 
 const BINARY: [string, (a: E.Tensor, b: E.Tensor) => E.Tensor, (a: number, b: number) => number][] = [
-  ['add', E.add, (a, b) => a + b],
-  ['sub', E.sub, (a, b) => a - b],
-  ['mul', E.mul, (a, b) => a * b],
-  ['div', E.div, (a, b) => a / b],
-  ['pow', E.pow, (a, b) => a ** b],
-  ['maximum', E.maximum, Math.max],
+  ['add', E.add, R.binary.add],
+  ['sub', E.sub, R.binary.sub],
+  ['mul', E.mul, R.binary.mul],
+  ['div', E.div, R.binary.div],
+  ['pow', E.pow, R.binary.pow],
+  ['maximum', E.maximum, R.binary.maximum],
 ];
-
-function broadcastRef(a: Float64Array, as: number[], b: Float64Array, bs: number[], f: (x: number, y: number) => number) {
-  const rank = Math.max(as.length, bs.length);
-  const pa = [...Array(rank - as.length).fill(1), ...as];
-  const pb = [...Array(rank - bs.length).fill(1), ...bs];
-  const out = pa.map((d, i) => Math.max(d, pb[i]));
-  const n = sizeOfShape(out);
-  const res = new Float64Array(n);
-  const idx = (p: number[], multi: number[]) => multi.reduce((acc, m, i) => acc * p[i] + (p[i] === 1 ? 0 : m), 0);
-  for (let i = 0; i < n; i++) {
-    const multi: number[] = [];
-    let r = i;
-    for (let d = rank - 1; d >= 0; d--) {
-      multi[d] = r % out[d];
-      r = Math.floor(r / out[d]);
-    }
-    res[i] = f(a[idx(pa, multi)], b[idx(pb, multi)]);
-  }
-  return { out, res };
-}
 
 describe('binary ops with broadcasting', () => {
   const cases: [number[], number[]][] = [
@@ -84,7 +63,7 @@ describe('binary ops with broadcasting', () => {
         const a = rand(sizeOfShape(as), 5, 0.5, 2);
         const b = rand(sizeOfShape(bs), 6, 0.5, 2);
         const t = E.tidy(() => op(E.tensor(a, as), E.tensor(b, bs)));
-        const { out, res } = broadcastRef(a, as, b, bs, ref);
+        const { out, res } = R.broadcast(a, as, b, bs, ref);
         expect(t.shape).toEqual(out);
         expectClose(await t.toArray(), res, 3e-6, 1e-6, `${name} ${as} ${bs}`);
       }

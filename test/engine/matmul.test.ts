@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { Kernel } from '../../engine/kernel.ts';
 import { formatTiles, matmul, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../../engine/ops/matmul.ts';
+import * as R from '../../reference/matmul.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -15,49 +16,11 @@ const COMBOS: [boolean, boolean][] = [
   [true, true],
 ];
 
-/** float64 reference with NumPy broadcasting of the batch dims. */
-function reference(a: Float64Array, aShape: number[], b: Float64Array, bShape: number[], transA: boolean, transB: boolean) {
-  const [ra, rb] = [aShape.length, bShape.length];
-  const [m, k] = transA ? [aShape[ra - 1], aShape[ra - 2]] : [aShape[ra - 2], aShape[ra - 1]];
-  const n = transB ? bShape[rb - 2] : bShape[rb - 1];
-  const ba = aShape.slice(0, -2);
-  const bb = bShape.slice(0, -2);
-  const rank = Math.max(ba.length, bb.length);
-  const pa = [...Array(rank - ba.length).fill(1), ...ba];
-  const pb = [...Array(rank - bb.length).fill(1), ...bb];
-  const batch = pa.map((d, i) => Math.max(d, pb[i]));
-  const count = sizeOfShape(batch);
-  const out = new Float64Array(count * m * n);
-  for (let z = 0; z < count; z++) {
-    let [za, zb, rest] = [0, 0, z];
-    const idx: number[] = [];
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d] = rest % batch[d];
-      rest = Math.floor(rest / batch[d]);
-    }
-    for (let d = 0; d < rank; d++) {
-      za = za * pa[d] + (pa[d] === 1 ? 0 : idx[d]);
-      zb = zb * pb[d] + (pb[d] === 1 ? 0 : idx[d]);
-    }
-    const [oa, ob] = [za * m * k, zb * k * n];
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let q = 0; q < k; q++) {
-          s += a[oa + (transA ? q * m + i : i * k + q)] * b[ob + (transB ? j * k + q : q * n + j)];
-        }
-        out[(z * m + i) * n + j] = s;
-      }
-    }
-  }
-  return { shape: [...batch, m, n], out };
-}
-
 async function check(aShape: number[], bShape: number[], transA: boolean, transB: boolean, variant?: MatmulVariant, tiles?: TileConfig) {
   const a = rand(sizeOfShape(aShape), 11);
   const b = rand(sizeOfShape(bShape), 12);
   const y = E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB, variant, tiles }));
-  const { shape, out } = reference(a, aShape, b, bShape, transA, transB);
+  const { shape, out } = R.matmul(a, aShape, b, bShape, transA, transB);
   const what = `${tiles ? `tiles ${formatTiles(tiles)}` : (variant ?? 'default')} ${JSON.stringify(aShape)}${transA ? 'T' : ''} x ${JSON.stringify(bShape)}${transB ? 'T' : ''}`;
   expect(y.shape, what).toEqual(shape);
   const k = transA ? aShape[aShape.length - 2] : aShape[aShape.length - 1];

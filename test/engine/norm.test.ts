@@ -1,48 +1,12 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
+import * as R from '../../reference/norm.ts';
 import { layerNorm, rmsNorm } from '../../engine/ops/norm.ts';
 import { setRowThreads } from '../../engine/ops/rows.ts';
 import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
 
 beforeAll(setupEngine);
 afterEach(() => setRowThreads(null));
-
-interface Ref {
-  y: Float64Array;
-  dx: Float64Array;
-  dw: Float64Array;
-  db: Float64Array;
-}
-
-// float64 forward, and the backward for upstream g derived independently of the kernel's
-// formula: through d(xhat)/dx by the chain rule over the row, one column at a time.
-function refNorm(rms: boolean, x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, g: ArrayLike<number>, eps: number): Ref {
-  const len = w.length;
-  const n = x.length;
-  const r: Ref = { y: new Float64Array(n), dx: new Float64Array(n), dw: new Float64Array(len), db: new Float64Array(len) };
-  for (let base = 0; base < n; base += len) {
-    const row = Array.from({ length: len }, (_, j) => x[base + j]);
-    const mean = rms ? 0 : row.reduce((a, v) => a + v, 0) / len;
-    const v = row.reduce((a, xi) => a + (xi - mean) ** 2, 0) / len;
-    const rstd = 1 / Math.sqrt(v + eps);
-    const xhat = row.map((xi) => (xi - mean) * rstd);
-    for (let j = 0; j < len; j++) {
-      r.y[base + j] = xhat[j] * w[j] + (b ? b[j] : 0);
-      r.dw[j] += g[base + j] * xhat[j];
-      r.db[j] += g[base + j];
-    }
-    // dxhat_j/dx_k = rstd * (delta_jk - [!rms]/len - xhat_j * xhat_k / len)
-    for (let k = 0; k < len; k++) {
-      let d = 0;
-      for (let j = 0; j < len; j++) {
-        const jac = rstd * ((j === k ? 1 : 0) - (rms ? 0 : 1 / len) - (xhat[j] * xhat[k]) / len);
-        d += g[base + j] * w[j] * jac;
-      }
-      r.dx[base + k] = d;
-    }
-  }
-  return r;
-}
 
 const LANES = [null, 8, 256];
 const SHAPES = [[1], [1, 1], [3, 7], [37, 129], [2, 3, 130], [1, 1031]];
@@ -66,7 +30,7 @@ describe.each([
         const b = withBias ? E.param(E.tensor(bd, [len])) : null;
         const y = run(x, w, b, 1e-5);
         E.backward(y, E.tensor(gd, shape));
-        const ref = refNorm(rms, xd, wd, withBias ? bd : null, gd, 1e-5);
+        const ref = R.norm(rms, xd, wd, withBias ? bd : null, gd, 1e-5);
         expect(y.shape).toEqual(shape);
         expectClose(await y.toArray(), ref.y, 1e-4, 1e-5, `${name} ${shape}`);
         expectClose(await x.grad!.toArray(), ref.dx, 1e-3, 1e-4, `${name} dx ${shape}`);
@@ -82,7 +46,7 @@ describe.each([
     const xd = rand(3 * len, 5, -1, 1).map((v) => Math.fround(1000 + v));
     const wd = rand(len, 6, 0.5, 1.5);
     const y = E.tidy(() => run(E.tensor(xd, [3, len]), E.tensor(wd, [len]), withBias ? E.tensor(rand(len, 7), [len]) : null, 1e-5));
-    const ref = refNorm(rms, xd, wd, withBias ? rand(len, 7) : null, new Float64Array(3 * len), 1e-5);
+    const ref = R.norm(rms, xd, wd, withBias ? rand(len, 7) : null, new Float64Array(3 * len), 1e-5);
     expectClose(await y.toArray(), ref.y, 1e-4, 1e-4, `${name} offset`);
     y.dispose();
   });

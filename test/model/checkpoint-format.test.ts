@@ -39,21 +39,38 @@ describe('HF T5 parameter names', () => {
     const layout = t5ParameterLayout(cfg);
     const tables = expectedParameters(cfg).filter((p) => p.name.includes('relative_attention_bias'));
     expect(tables).toEqual([
-      { name: 'encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', shape: [8, 3] },
-      { name: 'decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', shape: [8, 3] },
+      { name: 'encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', shape: [8, 3], role: 'position-bias' },
+      { name: 'decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight', shape: [8, 3], role: 'position-bias' },
     ]);
-    expect(layout.decoder.blocks[2].crossAttention.o).toEqual({ name: 'decoder.block.2.layer.1.EncDecAttention.o.weight', shape: [16, 18] });
+    expect(layout.decoder.blocks[2].crossAttention.o).toEqual({ name: 'decoder.block.2.layer.1.EncDecAttention.o.weight', shape: [16, 18], role: 'attention-output' });
     expect(layout.decoder.blocks[1].feedForward).toEqual({
       kind: 'gated-gelu',
-      wi0: { name: 'decoder.block.1.layer.2.DenseReluDense.wi_0.weight', shape: [24, 16] },
-      wi1: { name: 'decoder.block.1.layer.2.DenseReluDense.wi_1.weight', shape: [24, 16] },
-      wo: { name: 'decoder.block.1.layer.2.DenseReluDense.wo.weight', shape: [16, 24] },
+      wi0: { name: 'decoder.block.1.layer.2.DenseReluDense.wi_0.weight', shape: [24, 16], role: 'ff-in' },
+      wi1: { name: 'decoder.block.1.layer.2.DenseReluDense.wi_1.weight', shape: [24, 16], role: 'ff-in' },
+      wo: { name: 'decoder.block.1.layer.2.DenseReluDense.wo.weight', shape: [16, 24], role: 'ff-out' },
     });
     expect(layout.encoder.blocks[1].feedForwardNorm.name).toBe('encoder.block.1.layer.1.layer_norm.weight');
     expect(layout.lmHead).toBeUndefined();
-    expect(t5ParameterLayout({ ...cfg, tieWordEmbeddings: false }).lmHead).toEqual({ name: 'lm_head.weight', shape: [38, 16] });
+    expect(t5ParameterLayout({ ...cfg, tieWordEmbeddings: false }).lmHead).toEqual({ name: 'lm_head.weight', shape: [38, 16], role: 'embedding' });
     const names = expectedParameters(cfg).map((p) => p.name);
     expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('gives each parameter the role its Hugging Face name implies', () => {
+    const byName: [RegExp, string][] = [
+      [/^(shared|lm_head)\.weight$/, 'embedding'],
+      [/layer_norm\.weight$/, 'norm'],
+      [/relative_attention_bias\.weight$/, 'position-bias'],
+      [/\.q\.weight$/, 'query'],
+      [/\.k\.weight$/, 'key'],
+      [/\.v\.weight$/, 'value'],
+      [/\.o\.weight$/, 'attention-output'],
+      [/\.wi(_[01])?\.weight$/, 'ff-in'],
+      [/\.wo\.weight$/, 'ff-out'],
+    ];
+    for (const cfg of [config('tiny-relu'), config('tiny-gated'), { ...config('tiny-gated'), tieWordEmbeddings: false }]) {
+      for (const p of expectedParameters(cfg)) expect(p.role, p.name).toBe(byName.find(([re]) => re.test(p.name))?.[1]);
+    }
   });
 });
 

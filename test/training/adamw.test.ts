@@ -1,50 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { AdamW, type AdamWOptions } from '../../training/adamw.ts';
+import { AdamW as ReferenceAdamW } from '../../reference/adamw.ts';
 import { expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
 
 const SHAPES = [[1], [7], [3, 5], [2, 3, 11], [4], [13]];
 const LRS = [0.05, 0.04, 0.03, 0.02, 0.01];
-
-/** AdamW in float64, written from the paper's and PyTorch's definition. */
-class ReferenceAdamW {
-  m: Float64Array[];
-  v: Float64Array[];
-  t = 0;
-  constructor(
-    public w: Float64Array[],
-    private o: AdamWOptions,
-  ) {
-    this.m = w.map((x) => new Float64Array(x.length));
-    this.v = w.map((x) => new Float64Array(x.length));
-  }
-
-  step(grads: (ArrayLike<number> | null)[], lr: number, gradScale = 1): void {
-    const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, biasCorrection = true, maxGradNorm = 0 } = this.o;
-    const g = grads.map((x, i) => Float64Array.from(x ?? new Float64Array(this.w[i].length), (y) => y * gradScale));
-    let sq = 0;
-    for (const a of g) for (const y of a) sq += y * y;
-    const norm = Math.sqrt(sq);
-    const clip = maxGradNorm > 0 ? Math.min(1, maxGradNorm / (norm + 1e-6)) : 1;
-    this.t += 1;
-    const bc1 = biasCorrection ? 1 - beta1 ** this.t : 1;
-    const bc2 = biasCorrection ? 1 - beta2 ** this.t : 1;
-    this.w.forEach((w, i) => {
-      const decays = this.o.decay ? this.o.decay(null as unknown as E.Tensor, i) : true;
-      for (let j = 0; j < w.length; j++) {
-        const gj = g[i][j] * clip;
-        this.m[i][j] = beta1 * this.m[i][j] + (1 - beta1) * gj;
-        this.v[i][j] = beta2 * this.v[i][j] + (1 - beta2) * gj * gj;
-        const mHat = this.m[i][j] / bc1;
-        const vHat = this.v[i][j] / bc2;
-        if (decays) w[j] -= lr * weightDecay * w[j];
-        w[j] -= (lr * mHat) / (Math.sqrt(vHat) + eps);
-      }
-    });
-  }
-}
 
 const initial = (seed = 1, shapes = SHAPES) => shapes.map((s, i) => rand(sizeOfShape(s), seed + i, -1, 1));
 const gradsFor = (step: number, shapes = SHAPES) => shapes.map((s, i) => rand(sizeOfShape(s), 1000 + 17 * step + i, -1, 1));

@@ -1,16 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { FlatLayout } from '../../engine/flat.ts';
-import { clipStats } from '../../training/clip.ts';
+import { clipStats } from '../../engine/ops/clip.ts';
+import { globalNorm } from '../../reference/clip.ts';
 import { expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
-
-function norm64(arrays: ArrayLike<number>[]): number {
-  let s = 0;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s);
-}
 
 async function statsOf(shapes: number[][], options: Parameters<typeof clipStats>[1], seed = 1) {
   return statsOfGroups([shapes], options, seed);
@@ -31,7 +26,7 @@ async function statsOfGroups(groups: number[][][], options: Parameters<typeof cl
   const stats = clipStats(flats, options);
   const [norm, scale] = await stats.toArray();
   E.dispose([flats, stats]);
-  return { norm, scale, want: norm64(datas.flat()) };
+  return { norm, scale, want: globalNorm(datas.flat()) };
 }
 
 describe('global gradient norm', () => {

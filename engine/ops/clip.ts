@@ -1,12 +1,13 @@
-// Gradient clipping by global norm (kernels/clip.wgsl), computed and applied without the CPU.
+// Gradient clipping by global norm (kernels/clip.wgsl), computed and applied without the CPU;
+// training/adamw.ts decides when to clip and to what norm.
 //
-// The norm is reduced on the GPU into a two-element tensor [norm, scale]; the optimizer binds that
-// tensor and multiplies each gradient by `scale` as it reads it, so clipping adds one read of the
-// gradients (the norm) and nothing else. The norm can be read back for logging whenever the caller
-// chooses to wait for it.
+// The norm is reduced on the GPU into a two-element tensor [norm, scale]; the AdamW update
+// (engine/ops/adamw.ts) binds that tensor and multiplies each gradient by `scale` as it reads it,
+// so clipping adds one read of the gradients (the norm) and nothing else. The norm can be read
+// back for logging whenever the caller chooses to wait for it.
 
-import { Kernel } from '../engine/kernel.ts';
-import { Tensor, fmtShape } from '../engine/tensor.ts';
+import { Kernel } from '../kernel.ts';
+import { Tensor, fmtShape } from '../tensor.ts';
 
 const WG = 64;
 /** Each partial sum covers at least this many vec4s, and one flat tensor has at most MAX_PARTIALS. */
