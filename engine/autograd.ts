@@ -7,16 +7,29 @@
 // gradients where a tensor feeds several ops, and stores the sums of leaf tensors in `.grad`.
 // A node's saved tensors are released as soon as backward has passed it, or when the tidy()
 // scope that created it ends and no returned tensor can reach it.
+//
+// Summing a tensor's gradients costs an add per extra consumer, a pass over the whole tensor
+// (a transformer's residual stream has two consumers per block). An op whose backward can add
+// into its result for free (a matmul's epilogue, a norm's last loop) declares which of its
+// inputs it `accumulates`: it then receives the gradient summed so far for them and returns the
+// total, and the add disappears.
 
 import { Tensor, keep, setNodeReleaser, tidy, trackNode, fmtShape } from './tensor.ts';
 
-export type BackwardFn = (grad: Tensor, saved: Tensor[]) => (Tensor | null)[];
+/**
+ * From the output's gradient to the inputs'. `acc[i]`, for an input the op declared it
+ * accumulates, is the gradient that input has received so far from other consumers (or null);
+ * the backward must then return a new tensor holding the sum for it.
+ */
+export type BackwardFn = (grad: Tensor, saved: Tensor[], acc: (Tensor | null)[]) => (Tensor | null)[];
 
 export interface GradNode {
   op: string;
   inputs: Tensor[];
   saved: Tensor[];
   backward: BackwardFn;
+  /** Indices of the inputs whose gradient the backward can add into (see BackwardFn). */
+  accumulates: readonly number[];
   released: boolean;
 }
 
@@ -45,9 +58,10 @@ export function param(t: Tensor): Tensor {
 
 /**
  * Called by every differentiable op after computing `out`. Records a node when gradients are on
- * and some input needs one; `saved` are the tensors `backward` will receive.
+ * and some input needs one; `saved` are the tensors `backward` will receive; `accumulates` the
+ * inputs whose running gradient `backward` takes in and returns summed (see BackwardFn).
  */
-export function record(op: string, inputs: Tensor[], out: Tensor, backward: BackwardFn, saved: Tensor[] = []): Tensor {
+export function record(op: string, inputs: Tensor[], out: Tensor, backward: BackwardFn, saved: Tensor[] = [], accumulates: readonly number[] = []): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   const node: GradNode = {
@@ -55,6 +69,7 @@ export function record(op: string, inputs: Tensor[], out: Tensor, backward: Back
     inputs,
     saved: saved.map((t) => keep(t.view(t.shape))),
     backward,
+    accumulates,
     released: false,
   };
   out.node = node;
@@ -114,8 +129,22 @@ export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: b
             'call backward inside the same tidy as the forward pass, or pass { retainGraph: true }',
         );
       }
-      const inputGrads = distinct(tidy(() => node.backward(g, node.saved)), [g, ...node.saved]);
+      // The running gradients this backward adds into: taken out of the map (the backward returns
+      // their sums), for inputs that are computed (a leaf keeps its .grad) and seen once here.
+      const acc = node.inputs.map((input, i) => {
+        const running = node.accumulates.includes(i) && input.node && node.inputs.indexOf(input) === i ? grads.get(input.node) : undefined;
+        if (!running) return null;
+        grads.delete(input.node!);
+        return running;
+      });
+      const inputGrads = distinct(tidy(() => node.backward(g, node.saved, acc)), [g, ...node.saved, ...acc.filter((t): t is Tensor => t !== null)]);
       g.dispose();
+      acc.forEach((t, i) => {
+        if (!t) return;
+        // A backward that returned nothing for the input leaves its running gradient as it was.
+        if (inputGrads[i]) t.dispose();
+        else accumulate(grads, node.inputs[i].node!, t);
+      });
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
         if (!gi) return;

@@ -14,6 +14,8 @@
 //   dx             = rstd * (gh - mean(gh) - xhat * mean(gh * xhat))    (RMS: no mean(gh) term)
 //   dweight_rows   = g * xhat, per row; the host sums it over rows (reduce.ts, a fixed order,
 //                    so dweight is deterministic: no float atomics)
+// With ACCUMULATE, dx also adds dx_in: the gradient x already has from its other consumers (the
+// residual stream), so autograd needs no separate add.
 //
 // Tiling: as in softmax.wgsl (the rationale is in its header): TPR lanes per row, WG / TPR rows
 // per workgroup, partial sums combined in workgroup memory; TPR = 1 on lavapipe, where the
@@ -36,8 +38,10 @@ struct Params {
 @group(0) @binding(7) var<storage, read> g: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(9) var<storage, read_write> dweight_rows: array<f32>;
+@group(0) @binding(10) var<storage, read> dx_in: array<f32>;   // ACCUMULATE: added to dx
 
 override WG: u32 = 64u;
+override ACCUMULATE: bool = false;
 override TPR: u32 = 1u;
 override RMS: bool = false;
 override HAS_BIAS: bool = false;
@@ -127,7 +131,9 @@ fn backward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
   for (var j = r.lane; j < r.end; j += TPR) {
     let i = r.base + j;
     let xh = ((x[i] - pv) - shift) * rstd;
-    dx[i] = rstd * (g[i] * weight[j] - centre - xh * m.y);
+    var d = rstd * (g[i] * weight[j] - centre - xh * m.y);
+    if (ACCUMULATE) { d += dx_in[i]; }
+    dx[i] = d;
     dweight_rows[i] = g[i] * xh;
   }
 }

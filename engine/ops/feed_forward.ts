@@ -46,7 +46,7 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
     'feedForward',
     residual ? [x, wi, wo, residual] : [x, wi, wo],
     out,
-    (g, [sx, swi, swo, sh]) => {
+    (g, [sx, swi, swo, sh], [dxIn]) => {
       const bl = `${label} backward`;
       // the gradient before the relu, zero where it was off
       const gh = Tensor.empty([n, dff]);
@@ -54,12 +54,13 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
       const dx = need[0] ? Tensor.empty(sx.shape) : null;
       const dwi = need[1] ? Tensor.empty(swi.shape) : null;
       const dwo = need[2] ? Tensor.empty(swo.shape) : null;
-      if (dx) gemm({ label: `${bl}: dx`, m: n, n: d, k: dff, batchShape: [], a: rowsOf(gh, dff), b: rowsOf(swi, d), c: rowsOf(dx, d) });
+      if (dx) gemm({ label: `${bl}: dx`, m: n, n: d, k: dff, batchShape: [], a: rowsOf(gh, dff), b: rowsOf(swi, d), c: rowsOf(dx, d), epilogue: dxIn ? { op: 'add', tensor: dxIn } : undefined });
       if (dwi) gemm({ label: `${bl}: dwi`, m: dff, n: d, k: n, batchShape: [], a: rowsOf(gh, dff), b: rowsOf(sx, d), c: rowsOf(dwi, d), transA: true });
       if (dwo) gemm({ label: `${bl}: dwo`, m: d, n: dff, k: n, batchShape: [], a: rowsOf(g, d), b: rowsOf(sh, dff), c: rowsOf(dwo, dff), transA: true });
       return [dx, dwi, dwo, ...(residual ? [g] : [])];
     },
     [x, wi, wo, h],
+    [0],
   );
   h.dispose();
   return result;

@@ -9,7 +9,6 @@ import { record } from '../autograd.ts';
 import { engine } from '../runtime.ts';
 import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
-import { reshape } from './shape.ts';
 
 const tiledKernel = new Kernel('matmul');
 const sharedRowsKernel = new Kernel('matmul_subgroups');
@@ -248,30 +247,28 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   }
 
   // [..., M, K] x [K, N] is one [(...)·M, K] x [K, N] product: fewer, fuller tiles, and the
-  // backward's Aᵀ·dC then sums over the batch inside one product instead of a reduction.
-  if (b.rank === 2 && a.rank > 2 && !transA) {
-    const rows = sizeOf(a.shape.slice(0, -1));
-    const outShape = [...a.shape.slice(0, -1), n];
-    checkResidual(residual, outShape, shapes);
-    const flat = matmul(reshape(a, [rows, ka]), b, { ...options, residual: residual && reshape(residual, [rows, n]) });
-    return reshape(flat, outShape);
-  }
-
-  const batchA = a.shape.slice(0, -2);
+  // backward's Aᵀ·dC then sums over the batch inside one product instead of a reduction. The
+  // node keeps a itself as its input (no reshape node in between), so that a's running gradient
+  // can ride in dA's epilogue.
+  const flat = b.rank === 2 && a.rank > 2 && !transA;
+  const rows = flat ? sizeOf(a.shape.slice(0, -1)) : m;
+  const a2 = flat ? [rows, ka] : a.shape;
+  const batchA = a2.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batch = broadcastBatch(batchA, batchB, shapes);
   checkRank(label, batch);
-  checkResidual(residual, [...batch, m, n], shapes);
-  const out = Tensor.empty([...batch, m, n]);
+  const outShape = flat ? [...a.shape.slice(0, -1), n] : [...batch, m, n];
+  checkResidual(residual, outShape, shapes);
+  const out = Tensor.empty(outShape);
   gemm({
     label,
-    m,
+    m: rows,
     n,
     k: ka,
     batchShape: batch,
-    a: { tensor: a, ld: a.shape[a.rank - 1], batchStrides: broadcastStrides(batchA, batch).map((s) => s * m * ka) },
+    a: { tensor: a, ld: a.shape[a.rank - 1], batchStrides: broadcastStrides(batchA, batch).map((s) => s * rows * ka) },
     b: { tensor: b, ld: b.shape[b.rank - 1], batchStrides: broadcastStrides(batchB, batch).map((s) => s * ka * n) },
-    c: { tensor: out, ld: n, batchStrides: stridesOf(batch).map((s) => s * m * n) },
+    c: { tensor: out, ld: n, batchStrides: stridesOf(batch).map((s) => s * rows * n) },
     transA,
     transB,
     alpha,
@@ -282,21 +279,27 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
   const saved = [...(needA ? [b] : []), ...(needB ? [a] : [])];
+  // dA adds a's running gradient in its epilogue, unless dA must first be summed over a
+  // broadcast batch.
+  const aFull = fmtShape(a2) === fmtShape([...batch, transA ? ka : rows, transA ? rows : ka]);
   return record(
     'matmul',
     residual ? [a, b, residual] : [a, b],
     out,
-    (g, kept) => {
+    (g, kept, [accA]) => {
       const sb = needA ? kept[0] : null;
-      const sa = needB ? kept[kept.length - 1] : null;
+      const sa = needB ? kept[kept.length - 1].view(a2) : null;
+      const g2 = g.view([...batch, rows, n]);
       const o = { variant, alpha, tiles };
+      const oa = { ...o, residual: accA?.view(a2) };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.
-      const ga = sb && (transA ? matmul(sb, g, { ...o, transA: transB, transB: true }) : matmul(g, sb, { ...o, transB: !transB }));
-      const gb = sa && (transB ? matmul(g, sa, { ...o, transA: true, transB: transA }) : matmul(sa, g, { ...o, transA: !transA }));
-      return [ga && sumTo(ga, a.shape), gb && sumTo(gb, b.shape), ...(residual ? [g] : [])];
+      const ga = sb && (transA ? matmul(sb, g2, { ...oa, transA: transB, transB: true }) : matmul(g2, sb, { ...oa, transB: !transB }));
+      const gb = sa && (transB ? matmul(g2, sa, { ...o, transA: true, transB: transA }) : matmul(sa, g2, { ...o, transA: !transA }));
+      return [ga && (accA ? ga.view(a.shape) : sumTo(ga, a2).view(a.shape)), gb && sumTo(gb, b.shape), ...(residual ? [g] : [])];
     },
     saved,
+    aFull ? [0] : [],
   );
 }
 

@@ -45,7 +45,7 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
     op,
     bias ? [x, weight, bias] : [x, weight],
     y,
-    (g, [sx, sw, sstats]) => {
+    (g, [sx, sw, sstats], [dxIn]) => {
       const blabel = `${label} backward`;
       const dx = Tensor.empty(sx.shape);
       const dwRows = Tensor.empty([rows, len]);
@@ -58,14 +58,17 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
           g: g.arg(blabel),
           dx: dx.arg(blabel),
           dweight_rows: dwRows.arg(blabel),
+          // Bound but not read without ACCUMULATE.
+          dx_in: (dxIn ?? sx).arg(blabel),
         },
         params,
-        constants,
+        constants: { ...constants, ACCUMULATE: dxIn ? 1 : 0 },
         workgroups: plan.workgroups,
       });
       return [dx, needW ? sum(dwRows, 0) : null, needB ? sum(g.view([rows, len]), 0) : null];
     },
     [x, weight, stats],
+    [0],
   );
   stats.dispose();
   return out;

@@ -231,3 +231,36 @@ describe('write', () => {
     expect(() => t.write([1])).toThrow(/write: 1 values for tensor \[3\]/);
   });
 });
+
+describe('gradients summed inside the backward that makes the last one', () => {
+  // x (computed, as a residual stream is: a leaf sums into .grad instead) feeds two matmuls (a
+  // 3-d x, flattened into one product, and a 2-d one), or a norm whose output feeds a product
+  // with x as its residual: every extra consumer's gradient rides in an epilogue or in the
+  // norm's backward instead of an add.
+  const cases: [string, (x: E.Tensor, w: E.Tensor, u: E.Tensor) => E.Tensor, number[]][] = [
+    ['two products of a 3-d x', (x0, w, u) => ((x) => E.add(E.matmul(x, w), E.matmul(x, u)))(E.mulScalar(x0, 1.5)), [2, 3, 4]],
+    ['two products of a 2-d x, one transposed', (x0, w, u) => ((x) => E.add(E.matmul(x, w), E.matmul(x, u, { transB: true })))(E.mulScalar(x0, 1.5)), [3, 4]],
+    ['a norm and a residual', (x0, w, u) => ((x) => E.matmul(E.rmsNorm(x, E.reshape(E.sum(w, 1), [4])), u, { residual: x }))(E.mulScalar(x0, 1.5)), [2, 3, 4]],
+  ];
+  for (const [what, f, xShape] of cases) {
+    it(`${what}: matches finite differences and records no add`, async () => {
+      const inputs = [
+        { data: rand(sizeOfShape(xShape), 1), shape: xShape },
+        { data: rand(16, 2), shape: [4, 4] },
+        { data: rand(16, 3), shape: [4, 4] },
+      ];
+      await checkGradients(f, inputs);
+      const [x, w, u] = inputs.map((i) => E.param(E.tensor(i.data, i.shape)));
+      const e = E.engine();
+      const loss = E.tidy(() => {
+        const l = E.sum(f(x, w, u));
+        e.startProfile();
+        E.backward(l);
+        return l;
+      });
+      const kernels = (await e.stopProfile()).records.map((r) => r.kernel);
+      expect(kernels.filter((k) => k === 'elementwise.zip')).toEqual([]);
+      E.dispose([loss, x, w, u, x.grad, w.grad, u.grad]);
+    });
+  }
+});
