@@ -45,6 +45,8 @@ struct Params {
   ldb: u32,
   ldc: u32,
   alpha: f32,   // C = alpha · op(A) · op(B) (+ R)
+  band: u32,         // where op(A) is known to be 0 (a causal mask's probabilities): see k_range
+  band_offset: i32,
   batch_shape: array<vec4<u32>, 2>,
   batch_stride_a: array<vec4<u32>, 2>,
   batch_stride_b: array<vec4<u32>, 2>,

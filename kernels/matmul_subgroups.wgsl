@@ -36,6 +36,8 @@ struct Params {
   ldb: u32,
   ldc: u32,
   alpha: f32,   // C = alpha · op(A) · op(B) (+ R)
+  band: u32,         // where op(A) is known to be 0 (a causal mask's probabilities): see k_range
+  band_offset: i32,
   batch_shape: array<vec4<u32>, 2>,
   batch_stride_a: array<vec4<u32>, 2>,
   batch_stride_b: array<vec4<u32>, 2>,
@@ -132,11 +134,29 @@ fn a_share(base: u32, r: u32, k: u32, s: u32) -> vec4<f32> {
   return select(vec4(0.0), a4(base + (r + s) * p.lda + k), k_live(k));
 }
 
+/**
+ * The k range that can contribute to rows row0..row0+TM-1, from where op(A) is known to be zero:
+ * band 1, op(A)[i][k] = 0 for k > i + band_offset (causal probabilities P or their gradient dS,
+ * times v or k); band 2, op(A)[i][k] = 0 for k < i - band_offset (their transposes, times q or
+ * dO); band 0, no such knowledge. The start is rounded down to a multiple of 4, the step of k.
+ * Only this kernel uses it; the others multiply the zeros, with the same result.
+ */
+fn k_range(row0: u32) -> vec2<u32> {
+  let first = i32(row0);
+  let last = i32(row0 + TM) - 1;
+  switch (p.band) {
+    case 1u: { return vec2(0u, u32(clamp(last + p.band_offset + 1, 0, i32(p.k)))); }
+    case 2u: { return vec2(u32(clamp(first - p.band_offset, 0, i32(p.k))) & ~3u, p.k); }
+    default: { return vec2(0u, p.k); }
+  }
+}
+
 /** This invocation's TM x 4 block of op(A) · op(B): rows row0.., columns col0..col0+3. */
 fn product_block(off: vec3<u32>, row0: u32, col0: u32, lane: u32) -> array<vec4<f32>, MAX_TM> {
   let s = lane & 7u;
   var acc: array<vec4<f32>, MAX_TM>;
-  for (var k = 0u; k < p.k; k += 4u) {
+  let ks = k_range(row0);
+  for (var k = ks.x; k < ks.y; k += 4u) {
     let bv = b_block(off.y, k, col0);
     for (var g = 0u; g < TM / 8u; g++) {
       let mine = a_share(off.x, row0 + 8u * g, k, s);

@@ -307,7 +307,10 @@ function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c
     workgroups: grid(rows, WG),
   });
   const out = Tensor.empty(q.shape);
-  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: kv(v), c: view(out, lq) });
+  // With a causal mask, P is zero right of each row's diagonal: the products may skip those keys.
+  const lower = causal ? ({ zero: 'lower', offset: lk - lq } as const) : undefined;
+  const upper = causal ? ({ zero: 'upper', offset: lk - lq } as const) : undefined;
+  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: kv(v), c: view(out, lq), band: lower });
 
   const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
   const result = record(
@@ -327,9 +330,9 @@ function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c
       const dq = need[0] ? Tensor.empty(sq.shape) : null;
       const dk = need[1] ? Tensor.empty(sk.shape) : null;
       const dv = need[2] ? Tensor.empty(sk.shape) : null;
-      if (dq) gemm({ label: `${bl}: dS k`, m: lq, n: dh, k: lk, batchShape, a: scores(ds), b: view(sk, lk), c: view(dq, lq), alpha: scale });
-      if (dk) gemm({ label: `${bl}: dSᵀ q`, m: lk, n: dh, k: lq, batchShape, a: scores(ds), b: view(sq, lq), c: view(dk, lk), transA: true, alpha: scale });
-      if (dv) gemm({ label: `${bl}: Pᵀ dO`, m: lk, n: dh, k: lq, batchShape, a: scores(sp), b: view(g, lq), c: view(dv, lk), transA: true });
+      if (dq) gemm({ label: `${bl}: dS k`, m: lq, n: dh, k: lk, batchShape, a: scores(ds), b: view(sk, lk), c: view(dq, lq), alpha: scale, band: lower });
+      if (dk) gemm({ label: `${bl}: dSᵀ q`, m: lk, n: dh, k: lq, batchShape, a: scores(ds), b: view(sq, lq), c: view(dk, lk), transA: true, alpha: scale, band: upper });
+      if (dv) gemm({ label: `${bl}: Pᵀ dO`, m: lk, n: dh, k: lq, batchShape, a: scores(sp), b: view(g, lq), c: view(dv, lk), transA: true, band: upper });
       let dbias: Tensor | null = null;
       if (need[3]) {
         // A bias shared by the batch gets the batch's sum; a per-batch bias its own rows.

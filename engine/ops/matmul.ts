@@ -152,6 +152,11 @@ export interface Gemm {
   alpha?: number;
   /** What happens to each element on its way out; `tensor` is laid out exactly like C. */
   epilogue?: Epilogue;
+  /**
+   * Where op(A) is known to be zero, so a kernel may skip those k (kernels/matmul_subgroups.wgsl,
+   * k_range): 'lower', op(A)[i][k] = 0 for k > i + offset; 'upper', for k < i - offset.
+   */
+  band?: { zero: 'lower' | 'upper'; offset: number };
   variant?: MatmulVariant;
   /** Tile sizes for the tiled kernel instead of the adapter's choice (tuning). */
   tiles?: TileConfig;
@@ -192,6 +197,8 @@ export function gemm(g: Gemm): void {
       ldb: g.b.ld,
       ldc: g.c.ld,
       alpha: g.alpha ?? 1,
+      band: g.band ? (g.band.zero === 'lower' ? 1 : 2) : 0,
+      band_offset: g.band?.offset ?? 0,
       batch_shape: padTo8(g.batchShape),
       batch_stride_a: padTo8(g.a.batchStrides),
       batch_stride_b: padTo8(g.b.batchStrides),
