@@ -1,6 +1,8 @@
 // The engine's public API.
 
-export { initEngine, engine, destroyEngine, hasEngine, GPUDeviceLostError, GPUHangError, GPUValidationError, GPUOutOfMemoryError, type ProfileRecord, type ProfileResult } from './runtime.ts';
+export { initEngine, engine, destroyEngine, hasEngine } from './runtime.ts';
+export { GPUDeviceLostError, GPUHangError, GPUValidationError, GPUOutOfMemoryError } from './errors.ts';
+export type { ProfileRecord, ProfileResult } from './profiler.ts';
 export { describeAdapter, GPUUnavailableError, type AdapterReport } from './device.ts';
 export { Tensor, tensor, full, zeros, ones, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, type DType, type Shape, type TypedArray } from './tensor.ts';
 export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';

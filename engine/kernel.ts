@@ -5,6 +5,11 @@
 // so ops pass buffers and parameters by the names the WGSL gives them and no layout is ever
 // written by hand. Pipelines are cached per set of override constants, bind groups per set of
 // buffers (training repeats the same pattern every step, so most bind groups are reused).
+//
+// Numbers both sides must agree on (flag bits, workgroup sizes, array bounds) are written in the
+// WGSL as module-scope `const`s, and an op that mirrors them declares its values (`consts`): they
+// are compared when the kernel is reflected, so a drift stops the first dispatch with the file,
+// the name and both values instead of computing something else.
 
 // The package's "main" is a CommonJS build inside an ESM package, which Node refuses; load its
 // ES module build by path.
@@ -47,6 +52,11 @@ function idOf(b: GPUBuffer): number {
 // reuses far fewer than this (its buffers come back from the pool in the same order each step).
 const MAX_CACHED_BIND_GROUPS = 256;
 
+export interface KernelOptions {
+  /** Module-scope `const`s of the WGSL that the op keeps its own copy of, by name. */
+  consts?: Record<string, number>;
+}
+
 export class Kernel {
   private layout: Layout | null = null;
   private bindGroupLayout: GPUBindGroupLayout | null = null;
@@ -57,6 +67,7 @@ export class Kernel {
   constructor(
     readonly file: string,
     readonly entry = 'main',
+    private readonly options: KernelOptions = {},
   ) {
     registerKernelFile(file);
   }
@@ -64,6 +75,15 @@ export class Kernel {
   private reflect(): Layout {
     if (this.layout) return this.layout;
     const r = new WgslReflect(engine().source(this.file));
+    // The reflector's table of the module-scope constants it could evaluate to a number (a
+    // vector-valued one is left out). It is an internal of the library, typed in its .d.ts: were
+    // a later version to drop or move it, this throws rather than passing unchecked.
+    const wgslConsts: Map<string, number> = r._constValues;
+    for (const [name, value] of Object.entries(this.options.consts ?? {})) {
+      const wgsl = wgslConsts.get(name);
+      if (wgsl === undefined) throw new Error(`kernels/${this.file}.wgsl declares no numeric const ${name} (the op expects ${value})`);
+      if (wgsl !== value) throw new Error(`kernels/${this.file}.wgsl: const ${name} is ${wgsl}, but the op that runs it has ${value}; change both together`);
+    }
     const fn = r.entry.compute.find((f) => f.name === this.entry);
     if (!fn) throw new Error(`kernels/${this.file}.wgsl has no @compute fn ${this.entry}`);
     const layout: Layout = { bindings: [], uniform: null };

@@ -19,6 +19,10 @@
 // outermost tidy()) and hands that buffer out again for the n-th request of the next when it is
 // free. Otherwise it takes the most recently released one.
 
+// The GPUBufferUsage global exists in Node only once Dawn has loaded, after this module is
+// evaluated, so the spec's flag values are spelled out here.
+export const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 };
+
 export interface MemoryStats {
   /** Bytes in buffers owned by the pool, in use or free. */
   allocatedBytes: number;

@@ -1,9 +1,14 @@
 // Constants that TypeScript and WGSL must agree on, read from both sides' sources: a mismatch
-// would compile and run, computing the wrong op or reading the wrong flag.
+// would compile and run, computing the wrong op or reading the wrong flag. The elementwise op
+// codes are switch cases, checked only here; the attention constants are also checked whenever
+// their kernels load (a Kernel's `consts`), which the last test shows catches a mismatch.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BINARY, UNARY } from '../engine/ops/elementwise_opcodes.ts';
+import { Kernel } from '../engine/kernel.ts';
+import { engine } from '../engine/runtime.ts';
+import { setupEngine } from './helpers.ts';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 
@@ -49,5 +54,18 @@ describe('attention constants', () => {
   });
   it('the head size the op accepts fits the kernel rows of MAX_DH4 vec4s', () => {
     expect(ts.MAX_HEAD_SIZE).toBe(4 * fused.MAX_DH4);
+  });
+});
+
+describe('constants an op declares for its kernel', () => {
+  it('are compared with the WGSL when the kernel loads, and a mismatch names the file, the constant and both values', async () => {
+    await setupEngine();
+    await engine().loadSources(['attention']);
+    // The comparison comes before anything else a dispatch does, so no buffers are needed.
+    const dispatch = (consts: Record<string, number>) => () =>
+      new Kernel('attention', 'forward', { consts }).dispatch({ label: 'test', buffers: {}, workgroups: [1] });
+    expect(dispatch({ WG: 64, CAUSAL: 3 })).toThrow('kernels/attention.wgsl: const CAUSAL is 4, but the op that runs it has 3; change both together');
+    expect(dispatch({ MAX_DH4: 15 })).toThrow('kernels/attention.wgsl: const MAX_DH4 is 16, but the op that runs it has 15');
+    expect(dispatch({ NO_SUCH: 1 })).toThrow('kernels/attention.wgsl declares no numeric const NO_SUCH (the op expects 1)');
   });
 });

@@ -7,21 +7,19 @@
 // checkpoint takes exactly the steps the uninterrupted run would have.
 //
 // The loop itself touches no file system (it also runs in a browser worker): checkpoints go
-// through a CheckpointStore, metrics through callbacks.
+// through a CheckpointStore (their files: training/checkpoint-state.ts), metrics through callbacks.
 
 import * as E from '../engine/index.ts';
 import type { T5 } from '../model/t5.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { modelFiles, loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
+import { loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
 import { expectedParameters, type ParameterRole } from '../model/checkpoint-format.ts';
-import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 import { AdamW } from './adamw.ts';
+import { readRunState, runFiles, type TrainerState } from './checkpoint-state.ts';
 import { makeSchedule, type ScheduleConfig } from './schedule.ts';
 import { epochBatches, makeBatch, targetTokens, type EncodedExample } from './data.ts';
 import { evaluateAccuracy, type AnswerParser, type EvalResult } from './evaluate.ts';
 
-/** The promise itself, with a no-op handler attached: one that fails while nobody awaits it
- *  yet must not count as an unhandled rejection; whoever awaits it later still gets the error. */
 /** The role of each of the model's parameters, in model.parameters() order, from the layout its
  *  config implies (model/checkpoint-format.ts). */
 function parameterRoles(model: T5): ParameterRole[] {
@@ -33,6 +31,8 @@ function parameterRoles(model: T5): ParameterRole[] {
   });
 }
 
+/** The promise itself, with a no-op handler attached: one that fails while nobody awaits it
+ *  yet must not count as an unhandled rejection; whoever awaits it later still gets the error. */
 function handled<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
@@ -125,20 +125,6 @@ export interface TrainResult {
   finalLoss: number;
 }
 
-interface TrainerState {
-  step: number;
-  epoch: number;
-  /** Batches of the current epoch already consumed. */
-  batchInEpoch: number;
-  microBatches: number;
-  bestValAccuracy: number;
-  bestStep: number;
-  evalsWithoutImprovement: number;
-  lastValAccuracy: number | null;
-  elapsedSeconds: number;
-  lastLoss: number;
-}
-
 const freshState = (): TrainerState => ({
   step: 0,
   epoch: 0,
@@ -191,32 +177,16 @@ export class Trainer {
     if (!files) return false;
     await E.sync();
     loadModelWeights(this.model, files, name);
-    const opt = readSafetensors(files['optimizer.safetensors'], `${name}/optimizer.safetensors`);
-    const n = this.model.params.size;
-    const pick = (kind: 'm' | 'v') => Array.from({ length: n }, (_, i) => opt.get(`${kind}.${i}`)!.data as Float32Array);
-    const trainer = JSON.parse(new TextDecoder().decode(files['trainer.json']));
-    this.optimizer.importState({ step: trainer.state.step, m: pick('m'), v: pick('v') });
-    this.state = trainer.state;
-    if (files['best.safetensors']) {
-      const best = readSafetensors(files['best.safetensors'], `${name}/best.safetensors`);
-      this.best = new Map([...best].map(([k, t]) => [k, t.data as Float32Array]));
-    }
+    const run = readRunState(files, name, this.model.params.size);
+    this.optimizer.importState(run.optimizer);
+    this.state = run.state;
+    if (run.best) this.best = run.best;
     return true;
   }
 
   private async checkpoint(store: CheckpointStore, name = 'last'): Promise<void> {
-    const files = await modelFiles(this.model, this.tokenizer);
-    const opt = await this.optimizer.exportState();
-    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-    opt.m.forEach((m, i) => tensors.set(`m.${i}`, { shape: [m.length], data: m }));
-    opt.v.forEach((v, i) => tensors.set(`v.${i}`, { shape: [v.length], data: v }));
-    files['optimizer.safetensors'] = writeSafetensors(tensors);
-    if (this.best) {
-      const shapes = new Map([...this.model.params].map(([k, t]) => [k, [...t.shape]]));
-      files['best.safetensors'] = writeSafetensors(new Map([...this.best].map(([k, d]) => [k, { shape: shapes.get(k)!, data: d }])));
-    }
-    files['trainer.json'] = new TextEncoder().encode(JSON.stringify({ config: this.config, state: this.state }, null, 1));
-    await store.save(name, files);
+    const optimizer = await this.optimizer.exportState();
+    await store.save(name, await runFiles(this.model, this.tokenizer, this.config, { optimizer, state: this.state, best: this.best }));
   }
 
   private async snapshotBest(): Promise<void> {

@@ -6,6 +6,7 @@ import * as E from '../engine/index.ts';
 import { evalRecord, prepareCell, samplesOf, stepRecord, testCell } from '../experiments/cell.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
 import { isHubRef, parseHubRef } from '../model/hub-ref.ts';
+import { readTrainerState } from '../training/checkpoint-state.ts';
 import type { CheckpointStore } from '../training/trainer.ts';
 import { hubModelInBrowser } from './hub.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
@@ -64,7 +65,7 @@ async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate'
   try {
     // A trainer checkpoint (this page's download, or a CLI cell's checkpoint/ folder) continues
     // exactly; bare model files only start from their weights.
-    const saved = from?.['trainer.json'] ? JSON.parse(new TextDecoder().decode(from['trainer.json'])).state : null;
+    const saved = from?.['trainer.json'] ? readTrainerState(from) : null;
     if (from && saved) {
       await store.save('last', from);
       await trainer.resume(store, 'last');

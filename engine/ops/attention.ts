@@ -15,17 +15,28 @@ import { sum } from './reduce.ts';
 import { isSoftwareAdapter } from '../policy.ts';
 import { engine } from '../runtime.ts';
 
-const forwardKernel = new Kernel('attention', 'forward');
-const forwardSplitKernel = new Kernel('attention', 'forward_split');
-const combineKernel = new Kernel('attention', 'combine');
-const backwardPrepKernel = new Kernel('attention', 'backward_prep');
-const backwardQKernel = new Kernel('attention', 'backward_q');
-const backwardKVKernel = new Kernel('attention', 'backward_kv');
-const rowsForwardKernel = new Kernel('attention_rows', 'forward');
-const rowsBackwardKernel = new Kernel('attention_rows', 'backward');
-
 // The kernels keep Dh-wide rows in fixed private arrays of this many floats.
 const MAX_HEAD_SIZE = 64;
+// Invocations per workgroup in every kernel (WG in the WGSL).
+const WG = 64;
+// Bits of the kernels' `flags`.
+const BIAS = 1;
+const MASK = 2;
+const CAUSAL = 4;
+const DBIAS = 8;
+
+// The WGSL's copies of the numbers above, compared with these when each kernel is first used
+// (engine/kernel.ts).
+const FUSED_CONSTS = { consts: { WG, BIAS, MASK, CAUSAL, DBIAS, MAX_DH4: MAX_HEAD_SIZE / 4 } };
+const ROWS_CONSTS = { consts: { WG, BIAS, MASK, CAUSAL } };
+const forwardKernel = new Kernel('attention', 'forward', FUSED_CONSTS);
+const forwardSplitKernel = new Kernel('attention', 'forward_split', FUSED_CONSTS);
+const combineKernel = new Kernel('attention', 'combine', FUSED_CONSTS);
+const backwardPrepKernel = new Kernel('attention', 'backward_prep', FUSED_CONSTS);
+const backwardQKernel = new Kernel('attention', 'backward_q', FUSED_CONSTS);
+const backwardKVKernel = new Kernel('attention', 'backward_kv', FUSED_CONSTS);
+const rowsForwardKernel = new Kernel('attention_rows', 'forward', ROWS_CONSTS);
+const rowsBackwardKernel = new Kernel('attention_rows', 'backward', ROWS_CONSTS);
 
 export interface AttentionOptions {
   /** Multiplies q.k before the bias is added. Default 1 (T5 does not scale); 1/sqrt(Dh) for others. */
@@ -78,13 +89,6 @@ function attentionPath(c: Checked, forced?: AttentionPath): AttentionPath {
 // lanes idle: the forward splits each row's keys into chunks instead (the decode step, Lq = 1).
 const SPLIT_BELOW_ROWS = 8;
 const SPLIT_KEYS = 32;
-// Invocations per workgroup in every kernel (WG in the WGSL).
-const WG = 64;
-// Bits of the kernels' `flags`.
-const BIAS = 1;
-const MASK = 2;
-const CAUSAL = 4;
-const DBIAS = 8;
 
 interface Checked {
   batch: number;

