@@ -3,14 +3,17 @@
 // file descriptor 2 while it finds an adapter:
 //   Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.
 //   Warning: maxDynamicStorageBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.
-// They come on every start, say nothing a user can act on, and no Dawn toggle turns them off
-// (they are logged unconditionally while Dawn caps its limits), and code in the process cannot
-// catch a native write; so a parent filters them. Everything else passes through byte for byte.
+// They come on every start and say nothing a user can act on. No toggle in this Dawn build (npm
+// `webgpu`, checked against the toggle names in dawn.node) is about them, and code in the process
+// cannot catch a native write; so a parent filters them. Everything else passes through byte for
+// byte.
 // Plain Node, no dependencies: it runs before anything is compiled.
 //
 // For docs/faults.md this process must be invisible: stdin and stdout are the child's own (a
 // closed pipe reaches the child, which ends quietly), SIGINT, SIGTERM and SIGHUP are passed on,
-// and it exits as the child did, with its status or by its signal.
+// and it exits as the child did, with its status or by its signal. package.json starts it with
+// `exec`: npm passes SIGINT and SIGTERM to its script's process, and a shell in between (dash
+// does not exec the command itself) would die of them instead of passing them on.
 
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
@@ -33,6 +36,16 @@ const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { st
 // the run's handlers (experiments/run.ts) take that like one.
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 for (const signal of FORWARDED) process.on(signal, () => child.kill(signal));
+
+// A parent killed by SIGKILL passes nothing on (npm, or the shell under it), and the run would go
+// on training unseen: once reparented, end it as SIGTERM would (the check run.ts workers make).
+const parent = process.ppid;
+const orphaned = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphaned);
+  child.kill('SIGTERM');
+}, 500);
+orphaned.unref();
 
 // A line is held back only while it could still become one of the dropped lines, so output
 // without newlines (a progress counter) is not delayed.

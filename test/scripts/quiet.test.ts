@@ -64,3 +64,13 @@ it('a child that handles SIGTERM decides the status', async () => {
   expect(await ended).toEqual([143, null]);
   expect(alive(pid)).toBe(false);
 }, 60_000);
+
+it('a parent killed by SIGKILL (npm, its shell) takes the launcher and the child with it', async () => {
+  // dash keeps itself between: sh is the launcher's parent.
+  const sh = spawn('sh', ['-c', `"${process.execPath}" "${quiet}" "${child}" wait; true`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((resolve) => sh.stdout.once('data', (d: Buffer) => resolve(Number(d.toString()))));
+  expect(alive(pid)).toBe(true);
+  sh.kill('SIGKILL');
+  for (const t0 = Date.now(); alive(pid) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 50));
+  expect(alive(pid)).toBe(false);
+}, 60_000);
