@@ -94,6 +94,37 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+// ---- ops that fail ----------------------------------------------------------------------------
+
+// The tensors created while an op runs, oldest first, kept only while some guarded op is running
+// (opDepth > 0) and emptied when the outermost one returns: reusing one array costs a successful op
+// no allocation. A failing op owns everything from its mark on, its inner ops' outputs included.
+const created: Tensor[] = [];
+let opDepth = 0;
+
+/**
+ * `op`, made to dispose every tensor it created if it throws: an op called outside tidy() that
+ * fails after allocating its output (a dispatch refused over a device limit) would otherwise leak
+ * it. A successful op is untouched: its tensors and graph nodes go to the enclosing tidy() scope
+ * as before. engine/index.ts guards every op it exports.
+ */
+export function guarded<F extends (...args: any[]) => unknown>(op: F): F {
+  return function (this: unknown) {
+    const mark = created.length;
+    opDepth++;
+    try {
+      // `arguments` rather than a rest parameter: no array per call.
+      return op.apply(this, arguments as unknown as Parameters<F>);
+    } catch (e) {
+      for (let i = mark; i < created.length; i++) created[i].dispose();
+      created.length = mark;
+      throw e;
+    } finally {
+      if (--opDepth === 0) created.length = 0;
+    }
+  } as F;
+}
+
 /** Takes a tensor out of every enclosing tidy() scope: the caller now owns it. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.tensors.delete(t);
@@ -136,6 +167,7 @@ export class Tensor {
     this.size = sizeOf(shape);
     this.storage = storage;
     scopes[scopes.length - 1]?.tensors.add(this);
+    if (opDepth > 0) created.push(this);
   }
 
   /** An uninitialized tensor for a kernel to fill (NaN-filled when the engine poisons, so a

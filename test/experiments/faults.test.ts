@@ -24,9 +24,11 @@ function gridFile(dir: string): string {
   return file;
 }
 
-/** experiments/run.ts as its own Node process (no tsx wrapper in between, so signals reach it). */
-function start(args: string[]): ChildProcess & { out: string[] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'experiments/run.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
+/** experiments/run.ts as its own Node process (no tsx wrapper in between, so signals reach it),
+ *  or with `npm: true` as a user starts it: npm, a shell and scripts/quiet.mjs above it. */
+function start(args: string[], { npm = false } = {}): ChildProcess & { out: string[] } {
+  const [command, prefix] = npm ? ['npm', ['run', '--silent', 'experiment', '--']] : [process.execPath, ['--import', 'tsx', 'experiments/run.ts']];
+  const child = spawn(command, [...prefix, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[] };
   child.out = [];
   let buffered = '';
   child.stdout!.on('data', (d) => {
@@ -147,6 +149,18 @@ describe('signals and pipes', () => {
     expect(runDirs(out, 'faults')).toHaveLength(1);
   }, 300_000);
 
+  it('SIGTERM to `npm run experiment -- --jobs 2` ends every process under it', async () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'npm-sigterm-'));
+    const file = gridFile(out);
+    const run = start([file, '--preset', 'tiny', '--jobs', '2', '--out', out], { npm: true });
+    await until(() => run.out.filter((l) => / parameters, vocabulary /.test(l)).length >= 2);
+    expect(processesWith(out).length).toBeGreaterThanOrEqual(4); // npm, the launcher, the run, its workers
+    run.kill('SIGTERM');
+    expect(await ended(run)).toBe(143); // npm waited for the run's own shutdown
+    await until(() => processesWith(out).length === 0, 5);
+    expect(stderrOf(run)).not.toMatch(/artificially reduced/);
+  }, 300_000);
+
   it('a SIGKILLed parent takes its workers with it', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'orphans-'));
     const file = gridFile(out);
@@ -163,6 +177,14 @@ describe('signals and pipes', () => {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" --import tsx experiments/run.ts "${file}" --preset tiny --out "${out}" | head -2; echo "status $?"`], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     expect(r.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^writing to /), expect.stringMatching(/cell 1\/2/), 'status 0']);
     expect(r.stderr).not.toMatch(/EPIPE|Error|error/);
+  });
+
+  it('`npm run experiment ... | head -2` ends quietly too', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'npm-head-'));
+    const file = gridFile(out);
+    const r = spawnSync('sh', ['-c', `npm run --silent experiment -- "${file}" --preset tiny --out "${out}" | head -2; echo "status $?"`], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(r.stdout.trimEnd().split('\n')).toEqual([expect.stringMatching(/^writing to /), expect.stringMatching(/cell 1\/2/), 'status 0']);
+    expect(r.stderr).toBe('');
   });
 });
 
