@@ -9,11 +9,9 @@
 // a real one; the unprofiled step time is printed beside it.
 
 import * as E from '../engine/index.ts';
-import { Rng } from '../engine/random.ts';
-import { withVocab, type PresetName } from '../model/config.ts';
-import { T5 } from '../model/t5.ts';
+import type { PresetName } from '../model/config.ts';
 import { greedyDecode } from '../model/decode.ts';
-import { AdamW } from '../training/adamw.ts';
+import { benchStep } from './lib/step.ts';
 import { numberOption, option } from './lib/args.ts';
 
 interface Row {
@@ -45,24 +43,7 @@ export async function run(args: string[]): Promise<void> {
   // --by-label: one row per kernel and op label (shapes), not per kernel.
   const byLabel = args.includes('--by-label');
   const e = await E.initEngine();
-  const config = { ...withVocab(preset, 64), dropoutRate: 0 };
-  const model = T5.init(config, 1);
-  const opt = new AdamW(model.parameters(), { weightDecay: 0.01, maxGradNorm: 1 });
-  const rng = new Rng(2);
-  const ids = (n: number) => Int32Array.from({ length: n }, () => rng.nextInt(3, config.vocabSize - 1));
-  const step = () => {
-    E.tidy(() => {
-      const batch = {
-        inputIds: E.tensor(ids(B * Ls), [B, Ls], 'i32'),
-        attentionMask: E.ones([B, Ls]),
-        decoderInputIds: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
-        labels: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
-      };
-      E.backward(model.loss(batch, { training: true, rng }));
-    });
-    opt.step(1e-4);
-    opt.zeroGrad();
-  };
+  const { model, config, step, ids } = benchStep(preset, B, Ls, Lt);
   const sources = Array.from({ length: B }, () => [...ids(Ls - 1), config.eosTokenId]);
   const decode = () => greedyDecode(model, sources, { maxNewTokens: decodeTokens });
 

@@ -13,12 +13,10 @@
 // `--peer-device cuda` runs it on the GPU instead (float32), next to this engine on a real GPU.
 
 import * as E from '../engine/index.ts';
-import { Rng } from '../engine/random.ts';
-import { countParameters, withVocab, type PresetName } from '../model/config.ts';
-import { T5 } from '../model/t5.ts';
-import { AdamW } from '../training/adamw.ts';
+import { countParameters, type PresetName } from '../model/config.ts';
 import { numberOption, option } from './lib/args.ts';
 import { startPytorchPeer, type Peer } from './lib/pytorch.ts';
+import { benchStep } from './lib/step.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -37,24 +35,8 @@ export async function run(args: string[]): Promise<void> {
   const say = (line: string) => json || console.log(line);
   say(`training step, ${E.describeAdapter(e.adapter)}, batch ${B}, source ${Ls} and target ${Lt} tokens, median of ${rounds} rounds of ${iters} steps`);
   for (const preset of presets) {
-    const config = { ...withVocab(preset, preset === 't5-small' ? undefined : 64), dropoutRate: 0 };
-    const model = T5.init(config, 1);
-    const opt = new AdamW(model.parameters(), { weightDecay: 0.01, maxGradNorm: 1 });
-    const rng = new Rng(2);
-    const ids = (n: number) => Int32Array.from({ length: n }, () => rng.nextInt(3, config.vocabSize - 1));
-    const step = () => {
-      E.tidy(() => {
-        const batch = {
-          inputIds: E.tensor(ids(B * Ls), [B, Ls], 'i32'),
-          attentionMask: E.ones([B, Ls]),
-          decoderInputIds: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
-          labels: E.tensor(ids(B * Lt), [B, Lt], 'i32'),
-        };
-        E.backward(model.loss(batch, { training: true, rng }));
-      });
-      opt.step(1e-4);
-      opt.zeroGrad();
-    };
+    const bench = benchStep(preset, B, Ls, Lt);
+    const { config, step } = bench;
     let peer: Peer | string = args.includes('--no-peer')
       ? 'no peer (--no-peer)'
       : await startPytorchPeer({ model: preset, batch: B, sourceLength: Ls, targetLength: Lt, device: peerDevice }).catch((err: Error) => `failed to start: ${err.message}`);
@@ -91,7 +73,6 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     if (ratio !== null) say(`${preset.padEnd(9)} ratio (${peerName} time / this engine's): ${ratio.toFixed(2)}x`);
-    opt.dispose();
-    model.dispose();
+    bench.dispose();
   }
 }
