@@ -9,6 +9,7 @@
 #
 #   bash scripts/gpu-run.sh           # on the GPU machine
 #   bash scripts/gpu-run.sh --quick   # small sizes, for a test run on lavapipe
+#   ONLY=kernels,train bash scripts/gpu-run.sh   # some stages only (a rerun after a change)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0
@@ -34,6 +35,7 @@ collect() { grep '^{' | sed "s/^{/{\"stage\":\"$1\",/" >>"$RES"; }
 stage() {
   local name=$1 limit=$2
   shift 2
+  if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",${name%%-*},"* ]]; then return; fi
   local left=$((DEADLINE_S - ($(date +%s) - T0)))
   ((left < limit)) && limit=$left
   if ((limit < 5)); then
@@ -92,13 +94,13 @@ if ((QUICK)); then
   GRID_PRESET=tiny; JOBS=2; PEER_DEVICE=cpu
 else
   TESTS=${TESTS:-test/engine test/training test/model/t5.test.ts}
-  MM_SIZES=1024,2048,4096; MM_SECONDS=0.25
+  MM_SIZES=${MM_SIZES:-1024,2048,4096}; MM_SECONDS=0.25
   # WG_M,WG_N,TM,TN,BK[,split]: the 64 x 64 default with shallower slices, 128 x 128 tiles of
   # 8 x 8 per invocation with k slices of 8, 16 and 32 (with and without interleaved column
   # groups), and the rectangular 64 x 128 / 128 x 64 in between.
-  TILES=16,16,4,4,16/16,16,4,4,8/16,16,8,8,8/16,16,8,8,8,1/16,16,8,8,16/16,16,8,8,16,1/16,16,8,8,32,1/16,16,4,8,16,1/16,16,8,4,16/8,16,8,8,16,1/16,8,8,8,16,1/8,8,8,8,16,1
+  TILES=${TILES:-16,16,4,4,16/16,16,4,4,8/16,16,8,8,8/16,16,8,8,8,1/16,16,8,8,16/16,16,8,8,16,1/16,16,8,8,32,1/16,16,4,8,16,1/16,16,8,4,16/8,16,8,8,16,1/16,8,8,8,16,1/8,8,8,8,16,1}
   ATT_SIZES=8,8,512,64/8,8,1024,64/4,16,2048,64; ATT_ITERS=10
-  TRAIN="--presets s,m,t5-small --batch 8 --length 128 --iters 5 --rounds 3"
+  TRAIN=${TRAIN:-"--presets s,m,t5-small --batch 8 --length 128 --iters 5 --rounds 3"}
   GRID_PRESET=quick; JOBS=8; PEER_DEVICE=cuda
 fi
 
