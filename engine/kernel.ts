@@ -182,7 +182,7 @@ export class Kernel {
     const e = engine();
     e.checkAlive(args.label);
     const layout = this.reflect();
-    const { pipeline, id } = this.getPipeline(args.constants ?? {});
+    const { pipeline } = this.getPipeline(args.constants ?? {});
     const uniformBytes = this.packParams(args.params ?? {}, args.label);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
@@ -203,11 +203,16 @@ export class Kernel {
     }
     const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes, `${this.file}.${this.entry}`);
 
-    let key = `${id}`;
+    // One bind group layout serves every pipeline of this entry point, so a bind group does too.
+    let key = "";
     const entries: GPUBindGroupEntry[] = [];
     for (const b of layout.bindings) {
       const arg = args.buffers[b.name];
-      const size = Math.max(4, Math.ceil(arg.size / 4) * 4);
+      // The whole buffer (kernels take their sizes from parameters), so that one bind group
+      // serves the buffer whatever tensor it holds this step; never more than a binding holds.
+      // An argument larger than its buffer is bound as asked, for the GPU to report.
+      const asked = Math.max(4, Math.ceil(arg.size / 4) * 4);
+      const size = asked > arg.buffer.size ? asked : Math.min(arg.buffer.size, Math.floor(maxBinding / 16) * 16);
       entries.push({ binding: b.binding, resource: { buffer: arg.buffer, size } });
       key += `|${idOf(arg.buffer)}:${size}`;
     }

@@ -12,12 +12,13 @@
 // after an earlier read of the same buffer), but uploads get it only once its batch is submitted,
 // when every later queue operation is ordered after the old use.
 //
-// Which free buffer? The kernels cache a bind group per set of buffers (engine/kernel.ts), and a
-// bind group is only reused if a dispatch gets the very same buffers again. A training step makes
-// the same requests in the same order every step, so the pool remembers which buffer served the
-// n-th request of each size in the last unit of work (an epoch: tensor.ts starts one with each
-// outermost tidy()) and hands that buffer out again for the n-th request of the next when it is
-// free. Otherwise it takes the most recently released one.
+// Which free buffer? The kernels cache a bind group per set of buffers (engine/kernel.ts, which
+// binds whole buffers, whatever the tensor's size), and a bind group is only reused if a dispatch
+// gets the very same buffers again. A training step makes the same requests in the same order
+// every step, so the pool remembers which buffer served the n-th request in the last unit of work
+// (an epoch: tensor.ts starts one with each outermost tidy()) and hands that buffer out again for
+// the n-th request of the next when it is free and big enough, even when batches of other lengths
+// ask for other sizes. Otherwise it takes the most recently released buffer of the right size.
 
 // The GPUBufferUsage global exists in Node only once Dawn has loaded, after this module is
 // evaluated, so the spec's flag values are spelled out here.
@@ -50,10 +51,12 @@ interface Released {
 export class BufferPool {
   /** Released buffers per size and usage, the most recently released last. */
   private free = new Map<string, Released[]>();
+  /** Which list of `free` holds a released buffer. */
+  private freeKey = new Map<GPUBuffer, string>();
   private pendingList: Released[] = [];
-  /** Buffers handed out per size and usage, in order, in the last epoch and in this one. */
-  private lastEpoch = new Map<string, GPUBuffer[]>();
-  private thisEpoch = new Map<string, GPUBuffer[]>();
+  /** Buffers handed out per usage, in request order, in the last epoch and in this one. */
+  private lastEpoch = new Map<number, GPUBuffer[]>();
+  private thisEpoch = new Map<number, GPUBuffer[]>();
   private stats: MemoryStats = { allocatedBytes: 0, inUseBytes: 0, freeBytes: 0, pendingBytes: 0, buffers: 0 };
 
   constructor(private device: GPUDevice) {}
@@ -62,29 +65,20 @@ export class BufferPool {
    *  buffer released earlier in the open batch will do. */
   acquire(bytes: number, usage: GPUBufferUsageFlags, forKernel = false): GPUBuffer {
     const size = bucketSize(bytes);
-    const k = key(size, usage);
-    const list = this.free.get(k);
-    const served = this.thisEpoch.get(k) ?? [];
-    let buffer: GPUBuffer | undefined;
-    if (list) {
-      const usable = (r: Released) => forKernel || !r.pending;
-      const hint = this.lastEpoch.get(k)?.[served.length];
-      let i = hint ? list.findIndex((r) => r.buffer === hint && usable(r)) : -1;
-      if (i < 0) {
-        i = list.length - 1;
-        while (i >= 0 && !usable(list[i])) i--;
-      }
-      if (i >= 0) {
-        const [r] = list.splice(i, 1);
-        buffer = r.buffer;
-        if (r.pending) {
-          this.stats.pendingBytes -= size;
-          r.pending = false;
-        } else {
-          this.stats.freeBytes -= size;
-        }
-      }
+    const usable = (r: Released) => forKernel || !r.pending;
+    const served = this.thisEpoch.get(usage) ?? [];
+    // The buffer of the same request last time, if it is free and big enough: a training step's
+    // batches change their lengths, and with them the sizes asked for, so each request's buffer
+    // grows to the largest it has served (memory: that of the largest step) and then stays.
+    const hint = this.lastEpoch.get(usage)?.[served.length];
+    let taken = hint && hint.size >= size ? this.take(hint, usable) : undefined;
+    if (!taken) {
+      const list = this.free.get(key(size, usage));
+      let i = list ? list.length - 1 : -1;
+      while (i >= 0 && !usable(list![i])) i--;
+      if (i >= 0) taken = this.take(list![i].buffer, usable);
     }
+    let buffer = taken;
     if (!buffer) {
       const maxSize = this.device.limits.maxBufferSize;
       if (size > maxSize) {
@@ -94,16 +88,27 @@ export class BufferPool {
       this.stats.allocatedBytes += size;
       this.stats.buffers += 1;
     }
-    this.stats.inUseBytes += size;
+    this.stats.inUseBytes += buffer.size;
     served.push(buffer);
-    this.thisEpoch.set(k, served);
+    this.thisEpoch.set(usage, served);
     return buffer;
   }
 
-  /** Starts a unit of work whose requests should get the buffers of the last one's. */
-  newEpoch(): void {
-    this.lastEpoch = this.thisEpoch;
-    this.thisEpoch = new Map();
+  /** Takes a released buffer out of the free lists, if it is there and usable. */
+  private take(buffer: GPUBuffer, usable: (r: Released) => boolean): GPUBuffer | undefined {
+    const k = this.freeKey.get(buffer);
+    const list = k === undefined ? undefined : this.free.get(k);
+    const i = list ? list.findIndex((r) => r.buffer === buffer) : -1;
+    if (i < 0 || !usable(list![i])) return undefined;
+    const [r] = list!.splice(i, 1);
+    this.freeKey.delete(buffer);
+    if (r.pending) {
+      this.stats.pendingBytes -= buffer.size;
+      r.pending = false;
+    } else {
+      this.stats.freeBytes -= buffer.size;
+    }
+    return buffer;
   }
 
   /** Hands the buffer back; uploads may reuse it once the current batch is submitted. */
@@ -112,7 +117,9 @@ export class BufferPool {
     this.stats.pendingBytes += buffer.size;
     const r = { buffer, pending: true };
     this.pendingList.push(r);
-    push(this.free, key(buffer.size, buffer.usage), r);
+    const k = key(buffer.size, buffer.usage);
+    push(this.free, k, r);
+    this.freeKey.set(buffer, k);
   }
 
   /** Called right after a batch is submitted. */
@@ -135,6 +142,7 @@ export class BufferPool {
         this.stats.allocatedBytes -= r.buffer.size;
         this.stats.freeBytes -= r.buffer.size;
         this.stats.buffers -= 1;
+        this.freeKey.delete(r.buffer);
         r.buffer.destroy();
       }
       this.free.set(k, keep);
@@ -143,6 +151,12 @@ export class BufferPool {
 
   memoryStats(): MemoryStats {
     return { ...this.stats };
+  }
+
+  /** Starts a unit of work whose requests should get the buffers of the last one's. */
+  newEpoch(): void {
+    this.lastEpoch = this.thisEpoch;
+    this.thisEpoch = new Map();
   }
 }
 

@@ -301,10 +301,13 @@ export class Trainer {
         s.batchInEpoch += micro.length;
         s.step += 1;
         // One read back per step. Starting it queues its copy at once, so the buffers may be
-        // released right after.
-        const read = hooks.onProgress ? E.tidy(() => E.noGrad(() => E.concat([E.reshape(lossSum!, [1]), this.optimizer.lastStats()], 0))) : lossSum!;
+        // released right after. No tidy() here: an outermost tidy starts a new unit of work for
+        // the buffer pool, and a step should stay one unit, so that every step asks for its
+        // buffers in the same order and gets the same ones (engine/pool.ts).
+        const loss1 = E.reshape(lossSum!, [1]);
+        const read = hooks.onProgress ? E.noGrad(() => E.concat([loss1, this.optimizer.lastStats()], 0)) : lossSum!;
         const step: PendingStep = { step: s.step, epoch: s.epoch, lr, microBatches: micro.length, tokens, values: handled(read.toArray()) };
-        E.dispose([read, lossSum]);
+        E.dispose([read, loss1, lossSum]);
         await settle();
         pending = step;
         const evalNow = c.evalEvery > 0 && s.step % c.evalEvery === 0;
