@@ -64,7 +64,7 @@ const launcher = (entry: string, what: string) => `#!/bin/sh
 # ${what}, from this bundle.
 here=$(dirname "$(readlink -f "$0")")/..
 . "$here/lib/env.sh"
-${entry === 'doctor' ? 'describe_vulkan\n' : ''}exec "$here/lib/node" "$here/app/${entry}.mjs" "$@"
+${entry === 'doctor' ? 'describe_vulkan\n' : ''}exec "$here/lib/node" "$here/app/quiet.mjs" "$here/app/${entry}.mjs" "$@"
 `;
 
 // The system's Vulkan loader knows where its distribution keeps the drivers, so it wins; the
@@ -107,6 +107,8 @@ async function bundleEntries(app: string): Promise<void> {
     logLevel: 'warning',
   });
   for (const f of readdirSync(path.join(root, 'kernels')).filter((f) => f.endsWith('.wgsl'))) copyFileSync(path.join(root, 'kernels', f), path.join(app, f));
+  // bin/* start every command through it, as npm's scripts do: Dawn's two warning lines filtered.
+  copyFileSync(path.join(root, 'scripts/quiet.mjs'), path.join(app, 'quiet.mjs'));
   // engine/device.ts imports 'webgpu' by a name held in a variable, so Node resolves it at run time.
   const webgpu = path.join(root, 'node_modules/webgpu');
   const dest = path.join(app, 'node_modules/webgpu');

@@ -1,5 +1,6 @@
 // `node scripts/quiet.mjs SCRIPT [ARGS...]`: runs `node --import tsx SCRIPT ARGS...` (what the npm
-// scripts start) with two lines taken out of its stderr, the ones Dawn's native code writes to
+// scripts start; a .mjs SCRIPT, as the cluster bundle's bin/* give, without tsx) with two lines
+// taken out of its stderr, the ones Dawn's native code writes to
 // file descriptor 2 while it finds an adapter:
 //   Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.
 //   Warning: maxDynamicStorageBuffersPerPipelineLayout artificially reduced from 1000000 to 16 to fit dynamic offset allocation limit.
@@ -30,7 +31,9 @@ if (!script) {
   process.exit(2);
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
+// A bundled entry point (.mjs, the cluster bundle's app/) needs no TypeScript loader.
+const loader = script.endsWith('.mjs') ? [] : ['--import', 'tsx'];
+const child = spawn(process.execPath, [...loader, script, ...args], { stdio: ['inherit', 'inherit', 'pipe'] });
 
 // Ctrl-C in a terminal reaches the child from the terminal as well, so it gets SIGINT twice;
 // the run's handlers (experiments/run.ts) take that like one.
