@@ -60,7 +60,7 @@ export interface KernelOptions {
 export class Kernel {
   private layout: Layout | null = null;
   private bindGroupLayout: GPUBindGroupLayout | null = null;
-  private pipelines = new Map<string, { pipeline: GPUComputePipeline; id: number }>();
+  private pipelines = new Map<string, GPUComputePipeline>();
   private bindGroups = new Map<string, GPUBindGroup>();
 
   /** `file` names kernels/<file>.wgsl; `entry` the @compute function in it. */
@@ -110,10 +110,10 @@ export class Kernel {
     return (this.layout = layout);
   }
 
-  private getPipeline(constants: Record<string, number>): { pipeline: GPUComputePipeline; id: number } {
+  private getPipeline(constants: Record<string, number>): GPUComputePipeline {
     const key = JSON.stringify(constants);
-    let p = this.pipelines.get(key);
-    if (p) return p;
+    const cached = this.pipelines.get(key);
+    if (cached) return cached;
     const { device } = engine();
     const layout = this.reflect();
     if (!this.bindGroupLayout) {
@@ -135,9 +135,8 @@ export class Kernel {
       layout: device.createPipelineLayout({ bindGroupLayouts: [this.bindGroupLayout] }),
       compute: { module, entryPoint: this.entry, constants },
     });
-    p = { pipeline, id: nextId++ };
-    this.pipelines.set(key, p);
-    return p;
+    this.pipelines.set(key, pipeline);
+    return pipeline;
   }
 
   private packParams(params: Params, label: string): Uint8Array | null {
@@ -182,7 +181,7 @@ export class Kernel {
     const e = engine();
     e.checkAlive(args.label);
     const layout = this.reflect();
-    const { pipeline } = this.getPipeline(args.constants ?? {});
+    const pipeline = this.getPipeline(args.constants ?? {});
     const uniformBytes = this.packParams(args.params ?? {}, args.label);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
@@ -204,7 +203,7 @@ export class Kernel {
     const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes, `${this.file}.${this.entry}`);
 
     // One bind group layout serves every pipeline of this entry point, so a bind group does too.
-    let key = "";
+    let key = '';
     const entries: GPUBindGroupEntry[] = [];
     for (const b of layout.bindings) {
       const arg = args.buffers[b.name];

@@ -202,7 +202,9 @@ fn main(
 // Stores are as dear as loads on lavapipe (a loop over the lanes each), and with a small K (a
 // small model's projections) they are most of what the kernel does. A second entry point
 // because C's binding changes type; WGSL allows both declarations as long as no entry point
-// uses both.
+// uses both. Its first lines repeat main's: the builtins stay separate parameters (a struct
+// holding the lane id would make workgroup_id non-uniform to WGSL's uniformity analysis, and
+// product_block's subgroupBroadcast must run in uniform control flow).
 @group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> other4: array<vec4<f32>>;
 
