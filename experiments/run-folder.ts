@@ -1,7 +1,7 @@
 // The writes and reads that keep a run folder whole through crashes, kills and second processes:
 // files replaced by rename from names no other writer uses, a metrics log whose torn last line
-// (a write cut short) is dropped rather than trusted, and a lock naming the process that owns the
-// folder.
+// (a write cut short) is dropped rather than trusted, a lock naming the process that owns the
+// folder, and a clock file that adds up the wall time of the sessions that worked on it.
 
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -62,6 +62,50 @@ export async function repairTornTail(file: string, warn: (line: string) => void)
   const keep = text.lastIndexOf(0x0a) + 1;
   await truncate(file, keep);
   warn(`${file}: cut a torn last line (${text.length - keep} bytes) left by an interrupted write`);
+}
+
+/** The wall-clock time of a run across its sessions (startClock). */
+export interface Clock {
+  /** The earlier sessions' seconds, as the clock file had them when this session started. */
+  earlierSeconds: number;
+  /** The earlier sessions' seconds plus this session's so far. */
+  seconds(): number;
+  /** This session's seconds so far. */
+  sessionSeconds(): number;
+  /** Writes seconds() to the clock file, after any write still under way. */
+  save(): Promise<void>;
+  /** Saves, and ends the periodic saves. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Times a run that may be resumed across several sessions (processes) as the sum of their wall
+ * times: `file` holds {"seconds": s}, read when a session starts and replaced as it goes, every
+ * `everyMs` and on save(), so a kill loses at most the time since the last save. Only the holder
+ * of the folder's lock (or of a shard's lock, each shard with its own file) writes it, so no
+ * update is lost to another writer.
+ */
+export async function startClock(file: string, everyMs = 10_000): Promise<Clock> {
+  const earlierSeconds: number = (await readJson(file))?.seconds ?? 0;
+  const t0 = performance.now();
+  const sessionSeconds = () => (performance.now() - t0) / 1000;
+  const seconds = () => earlierSeconds + sessionSeconds();
+  let last = Promise.resolve();
+  // Chained, so that an older value never lands after a newer one.
+  const save = () => (last = last.catch(() => {}).then(() => writeAtomic(file, JSON.stringify({ seconds: Number(seconds().toFixed(1)) }))));
+  // A periodic save that fails (a full disk) is retried by the next; save() and stop() report theirs.
+  const timer = setInterval(() => void save().catch(() => {}), everyMs);
+  timer.unref();
+  return {
+    earlierSeconds,
+    seconds,
+    sessionSeconds,
+    save,
+    stop: () => {
+      clearInterval(timer);
+      return save();
+    },
+  };
 }
 
 interface LockHolder {

@@ -6,7 +6,12 @@
 //   config.json     the resolved grid preset, seeds and adapter
 //   metrics.jsonl   one line per training step and per evaluation, of every cell (in a sharded
 //                   run, gathered from cells/<cell>/metrics.jsonl, see shard.ts)
-//   results.json    {grid, preset, adapter, complete, rows: [...]}, rewritten after every cell
+//   results.json    {grid, preset, adapter, complete, wallSeconds, config, rows: [...]}, rewritten
+//                   after every cell; config is what ran ({grid, preset, seeds, settings}: the
+//                   preset as it was), wallSeconds the wall-clock time of the run's sessions
+//                   together (a sharded run: the longest shard's, with shardWallSeconds per shard)
+//   time.json       the seconds those sessions took, kept up to date while one runs
+//                   (time-shard<I>of<N>.json per shard, see shard.ts)
 //   table.md, *.svg the paper-style table and charts (experiments/report)
 //   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
 //   claims/<cell>   while several processes share the run (--jobs): which cells are taken
@@ -25,10 +30,10 @@ import { isHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore, Trainer } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
-import { buildReport } from './report/index.ts';
-import { lockRun, readJson, readMetrics, repairTornTail, writeAtomic } from './run-folder.ts';
+import { lockRun, readJson, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
+import { buildReport, textReport, type ReportSpec, type Results } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
-import { claimsDir, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, type Shard } from './shard.ts';
+import { claimsDir, clockFile, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, wallTime, type Shard } from './shard.ts';
 
 export interface RunOptions {
   grid: Grid;
@@ -50,6 +55,21 @@ export interface RunOptions {
   restartDamaged?: boolean;
   /** This process's share of a run split between independent processes (shard.ts). */
   shard?: Shard;
+}
+
+/** A run folder's config.json: what the run is, which a resumed run, a worker and --merge go by. */
+interface RunConfig {
+  grid: string;
+  preset: string;
+  seeds: number;
+  /** The adapter: in config.json the one the run started on, in results.json the latest session's. */
+  adapter: string;
+  /** Grid, preset, seeds and settings in one string: a resumed run must match it. */
+  fingerprint: string;
+  /** The preset as it was when the run started. */
+  settings: GridPreset;
+  /** How many shards split the run (sharded runs only). */
+  shards?: number;
 }
 
 /** Worker `index` of `count` sharing the run folder `dir`. */
@@ -108,15 +128,15 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const adapter = describeAdapter(engine.adapter);
   const root = path.join(o.out, o.grid.name);
   const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
+  const config: RunConfig = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
   if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
   if (o.shard) {
-    const config = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
     const dir = await shardRunDir(root, o.preset, o.shard, config);
     log(`${shardLabel(o.shard).trim()} of ${dir}`);
     // Each shard owns its cells, so shards lock only against a second process of the same shard.
     const unlock = await lockRun(dir, `lock-shard${o.shard.index}of${o.shard.count}.json`);
     try {
-      return await runLocked(o, p, seeds, adapter, dir, log);
+      return await runLocked(o, { ...config, shards: o.shard.count }, dir, log);
     } finally {
       await unlock();
     }
@@ -130,32 +150,55 @@ export async function runGrid(o: RunOptions): Promise<string> {
     dir = await freshDir(root, runId(o.preset));
     // Locked before config.json exists: whoever finds the folder by its config finds it locked.
     unlock = await lockRun(dir);
-    await writeAtomic(
-      path.join(dir, 'config.json'),
-      JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p }, null, 2),
-    );
+    await writeAtomic(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
     log(`writing to ${dir}`);
   }
   try {
-    return await runLocked(o, p, seeds, adapter, dir, log);
+    return await runLocked(o, config, dir, log);
   } finally {
     await unlock();
   }
 }
 
-async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: string, dir: string, log: (l: string) => void): Promise<string> {
+/** Trains the run's (or the shard's) unfinished cells, timing the session into the run's clock. */
+async function runLocked(o: RunOptions, config: RunConfig, dir: string, log: (l: string) => void): Promise<string> {
+  const clock = await startClock(clockFile(dir, o.shard));
+  try {
+    return await trainRun(o, config, dir, clock, log);
+  } finally {
+    await clock.stop();
+  }
+}
+
+async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Clock, log: (l: string) => void): Promise<string> {
+  const p = config.settings;
   // A sharded run's cells keep their own metrics files, repaired by the cell (runCell).
   if (!o.shard) await repairTornTail(path.join(dir, 'metrics.jsonl'), log);
 
-  const allCells = cellsOf(p, seeds);
+  const allCells = cellsOf(p, config.seeds);
   const cells = ownedCells(allCells, o.shard);
-  const gridStart = performance.now();
-  const publishAll = () => publishRun(dir, allCells, o, p, adapter, Boolean(o.shard));
+  const warn = o.log ?? ((l: string) => console.error(l));
+  // results.json reports the run's time so far: the clock is saved before each write.
+  const write = async (rows: ResultRow[], complete: boolean) => {
+    await clock.save();
+    return writeResults(dir, config, rows, complete, warn);
+  };
+  const publishAll = async () => {
+    await clock.save();
+    return publishRun(dir, allCells, config, warn);
+  };
   const endShard = async () => {
     const r = await publishAll();
     const mine = (await finishedCells(dir, cells)).length;
     log(`${shardLabel(o.shard).trim()}: ${mine}/${cells.length} of its cells and ${r.finished}/${allCells.length} of the run's finished${r.complete ? '' : ' (the tables cover those)'}: ${path.join(dir, 'table.md')}`);
     if (mine < cells.length) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
+    return dir;
+  };
+  const finish = async (rows: ResultRow[]) => {
+    const complete = rows.length === cells.length * Object.keys(p.tests).length;
+    const written = await write(rows, complete);
+    if (!complete) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
+    printSummary(dir, written, p, clock, log);
     return dir;
   };
   const todo = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).filter((r) => !r).length;
@@ -164,12 +207,7 @@ async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: s
     if (!o.launch) throw new Error('runGrid: jobs > 1 needs a launch function that starts worker processes');
     await runInWorkers(dir, claimsDir(dir, o.shard), jobs, todo, o.launch, log);
     if (o.shard) return endShard();
-    const rows = (await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []);
-    const complete = rows.length === cells.length * Object.keys(p.tests).length;
-    await writeResults(dir, o, p, adapter, rows, complete);
-    if (!complete) throw new Error(`some cells did not finish; run the same command again to resume ${dir}`);
-    log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
-    return dir;
+    return finish((await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []));
   }
   const rows: ResultRow[] = [];
   let ranSeconds = 0;
@@ -192,12 +230,22 @@ async function runLocked(o: RunOptions, p: GridPreset, seeds: number, adapter: s
     ran += 1;
     ranSeconds += (performance.now() - t0) / 1000;
     if (o.shard) await publishAll();
-    else await writeResults(dir, o, p, adapter, rows, false);
+    else await write(rows, false);
   }
   if (o.shard) return endShard();
-  await writeResults(dir, o, p, adapter, rows, true);
-  log(`done in ${fmtTime((performance.now() - gridStart) / 1000)}: ${path.join(dir, 'table.md')}`);
-  return dir;
+  return finish(rows);
+}
+
+/** The end of a run in the terminal: the table as table.md has it, where the files are, and the
+ *  wall time (a resumed run's, of all its sessions). */
+function printSummary(dir: string, written: { results: Results; files: string[] }, p: GridPreset, clock: Clock, log: (l: string) => void) {
+  log('');
+  log(textReport(written.results, reportSpec(p)));
+  log('');
+  log(`table: ${path.join(dir, 'table.md')}`);
+  for (const file of written.files.filter((f) => f.endsWith('.svg'))) log(`chart: ${path.join(dir, file)}`);
+  const resumed = clock.earlierSeconds > 0 ? ` (this session ${fmtTime(clock.sessionSeconds())})` : '';
+  log(`done in ${fmtTime(clock.seconds())} wall-clock${resumed}: ${dir}`);
 }
 
 /** Starts the workers on a clean set of claims and waits for all of them; throws after the last
@@ -257,31 +305,41 @@ async function resumeCell(trainer: Trainer, store: CheckpointStore, checkpoint: 
  * (--merge): at any time, while its shards or workers still run or after they stopped.
  */
 export async function mergeRun(dir: string, grid: string, log: (l: string) => void = (l) => console.log(l)): Promise<{ finished: number; complete: boolean }> {
-  const config = await readJson(path.join(dir, 'config.json'));
+  const config: RunConfig | null = await readJson(path.join(dir, 'config.json'));
   if (!config?.settings) throw new Error(`${dir} is not a run folder: it has no config.json`);
   if (config.grid !== grid) throw new Error(`${dir} is a run of grid ${config.grid}, not ${grid}`);
   const cells = cellsOf(config.settings, config.seeds);
-  const r = await publishRun(dir, cells, { grid: { name: grid }, preset: config.preset }, config.settings, config.adapter, Boolean(config.shards));
+  const r = await publishRun(dir, cells, config, (l) => console.error(l));
   log(`merged ${r.finished}/${cells.length} finished cells${r.complete ? ' (the run is complete)' : ''}: ${path.join(dir, 'table.md')}`);
   return r;
 }
 
-function publishRun(dir: string, cells: Cell[], o: ResultsOf, p: GridPreset, adapter: string, sharded: boolean) {
+function publishRun(dir: string, cells: Cell[], config: RunConfig, warn: (l: string) => void) {
   return publish(dir, cells, async (rows, complete) => {
-    if (sharded) await writeAtomic(path.join(dir, 'metrics.jsonl'), await gatherMetrics(dir, cells));
-    await writeResults(dir, o, p, adapter, rows, complete);
+    if (config.shards) await writeAtomic(path.join(dir, 'metrics.jsonl'), await gatherMetrics(dir, cells));
+    await writeResults(dir, config, rows, complete, warn);
   });
 }
 
-/** What results.json says the run is. */
-type ResultsOf = { grid: { name: string }; preset: string; log?: (line: string) => void };
+const reportSpec = (p: GridPreset): ReportSpec => ({ ...p.table, chance: p.chance, description: p.description });
 
-async function writeResults(dir: string, o: ResultsOf, p: GridPreset, adapter: string, rows: ResultRow[], complete: boolean) {
-  const results = { grid: o.grid.name, preset: o.preset, adapter, complete, rows };
+/** Writes results.json and the report made from it; returns the results and the report's file names. */
+async function writeResults(dir: string, config: RunConfig, rows: ResultRow[], complete: boolean, warn: (l: string) => void) {
+  const results = {
+    grid: config.grid,
+    preset: config.preset,
+    adapter: config.adapter,
+    complete,
+    ...(await wallTime(dir, config.shards)),
+    // What ran, so that a result can be checked against the grid file as it stands now.
+    config: { grid: config.grid, preset: config.preset, seeds: config.seeds, settings: config.settings },
+    rows,
+  };
   await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
-  const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), o.log ?? ((l) => console.error(l)));
-  const report = buildReport(results, metrics, { ...p.table, chance: p.chance, description: p.description });
+  const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), warn);
+  const report = buildReport(results, metrics, reportSpec(config.settings));
   for (const [name, content] of Object.entries(report)) await writeAtomic(path.join(dir, name), content);
+  return { results, files: Object.keys(report) };
 }
 
 async function runCell(

@@ -9,6 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Cell } from './grid.ts';
+import { readJson } from './run-folder.ts';
 import type { ResultRow } from './report/stats.ts';
 
 /** Shard `index` (1-based, as scheduler array indices usually are) of `count`. */
@@ -38,6 +39,33 @@ export function ownedCells(cells: Cell[], shard: Shard | undefined): Cell[] {
  *  shard clears its claims when it starts and must not clear those of a shard still running. */
 export function claimsDir(runDir: string, shard: Shard | undefined): string {
   return path.join(runDir, shard ? `claims-shard${shard.index}of${shard.count}` : 'claims');
+}
+
+/** Where the wall-clock time of a run is kept (startClock in run-folder.ts): a file per shard,
+ *  since each shard times itself and the shards' times are combined when read (wallTime). */
+export function clockFile(runDir: string, shard: Shard | undefined): string {
+  return path.join(runDir, shard ? `time-shard${shard.index}of${shard.count}.json` : 'time.json');
+}
+
+/**
+ * The wall-clock seconds a run has taken, as results.json reports them: its clock file's, or for
+ * a run split into `shards` the longest shard's, since shards run side by side as the tasks of a
+ * job array do (`shardWallSeconds` gives each shard's, whose sum is the run's time if they ran one
+ * after another). Nothing for a run that was never timed (run folders from before clocks).
+ */
+export async function wallTime(runDir: string, shards: number | undefined): Promise<{ wallSeconds?: number; shardWallSeconds?: Record<string, number> }> {
+  const read = async (file: string): Promise<number | undefined> => (await readJson(file))?.seconds;
+  if (!shards) {
+    const wallSeconds = await read(clockFile(runDir, undefined));
+    return wallSeconds === undefined ? {} : { wallSeconds };
+  }
+  const shardWallSeconds: Record<string, number> = {};
+  for (let index = 1; index <= shards; index++) {
+    const seconds = await read(clockFile(runDir, { index, count: shards }));
+    if (seconds !== undefined) shardWallSeconds[`${index}/${shards}`] = seconds;
+  }
+  const times = Object.values(shardWallSeconds);
+  return times.length === 0 ? {} : { wallSeconds: Math.max(...times), shardWallSeconds };
 }
 
 /**

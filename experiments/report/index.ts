@@ -3,11 +3,11 @@
 // varies in the rows, so one function serves every grid.
 
 import { KEY_FIELDS, groupBy, modelParams, orderValues, varyingFields, type FieldValue, type Group, type KeyField, type MetricRecord, type ResultRow } from './stats.ts';
-import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, valueLabel, type TableSpec } from './table.ts';
+import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, textTable, valueLabel, type TableSpec } from './table.ts';
 import { barChart, lineChart, seriesStyles, xyChart, type Reference } from './svg.ts';
 
 export { summarize, summarizeBy, groupBy, orderValues, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
-export { markdownTable, tableCells, csv, type TableSpec, type TableCells } from './table.ts';
+export { markdownTable, textTable, tableCells, csv, type TableSpec, type TableCells } from './table.ts';
 export { barChart, lineChart, xyChart, seriesStyles, escapeXml } from './svg.ts';
 
 export interface Results {
@@ -16,6 +16,8 @@ export interface Results {
   adapter: string;
   /** false while the grid is still running. */
   complete?: boolean;
+  /** Wall-clock time the run has taken so far (see runner.ts). */
+  wallSeconds?: number;
   rows: readonly ResultRow[];
 }
 
@@ -58,17 +60,63 @@ interface Chart {
   svg: string;
 }
 
-export function buildReport(results: Results, metrics: readonly MetricRecord[], spec: ReportSpec): Record<string, string> {
+/** What varies across the rows and what does not, which the tables, the charts and their titles follow. */
+function shapeOf(rows: readonly ResultRow[], spec: ReportSpec) {
   const table = checkTableSpec(spec);
-  const rows = results.rows;
   const params = modelParams(rows);
   const varying = varyingFields(rows, FACET_FIELDS);
   // A lone test set named "test" is the ordinary held-out split, not worth a mention.
   const constants = FACET_FIELDS.filter((f) => rows.length > 0 && !varying.includes(f) && !(f === 'test' && rows[0].test === 'test'));
   const context = describe(Object.fromEntries(constants.map((f) => [f, rows[0][f]])), params);
   const tableContext = describe(Object.fromEntries(constants.filter((f) => !table.rows.includes(f) && f !== table.columns).map((f) => [f, rows[0][f]])), params);
-  const styles = seriesStyles(orderValues('explanation', [...rows, ...metrics].map((r) => r.explanation)));
   const chancePercent = spec.chance === undefined ? undefined : `${Number((spec.chance * 100).toFixed(1))} %`;
+  return { table, params, varying, context, tableContext, chancePercent };
+}
+
+/** The words and tables of table.md, for markdown (buildReport) or a terminal (textReport) to lay out. */
+function overview(results: Results, spec: ReportSpec) {
+  const rows = results.rows;
+  const { table, params, varying, tableContext, chancePercent } = shapeOf(rows, spec);
+  const text = {
+    heading: `${results.grid}: preset ${results.preset}`,
+    description: spec.description,
+    adapter: results.adapter,
+    running: results.complete === false,
+    count: 'No cell has finished yet.',
+    tables: [] as { title: string; rows: ResultRow[] }[],
+    note: undefined as string | undefined,
+  };
+  if (rows.length === 0) return text;
+  const runs = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'seed']);
+  const seconds = runs.reduce((a, g) => a + g.rows[0].seconds, 0);
+  const wall = results.wallSeconds === undefined ? '' : `, ${duration(results.wallSeconds)} wall-clock`;
+  const perCell = groupBy(rows, FACET_FIELDS).map((g) => g.rows.length);
+  const [fewest, most] = [Math.min(...perCell), Math.max(...perCell)];
+  const seeds = fewest === most ? `${most}` : `${fewest} to ${most}`;
+  text.count = `${runs.length} trained models, ${duration(seconds)} of training${wall}; ${seeds} seed${most > 1 ? 's' : ''} per table cell.`;
+  const sectionFields = varying.filter((f) => !table.rows.includes(f) && f !== table.columns);
+  text.tables = facetsOf(rows, sectionFields).map((g) => ({ title: ['Test accuracy (%)', ...tableContext, ...describe(g.key, params)].join(' · '), rows: g.rows }));
+  text.note = `Accuracy in %: mean ± sample standard deviation over seeds, with their number n.${chancePercent ? ` Guessing scores ${chancePercent}.` : ''}`;
+  return text;
+}
+
+/** table.md's words and tables as plain text for a terminal, without the charts. */
+export function textReport(results: Results, spec: ReportSpec): string {
+  const text = overview(results, spec);
+  const out = [text.heading, ''];
+  if (text.description) out.push(text.description, '');
+  out.push(`Adapter: ${text.adapter}.`, '');
+  if (text.running) out.push('Still running: this covers the cells finished so far.', '');
+  out.push(text.count, '');
+  for (const t of text.tables) out.push(textTable(t.rows, spec, { title: t.title }));
+  if (text.note) out.push(text.note);
+  return out.join('\n');
+}
+
+export function buildReport(results: Results, metrics: readonly MetricRecord[], spec: ReportSpec): Record<string, string> {
+  const rows = results.rows;
+  const { params, varying, context, chancePercent } = shapeOf(rows, spec);
+  const styles = seriesStyles(orderValues('explanation', [...rows, ...metrics].map((r) => r.explanation)));
   const chance: Reference | undefined = spec.chance === undefined ? undefined : { value: spec.chance, label: `chance ${chancePercent}` };
   const subtitleFor = (key: Record<string, FieldValue>) => [...context, ...describe(key, params), `${results.grid} grid, preset ${results.preset}`].join(' · ');
 
@@ -107,27 +155,14 @@ export function buildReport(results: Results, metrics: readonly MetricRecord[], 
     }
   }
 
-  const md: string[] = [`# ${mdText(results.grid)}: preset ${mdText(results.preset)}`, ''];
-  if (spec.description) md.push(mdText(spec.description), '');
-  md.push(`Adapter: ${mdText(results.adapter)}.`, '');
-  if (results.complete === false) md.push('**Still running**: this covers the cells finished so far.', '');
-  if (rows.length === 0) {
-    md.push('No cell has finished yet.', '');
-  } else {
-    const runs = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'seed']);
-    const seconds = runs.reduce((a, g) => a + g.rows[0].seconds, 0);
-    const perCell = groupBy(rows, FACET_FIELDS).map((g) => g.rows.length);
-    const [fewest, most] = [Math.min(...perCell), Math.max(...perCell)];
-    const seeds = fewest === most ? `${most}` : `${fewest} to ${most}`;
-    md.push(`${runs.length} trained models, ${duration(seconds)} of training; ${seeds} seed${most > 1 ? 's' : ''} per table cell.`, '');
-    const sectionFields = varying.filter((f) => !table.rows.includes(f) && f !== table.columns);
-    const note = `Accuracy in %: mean ± sample standard deviation over seeds, with their number n.${chancePercent ? ` Guessing scores ${chancePercent}.` : ''}`;
-    for (const g of facetsOf(rows, sectionFields)) {
-      const title = ['Test accuracy (%)', ...tableContext, ...describe(g.key, params)].join(' · ');
-      md.push(markdownTable(g.rows, spec, { title }));
-    }
-    md.push(note, '');
-  }
+  const text = overview(results, spec);
+  const md: string[] = [`# ${mdText(text.heading)}`, ''];
+  if (text.description) md.push(mdText(text.description), '');
+  md.push(`Adapter: ${mdText(text.adapter)}.`, '');
+  if (text.running) md.push('**Still running**: this covers the cells finished so far.', '');
+  md.push(text.count, '');
+  for (const t of text.tables) md.push(markdownTable(t.rows, spec, { title: t.title }));
+  if (text.note) md.push(text.note, '');
   if (charts.length > 0) {
     md.push('## Charts', '');
     for (const c of charts) md.push(`[![${c.alt.replace(/[[\]]/g, '')}](${c.file})](${c.file})`, '');

@@ -131,6 +131,19 @@ export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, optio
   return out.join('\n') + '\n';
 }
 
+/** The paper-style table (see tableCells) as plain text in aligned columns, for a terminal. */
+export function textTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
+  const t = tableCells(rows, spec);
+  const widths = t.header.map((_, i) => Math.max(...[t.header, ...t.lines].map((l) => l[i].length)));
+  // Names to the left, accuracies to the right, as the markdown table aligns them.
+  const format = (l: readonly string[]) => l.map((c, i) => (i < t.keyColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const out: string[] = [];
+  if (options.title) out.push(options.title, '');
+  out.push(format(t.header), widths.map((w) => '-'.repeat(w)).join('  '), ...t.lines.map(format));
+  if (options.note) out.push('', options.note);
+  return out.join('\n') + '\n';
+}
+
 const CSV_COLUMNS = [...KEY_FIELDS, 'accuracy', 'steps', 'seconds', 'params'];
 
 function csvField(v: unknown): string {

@@ -1,0 +1,63 @@
+// The committed reference runs (experiments/results-reference/<grid>/) must be what the presets in
+// experiments/grids/ make today: a preset changed without running it again fails here, naming the
+// grid and the fields that differ. A quick preset's run must also fit its half hour.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const reference = path.join(root, 'experiments/results-reference');
+const QUICK_LIMIT_SECONDS = 30 * 60;
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
+
+/** The paths (`training.maxSteps`, `arms.0.model`) at which two JSON values differ. */
+function differences(a: unknown, b: unknown, at = ''): string[] {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+}
+
+/** What a run folder ran: results.json says so; folders from before it did, their config.json. */
+function whatRan(dir: string): { grid: string; preset: string; seeds: number; settings: object } {
+  const results = readJson(path.join(dir, 'results.json'));
+  if (results.config) return results.config;
+  const { grid, preset, seeds, settings } = readJson(path.join(dir, 'config.json'));
+  return { grid, preset, seeds, settings };
+}
+
+const grids = readdirSync(reference, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+
+describe('committed reference runs', () => {
+  it('exist', () => {
+    expect(grids.length).toBeGreaterThan(0);
+  });
+
+  for (const name of grids) {
+    const dir = path.join(reference, name);
+
+    it(`${name}: made with the preset as it stands in experiments/grids/${name}.json`, () => {
+      const ran = whatRan(dir);
+      expect(ran.grid, `${dir} is a run of grid ${ran.grid}`).toBe(name);
+      const file = `experiments/grids/${name}.json`;
+      const preset = readJson(path.join(root, file)).presets[ran.preset];
+      expect(preset, `${name}: ${file} has no preset ${ran.preset} any more`).toBeDefined();
+      // The seeds that ran, which --seeds may have changed from the preset's.
+      const differing = differences({ ...ran.settings, seeds: ran.seeds }, preset);
+      expect(differing, `${name}: the committed ${ran.preset} run differs from preset ${ran.preset} of ${file} in: ${differing.join(', ')}; run it again or restore the preset`).toEqual([]);
+    });
+
+    it(`${name}: complete, a quick run within 30 minutes`, () => {
+      const results = readJson(path.join(dir, 'results.json'));
+      expect(results.complete, `${name}: the committed run is unfinished`).toBe(true);
+      // Runs from before results.json recorded its time have none to check.
+      if (whatRan(dir).preset === 'quick' && results.wallSeconds !== undefined) {
+        expect(results.wallSeconds, `${name}: the quick run took ${Math.round(results.wallSeconds / 60)} minutes`).toBeLessThanOrEqual(QUICK_LIMIT_SECONDS);
+      }
+    });
+  }
+});
