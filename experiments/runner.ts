@@ -239,9 +239,7 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
 /** The end of a run in the terminal: the table as table.md has it, where the files are, and the
  *  wall time (a resumed run's, of all its sessions). */
 function printSummary(dir: string, written: { results: Results; files: string[] }, p: GridPreset, clock: Clock, log: (l: string) => void) {
-  log('');
-  log(textReport(written.results, reportSpec(p)));
-  log('');
+  for (const line of ['', ...textReport(written.results, reportSpec(p)).split('\n'), '']) log(line);
   log(`table: ${path.join(dir, 'table.md')}`);
   for (const file of written.files.filter((f) => f.endsWith('.svg'))) log(`chart: ${path.join(dir, file)}`);
   const resumed = clock.earlierSeconds > 0 ? ` (this session ${fmtTime(clock.sessionSeconds())})` : '';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../engine/random.ts';
 import { resolveGrid } from '../../experiments/grid-file.ts';
-import { readMetrics } from '../../experiments/run-folder.ts';
+import { readMetrics, startClock } from '../../experiments/run-folder.ts';
 import { runGrid } from '../../experiments/runner.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -101,7 +101,32 @@ describe('a run killed at random points', () => {
       expect(weights(dir).equals(weights(reference)), cell).toBe(true);
     }
     expect(existsSync(path.join(dir, 'lock.json'))).toBe(false);
+    // the time of the sessions up to their last save, and the last one's to its end
+    const { wallSeconds } = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    expect(wallSeconds).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(path.join(dir, 'time.json'), 'utf8')).seconds).toBeGreaterThanOrEqual(wallSeconds);
   }, 300_000);
+});
+
+describe('the run clock', () => {
+  it('saves as it goes, so that a kill loses only the last moments, and adds up the sessions', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'clock-')), 'time.json');
+    const first = await startClock(file, 20);
+    expect(first.earlierSeconds).toBe(0);
+    // saved by the clock itself, before anyone calls save() or stop(): what a kill leaves behind
+    await until(() => existsSync(file), 5);
+    expect(JSON.parse(readFileSync(file, 'utf8')).seconds).toBeGreaterThanOrEqual(0);
+    await new Promise((r) => setTimeout(r, 100));
+    await first.stop();
+    const firstSeconds = JSON.parse(readFileSync(file, 'utf8')).seconds;
+    expect(firstSeconds).toBeGreaterThanOrEqual(0.1);
+    const second = await startClock(file, 20);
+    expect(second.earlierSeconds).toBe(firstSeconds);
+    await new Promise((r) => setTimeout(r, 100));
+    await second.stop();
+    expect(JSON.parse(readFileSync(file, 'utf8')).seconds).toBeGreaterThanOrEqual(firstSeconds + 0.1);
+    expect(readdirSync(path.dirname(file))).toEqual(['time.json']);
+  });
 });
 
 describe('one run folder, one owner', () => {

@@ -24,6 +24,8 @@ describe('grid smoke runs (tiny presets)', () => {
       const p = grid.presets.tiny;
       expect(results).toMatchObject({ grid: name, preset: 'tiny', complete: true });
       expect(results.adapter).toMatch(/via node/);
+      expect(results.config).toEqual({ grid: name, preset: 'tiny', seeds: p.seeds, settings: p });
+      expect(results.wallSeconds).toBeGreaterThan(0);
       expect(results.rows.length).toBe(cellsOf(p).length * Object.keys(p.tests).length);
       for (const row of results.rows) {
         expect(row).toMatchObject({ task: p.task, model: 'tiny' });
@@ -63,7 +65,15 @@ describe('grid smoke runs (tiny presets)', () => {
     expect(resumedLines[0]).toBe(`resuming ${second}`);
     const trained = new Set(resumedLines.filter((l) => l.includes(': step')).map((l) => l.split(':')[0]));
     expect([...trained]).toEqual([expect.stringContaining(`${last.explanation} tiny n=${last.trainSize} seed ${last.seed}`)]);
-    expect(JSON.parse(readFileSync(path.join(second, 'results.json'), 'utf8')).complete).toBe(true);
+    const resumed = JSON.parse(readFileSync(path.join(second, 'results.json'), 'utf8'));
+    expect(resumed.complete).toBe(true);
+    // the wall time of both sessions
+    expect(resumed.wallSeconds).toBeGreaterThan(results.wallSeconds);
+    expect(resumedLines.at(-1)).toMatch(new RegExp(`^done in \\S+ wall-clock \\(this session \\S+\\): ${second}$`));
+    // the end of a run shows the table and where its files are
+    expect(resumedLines).toContain(`table: ${path.join(second, 'table.md')}`);
+    expect(resumedLines).toContain('modsum: preset tiny');
+    expect(resumedLines.some((l) => l.startsWith(`chart: ${path.join(second, 'curves-loss')}`))).toBe(true);
   });
 });
 

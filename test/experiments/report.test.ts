@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { groupBy, orderValues, summarize, summarizeBy, type MetricRecord, type ResultRow } from '../../experiments/report/stats.ts';
-import { csv, markdownTable } from '../../experiments/report/table.ts';
+import { csv, markdownTable, textTable } from '../../experiments/report/table.ts';
 import { barChart, escapeXml, lineChart, linearTicks, logTicks, xyChart } from '../../experiments/report/svg.ts';
-import { buildReport } from '../../experiments/report/index.ts';
+import { buildReport, textReport } from '../../experiments/report/index.ts';
 
 // ---- a small XML well-formedness checker: there is no DOMParser in Node ------------------------
 
@@ -171,6 +171,22 @@ describe('markdownTable', () => {
         '| none | 500 | 30.0 (n=1) | – |',
         '| none | 8,000 | 40.0 (n=1) | 60.0 (n=1) |',
         '| medium | 500 | 50.0 (n=1) | – |',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('lays the same table out in aligned columns for a terminal', () => {
+    expect(textTable(rows, { rows: ['model'], columns: 'explanation' }, { title: 'Main table', note: 'Three seeds.' })).toBe(
+      [
+        'Main table',
+        '',
+        'model                    none       short',
+        '----------  -----------------  ----------',
+        'tiny (45k)  90.0 ± 10.0 (n=3)  50.0 (n=1)',
+        'xs (212k)    75.0 ± 7.1 (n=2)           –',
+        '',
+        'Three seeds.',
         '',
       ].join('\n'),
     );
@@ -355,6 +371,29 @@ describe('buildReport', () => {
     const md = buildReport({ grid: 'g', preset: 'p', adapter: 'a', rows: data }, [], { rows: ['model'], columns: 'explanation' })['table.md'];
     expect(md).toContain('**Test accuracy (%) · task listops · 2,000 training examples · test set same depth**');
     expect(md).toContain('**Test accuracy (%) · task listops · 2,000 training examples · test set deeper**');
+  });
+
+  it('gives the wall-clock time when the results have it', () => {
+    const md = buildReport({ grid: 'explanations', preset: 'quick', adapter: 'a', wallSeconds: 1500, rows }, metrics, spec)['table.md'];
+    expect(md).toContain('16 trained models, 16 min of training, 25 min wall-clock; 2 seeds per table cell.');
+  });
+
+  it('says in a terminal what table.md says, without markdown or charts', () => {
+    const text = textReport({ grid: 'explanations', preset: 'quick', adapter: 'lavapipe <vulkan>', complete: false, rows }, spec);
+    expect(text.split('\n').slice(0, 9)).toEqual([
+      'explanations: preset quick',
+      '',
+      'Explanations <help>.',
+      '',
+      'Adapter: lavapipe <vulkan>.',
+      '',
+      'Still running: this covers the cells finished so far.',
+      '',
+      '16 trained models, 16 min of training; 2 seeds per table cell.',
+    ]);
+    expect(text).toMatch(/\ntiny \(45k\) +23\.0 ± 1\.4 \(n=2\) +38\.0 ± 1\.4 \(n=2\)/);
+    expect(text).toContain('Guessing scores 10 %.');
+    expect(text).not.toMatch(/\*\*|\||\.svg|&lt;/);
   });
 
   it('says so when nothing has finished', () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cellsOf, loadGrid } from '../../experiments/grid.ts';
 import type { ResultRow } from '../../experiments/report/stats.ts';
-import { gatherMetrics, ownedCells, parseShard, publish } from '../../experiments/shard.ts';
+import { clockFile, gatherMetrics, ownedCells, parseShard, publish, wallTime } from '../../experiments/shard.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const grid = loadGrid('modsum');
@@ -82,6 +82,27 @@ describe('splitting a run', () => {
   });
 });
 
+describe("a sharded run's wall time", () => {
+  it("is the longest shard's, each shard's given too; nothing before any shard has timed itself", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'wall-'));
+    expect(await wallTime(dir, 3)).toEqual({});
+    writeFileSync(clockFile(dir, { index: 1, count: 3 }), JSON.stringify({ seconds: 50 }));
+    writeFileSync(clockFile(dir, { index: 3, count: 3 }), JSON.stringify({ seconds: 70.5 }));
+    expect(await wallTime(dir, 3)).toEqual({ wallSeconds: 70.5, shardWallSeconds: { '1/3': 50, '3/3': 70.5 } });
+    // an unsharded run has one clock
+    expect(await wallTime(dir, undefined)).toEqual({});
+    writeFileSync(clockFile(dir, undefined), JSON.stringify({ seconds: 12 }));
+    expect(await wallTime(dir, undefined)).toEqual({ wallSeconds: 12 });
+  });
+});
+
+/** results.json's wall time of a sharded run: the longest of the shards' times, each recorded. */
+const expectShardTimes = (results: { wallSeconds: number; shardWallSeconds: Record<string, number> }) => {
+  expect(Object.keys(results.shardWallSeconds).sort()).toEqual(['1/2', '2/2']);
+  expect(results.wallSeconds).toBe(Math.max(...Object.values(results.shardWallSeconds)));
+  expect(results.wallSeconds).toBeGreaterThan(0);
+};
+
 describe('shards as processes into one --out', () => {
   it('two shards at once (one with --jobs 2) train every cell once and the last one writes the tables', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'shards-'));
@@ -96,6 +117,8 @@ describe('shards as processes into one --out', () => {
     const results = resultsOf(dir);
     expect(results.complete).toBe(true);
     expect(rowKeys(results.rows)).toEqual(allRowKeys);
+    expect(results.config).toEqual({ grid: 'modsum', preset: 'tiny', seeds: grid.presets.tiny.seeds, settings: grid.presets.tiny });
+    expectShardTimes(results);
     expect(readFileSync(path.join(dir, 'table.md'), 'utf8')).toContain('# modsum: preset tiny');
     expect(readdirSync(dir).filter((f) => f.endsWith('.svg')).length).toBeGreaterThanOrEqual(2);
     expect(readdirSync(dir).filter((f) => f.startsWith('claims') || f.endsWith('.tmp'))).toEqual([]);
@@ -133,6 +156,8 @@ describe('shards as processes into one --out', () => {
     expect(merged.stdout).toContain(`merged ${finishedFirst.length}/${cells.length} finished cells`);
     expect(resultsOf(dir).complete).toBe(false);
     expect(rowKeys(resultsOf(dir).rows)).toEqual(finishedFirst.map((c) => `${cellName(c)} test`).sort());
+    // the killed shard's time up to its finished cell counts
+    expectShardTimes(resultsOf(dir));
     expect(readFileSync(path.join(dir, 'table.md'), 'utf8')).toContain('# modsum: preset tiny');
 
     const resumed = await experiment([...common, '--shard', '1/2']);
@@ -141,5 +166,6 @@ describe('shards as processes into one --out', () => {
     const results = resultsOf(dir);
     expect(results.complete).toBe(true);
     expect(rowKeys(results.rows)).toEqual(allRowKeys);
+    expectShardTimes(results);
   }, 120_000);
 });
