@@ -1,5 +1,6 @@
-// The page: settings, controls, live charts, samples and the comparison of runs. Training itself
-// happens in web/worker.ts; this thread only draws what the worker reports.
+// The page: a one-click comparison of no against medium explanations, custom settings for single
+// runs, controls, live charts, samples and the comparison of runs. Training itself happens in
+// web/worker.ts; this thread only draws what the worker reports.
 
 import type { Sample } from '../experiments/cell.ts';
 import { lineChart, seriesStyles, tableCells, type MetricRecord, type ResultRow, type TableSpec } from '../experiments/report/index.ts';
@@ -8,13 +9,15 @@ import { countParameters, withVocab } from '../model/config.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
 import type { Progress } from '../training/trainer.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { EXPLANATIONS, HUB_MODELS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, type RunSettings } from './settings.ts';
+import { COMPARED, COMPARISON_DEFAULTS, EXPLANATIONS, HUB_MODELS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, stepsOf, type RunSettings } from './settings.ts';
 import { packTar, unpackTar } from './tar.ts';
 
 interface Run {
   id: number;
   settings: RunSettings;
   mode: 'train' | 'evaluate';
+  /** Its place in a comparison (1-based), if it is one of the comparison's runs. */
+  arm?: { index: number; count: number };
   status: 'running' | 'paused' | 'stopping' | 'done' | 'failed';
   metrics: MetricRecord[];
   rows: ResultRow[];
@@ -26,6 +29,7 @@ interface Run {
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('settings');
 const buttons = {
+  compare: $<HTMLButtonElement>('compare'),
   start: $<HTMLButtonElement>('start'),
   pause: $<HTMLButtonElement>('pause'),
   stop: $<HTMLButtonElement>('stop'),
@@ -38,6 +42,8 @@ const status = $('status');
 
 const runs: Run[] = [];
 let current: Run | null = null;
+/** The comparison's runs still to start after the current one; Stop and failures drop them. */
+let pending: { settings: RunSettings; arm: NonNullable<Run['arm']> }[] = [];
 let adapter = '';
 let gpuReady = false;
 let loaded: CheckpointFiles | null = null;
@@ -61,7 +67,8 @@ fillSelect('explanation', EXPLANATIONS.map((e) => ({ value: e, label: e })));
 fillSelect('model', [...MODELS.map((m) => ({ value: m, label: modelLabel(m) })), ...HUB_MODELS.map((m) => ({ value: m, label: `${m} (pretrained; needs a real GPU)` }))]);
 fillSelect('scale', SCALES.map((s) => ({ value: s.name, label: s.label })));
 
-const DEFAULTS: RunSettings = { task: 'listops', explanation: 'medium', model: 'tiny', scale: 'tiny', seed: 1, ...gridDefaults({ task: 'listops', scale: 'tiny' }) };
+// The form starts at the comparison's settings, so the first click runs the comparison as described.
+const DEFAULTS = COMPARISON_DEFAULTS;
 
 function readForm(): RunSettings {
   return checkSettings(Object.fromEntries(new FormData(form)), DEFAULTS);
@@ -80,18 +87,41 @@ const params = Object.fromEntries(new URLSearchParams(location.search));
 const hubEndpoint = params.hfEndpoint || undefined;
 const chosen = checkSettings(params, DEFAULTS);
 // Sizes not given follow the task and setting given, not the defaults'.
-writeForm(checkSettings(params, { ...chosen, ...gridDefaults(chosen) }));
+const sameGrid = chosen.task === DEFAULTS.task && chosen.scale === DEFAULTS.scale;
+writeForm(checkSettings(params, sameGrid ? chosen : { ...chosen, ...gridDefaults(chosen) }));
+// A link that sets the run shows the settings it set.
+if (Object.keys(params).some((k) => k in DEFAULTS)) $<HTMLDetailsElement>('custom').open = true;
 
 form.addEventListener('change', (ev) => {
   const name = (ev.target as HTMLInputElement).name;
   // A new task or setting brings the grid's training-set size and evaluation interval for it.
   if (name === 'task' || name === 'scale') writeForm({ ...readForm(), ...gridDefaults(readForm()) });
+  renderPlan();
 });
+
+/** Says what one click on Compare trains, from the form; how long only at the defaults, the settings it was estimated for. */
+function renderPlan(): void {
+  const s = readForm();
+  const model = (MODELS as readonly string[]).includes(s.model) ? `a T5 of size ${modelLabel(s.model as (typeof MODELS)[number])} from scratch` : `the pretrained ${s.model}`;
+  const [plain, explained] = COMPARED;
+  const atDefaults = (['task', 'model', 'scale', 'trainSize', 'evalEvery'] as const).every((k) => s[k] === DEFAULTS[k]);
+  // Estimated from the engine's ~30 ms a training step on a GPU (BENCHMARKS.md), not timed on a laptop;
+  // the software adapter was timed: ~2.5 s a step in headless Chromium on 2 cores.
+  const progress = 'the line under the buttons shows which run is training, its step, loss and time left.';
+  const time = atDefaults ? ` At these settings that should take a few minutes on a laptop GPU, and well over an hour without one, where the browser runs WebGPU on the CPU; ${progress}` : ` As it runs, ${progress}`;
+  $('plan').textContent =
+    `One click trains ${model} on ${s.trainSize.toLocaleString('en-US')} ${taskLabel(s.task)} examples for ${stepsOf(s).toLocaleString('en-US')} steps, ` +
+    `twice on the same examples and seed: first with bare answers ("${plain}"), then with ${explained} explanations (the working, step by step, ` +
+    `before the answer, as in Ballout et al.). Both are tested on the same ${presetFor(s).testSize} new expressions; their curves share the charts ` +
+    `below and the results table sets them side by side.${time}`;
+}
+renderPlan();
 
 // ---- controls --------------------------------------------------------------------------------
 
 function updateButtons(): void {
   const busy = current !== null;
+  buttons.compare.disabled = !gpuReady || busy;
   buttons.start.disabled = !gpuReady || busy;
   buttons.continue.disabled = !gpuReady || busy || !loaded;
   buttons.evaluate.disabled = !gpuReady || busy || !loaded;
@@ -102,31 +132,46 @@ function updateButtons(): void {
   buttons.metrics.disabled = !runs.some((r) => r.metrics.length > 0);
 }
 
-function start(mode: Run['mode'], from?: CheckpointFiles): void {
-  const run: Run = { id: runs.length + 1, settings: readForm(), mode, status: 'running', metrics: [], rows: [] };
+/** "Run 3" or, in a comparison, "Run 3 · medium, arm 2 of 2". */
+const runName = (r: Run) => (r.arm ? `Run ${r.id} · ${r.settings.explanation}, arm ${r.arm.index} of ${r.arm.count}` : `Run ${r.id}`);
+
+function start(settings: RunSettings, mode: Run['mode'], o: { from?: CheckpointFiles; arm?: Run['arm'] } = {}): void {
+  const run: Run = { id: runs.length + 1, settings, mode, arm: o.arm, status: 'running', metrics: [], rows: [] };
   runs.push(run);
   current = run;
-  status.textContent = mode === 'train' ? `Run ${run.id}: preparing data and model…` : `Run ${run.id}: evaluating the checkpoint…`;
-  send({ type: 'start', id: run.id, settings: run.settings, mode, from, hubEndpoint });
+  status.textContent = mode === 'train' ? `${runName(run)}: preparing data and model…` : `${runName(run)}: evaluating the checkpoint…`;
+  send({ type: 'start', id: run.id, settings, mode, from: o.from, hubEndpoint });
   renderAll();
 }
 
-buttons.start.addEventListener('click', () => start('train'));
-buttons.continue.addEventListener('click', () => start('train', loaded!));
-buttons.evaluate.addEventListener('click', () => start('evaluate', loaded!));
+/** Trains the form's settings once per compared explanation, one run after the other. */
+function compare(): void {
+  const s = readForm();
+  const [first, ...rest] = COMPARED.map((explanation, i) => ({ settings: { ...s, explanation }, arm: { index: i + 1, count: COMPARED.length } }));
+  pending = rest;
+  start(first.settings, 'train', { arm: first.arm });
+}
+
+buttons.compare.addEventListener('click', compare);
+buttons.start.addEventListener('click', () => start(readForm(), 'train'));
+buttons.continue.addEventListener('click', () => start(readForm(), 'train', { from: loaded! }));
+buttons.evaluate.addEventListener('click', () => start(readForm(), 'evaluate', { from: loaded! }));
 buttons.pause.addEventListener('click', () => {
   if (!current) return;
   const pausing = current.status !== 'paused';
   send({ type: pausing ? 'pause' : 'resume' });
   current.status = pausing ? 'paused' : 'running';
-  status.textContent = pausing ? `Run ${current.id}: paused after step ${current.progress?.step ?? 0}.` : `Run ${current.id}: resumed.`;
+  status.textContent = pausing ? `${runName(current)}: paused after step ${current.progress?.step ?? 0}.` : `${runName(current)}: resumed.`;
   renderAll();
 });
 buttons.stop.addEventListener('click', () => {
   if (!current) return;
   send({ type: 'stop' });
   current.status = 'stopping';
-  status.textContent = `Run ${current.id}: stopping after this step, then testing…`;
+  // Stop ends the whole comparison: the run under way is still tested, the rest never start.
+  const dropped = pending.length ? `; ${pending.map((p) => p.settings.explanation).join(', ')} will not run` : '';
+  pending = [];
+  status.textContent = `${runName(current)}: stopping after this step, then testing${dropped}…`;
   renderAll();
 });
 
@@ -194,37 +239,48 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
   if (!run) return;
   switch (m.type) {
     case 'log':
-      status.textContent = `Run ${run.id}: ${m.line}`;
+      status.textContent = `${runName(run)}: ${m.line}`;
       return;
     case 'progress': {
       run.progress = m.progress;
       run.metrics.push(m.record);
       const p = m.progress;
       const acc = p.valAccuracy === null ? '' : ` · validation ${percent(p.valAccuracy)}`;
-      const state = run.status === 'paused' ? ' · paused' : run.status === 'stopping' ? ' · stopping' : ` · ~${fmtSeconds(p.etaSeconds)} left`;
-      status.textContent = `Run ${run.id}: step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ${Math.round(p.tokensPerSecond)} tokens/s${acc}${state}`;
+      const next = pending.length ? ` in this run, then ${pending.map((n) => n.settings.explanation).join(', ')}` : '';
+      const state = run.status === 'paused' ? ' · paused' : run.status === 'stopping' ? ' · stopping' : ` · ~${fmtSeconds(p.etaSeconds)} left${next}`;
+      status.textContent = `${runName(run)}: step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ${Math.round(p.tokensPerSecond)} tokens/s${acc}${state}`;
       scheduleRender();
       return;
     }
     case 'eval':
       run.metrics.push(m.record);
-      renderSamples(m.samples, `Validation at step ${m.record.step} of run ${run.id} (accuracy ${percent(m.record.valAccuracy!)})`);
+      renderSamples(m.samples, `Validation at step ${m.record.step} of run ${run.id}, ${run.settings.explanation} explanations (accuracy ${percent(m.record.valAccuracy!)})`);
       scheduleRender();
       return;
-    case 'done':
+    case 'done': {
       run.rows = m.rows;
       run.checkpoint = m.checkpoint;
       run.status = 'done';
       current = null;
-      status.textContent = `Run ${run.id} done: ${m.rows.map((r) => `${r.test} ${percent(r.accuracy)}`).join(', ')} after ${m.rows[0]?.steps ?? 0} steps.`;
-      renderSamples(m.samples, `Test set of run ${run.id}`);
-      renderAll();
+      status.textContent = `${runName(run)} done: ${m.rows.map((r) => `${r.test} ${percent(r.accuracy)}`).join(', ')} after ${m.rows[0]?.steps ?? 0} steps.`;
+      if (run.arm && run.arm.index === run.arm.count) {
+        // Run ids count from 1 in start order, so the comparison's runs are the last arm.count.
+        const arms = runs.slice(run.id - run.arm.count, run.id);
+        const results = arms.map((a) => `${a.settings.explanation} ${a.rows.map((r) => percent(r.accuracy)).join(', ')} after ${a.rows[0]?.steps ?? 0} steps`);
+        status.textContent = `Comparison done, test accuracy: ${results.join('; ')}.`;
+      }
+      renderSamples(m.samples, `Test set of run ${run.id}, ${run.settings.explanation} explanations`);
+      const next = pending.shift();
+      if (next) start(next.settings, 'train', { arm: next.arm });
+      else renderAll();
       return;
+    }
     case 'failed':
       run.status = 'failed';
       run.error = m.message;
       current = null;
-      status.textContent = `Run ${run.id} failed: ${m.message}`;
+      pending = [];
+      status.textContent = `${runName(run)} failed: ${m.message}`;
       renderAll();
       return;
   }
@@ -236,6 +292,7 @@ worker.onerror = (ev) => {
     current.error = ev.message;
     current = null;
   }
+  pending = [];
   renderAll();
 };
 send({ type: 'init' });

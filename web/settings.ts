@@ -1,6 +1,7 @@
 // What one browser run is: a single cell of the grid that the CLI runs for the same task, at one
 // of the grid's presets (tiny, quick, full) — so a run here trains on the same data, with the same
-// training settings, as that cell of `npm run experiment`.
+// training settings, as that cell of `npm run experiment`. And what the page's one-click
+// comparison runs: two such cells that differ only in their explanations.
 
 import { isModelName, loadGrid, makeCell, presetOf, type Cell, type GridPreset, type ModelName } from '../experiments/grid.ts';
 import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/tasks/explain.ts';
@@ -51,6 +52,30 @@ export function gridDefaults(s: Pick<RunSettings, 'task' | 'scale'>): Pick<RunSe
   const n = p.arms[0].trainSize;
   return { trainSize: Array.isArray(n) ? n[0] : n, evalEvery: p.training.evalEvery };
 }
+
+/** Optimizer steps of a run: its epochs over the training set, capped by the grid's maxSteps, as the trainer counts them. */
+export function stepsOf(s: Pick<RunSettings, 'task' | 'scale' | 'trainSize'>): number {
+  const t = presetFor(s).training;
+  return Math.min(t.maxSteps ?? Infinity, t.epochs * Math.ceil(s.trainSize / t.batchSize));
+}
+
+/**
+ * What one click on the page trains: the same data and seed with bare answers, then with medium
+ * explanations. ListOps at the quick preset on model xs (~0.2M parameters), because there
+ * explanations beat none clearly while the 43k-parameter tiny model did not gain from them
+ * (experiments/results-reference/README.md); both arms take a laptop GPU minutes.
+ */
+export const COMPARED: readonly ExplanationFormat[] = ['none', 'medium'];
+const COMPARISON = { task: 'listops', model: 'xs', scale: 'quick' } as const;
+const comparisonSize = gridDefaults(COMPARISON).trainSize;
+/** The comparison's settings; validated five times per arm (the grid validates twice) so the accuracy chart shows a curve. */
+export const COMPARISON_DEFAULTS: RunSettings = {
+  ...COMPARISON,
+  explanation: 'medium',
+  seed: 1,
+  trainSize: comparisonSize,
+  evalEvery: Math.ceil(stepsOf({ ...COMPARISON, trainSize: comparisonSize }) / 5),
+};
 
 export function cellOf(s: RunSettings): Cell {
   return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed });

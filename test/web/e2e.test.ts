@@ -1,8 +1,8 @@
 // The page end to end in real headless Chromium: the static build served by a plain file
-// server, a tiny ListOps run with medium explanations trained in the page's worker, its curves,
-// samples and result row, pause/resume/stop, the downloads, a checkpoint loaded back and
-// evaluated, and the message where the browser offers no WebGPU adapter. Screenshots go to
-// test-results/.
+// server, the default one-click comparison (none against medium explanations) at the tiny size,
+// a tiny ListOps run with medium explanations trained in the page's worker, its curves, samples
+// and result row, pause/resume/stop, the downloads, a checkpoint loaded back and evaluated, and
+// the message where the browser offers no WebGPU adapter. Screenshots go to test-results/.
 
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ const site = useBuiltSite();
 
 // 48 examples in batches of 8: six steps in one epoch, validated after steps 3 and 6.
 const SETTINGS = 'task=listops&explanation=medium&model=tiny&scale=tiny&trainSize=48&seed=1&evalEvery=3';
+// The comparison on the same data: the task and the explanations are the comparison's own.
+const COMPARISON = 'model=tiny&scale=tiny&trainSize=48&evalEvery=3';
 
 async function waitForRun(page: Page, id: number, timeout = 120_000): Promise<string> {
   await page.waitForFunction((n) => new RegExp(`Run ${n} (done|failed)`).test(document.getElementById('status')!.textContent ?? ''), id, { timeout });
@@ -39,7 +41,7 @@ describe('the experiment page in Chromium', () => {
     close = browser.close;
     page = await browser.context.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${site.url}/index.html?${SETTINGS}`);
+    await page.goto(`${site.url}/index.html`);
   });
 
   afterAll(async () => {
@@ -50,11 +52,71 @@ describe('the experiment page in Chromium', () => {
     await page.waitForFunction(() => /via browser/.test(document.getElementById('adapter')!.textContent ?? ''), null, { timeout: 60_000 });
     expect(await page.textContent('#adapter')).toMatch(/^WebGPU adapter: .+ via browser$/);
     expect(await page.isHidden('#gpu-error')).toBe(true);
-    expect(await page.isEnabled('#start')).toBe(true);
+    expect(await page.isEnabled('#compare')).toBe(true);
     await page.screenshot({ path: screenshotPath('web-ready.png'), fullPage: true });
   });
 
+  it('offers the comparison first, saying what it trains and for how long, the custom settings folded away', async () => {
+    const plan = (await page.textContent('#plan'))!;
+    expect(plan).toMatch(/a T5 of size xs \(~[\d.]+[kM] parameters\) from scratch on [\d,]+ ListOps examples for [\d,]+ steps/);
+    expect(plan).toContain('bare answers ("none"), then with medium explanations');
+    expect(plan).toContain('a few minutes on a laptop GPU');
+    expect(plan).toContain('which run is training, its step, loss and time left');
+    expect(await page.getAttribute('#custom', 'open')).toBeNull();
+    expect(await page.isVisible('#start')).toBe(false);
+  });
+
+  it('compares none and medium explanations at the tiny size: both run, both curves on each chart, both rows in the tables', async () => {
+    await page.goto(`${site.url}/index.html?${COMPARISON}`);
+    await page.waitForFunction(() => !(document.getElementById('compare') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
+    // Settings set by the link show, and the plan follows them (no time estimate: it is for the defaults).
+    expect(await page.getAttribute('#custom', 'open')).not.toBeNull();
+    expect(await page.textContent('#plan')).toMatch(/size tiny .* on 48 ListOps examples for 6 steps/);
+    expect(await page.textContent('#plan')).not.toContain('laptop');
+    // Every status line, however fast they replace each other.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as any).statuses = []);
+      const el = document.getElementById('status')!;
+      new MutationObserver(() => seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+    });
+    await page.click('#compare');
+    await page.waitForFunction(() => /Comparison done|failed/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 240_000 });
+    await page.screenshot({ path: screenshotPath('web-compared.png'), fullPage: true });
+    expect(await page.textContent('#status')).toMatch(/^Comparison done, test accuracy: none \d+\.\d% after 6 steps; medium \d+\.\d% after 6 steps\.$/);
+
+    // Progress named the run, its explanation, step, loss and time left, and what comes next.
+    const statuses: string[] = await page.evaluate(() => (window as any).statuses);
+    expect(statuses.some((t) => /^Run 1 · none, arm 1 of 2: step \d\/6 · loss \d+\.\d{3} · .* · ~\d+ s left in this run, then medium$/.test(t))).toBe(true);
+    expect(statuses.some((t) => /^Run 2 · medium, arm 2 of 2: step \d\/6 · loss \d+\.\d{3} · .* · ~\d+ s left$/.test(t))).toBe(true);
+
+    // Two series on each chart, with a legend naming both.
+    for (const chart of ['#loss-chart', '#accuracy-chart']) {
+      expect(await page.$$eval(`${chart} g.series`, (gs) => gs.length)).toBe(2);
+      expect(await page.textContent(chart)).toMatch(/none.*medium|medium.*none/s);
+    }
+    // The runs table: a row per arm; the comparison table: one line, a column per explanation.
+    const rows = await page.$$eval('#runs tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+    expect(rows.map((r) => [r[0], r[2], r[3], r[4], r[7]])).toEqual([
+      ['1', 'none', 'tiny', '48', 'done'],
+      ['2', 'medium', 'tiny', '48', 'done'],
+    ]);
+    expect(await page.$$eval('#comparison tr', (trs) => trs.length)).toBe(2);
+    expect(await page.textContent('#comparison tr:first-child')).toMatch(/none.*medium/);
+
+    const metrics = (await downloadText(page, '#download-metrics')).trim().split('\n').map((l) => JSON.parse(l));
+    for (const explanation of ['none', 'medium']) {
+      const own = metrics.filter((m) => m.cell === `listops-${explanation}-tiny-n48-seed1`);
+      expect(own.filter((m) => m.loss !== undefined)).toHaveLength(6);
+      expect(own.filter((m) => m.valAccuracy !== undefined).map((m) => m.step)).toEqual([3, 6]);
+    }
+    const results = JSON.parse(await downloadText(page, '#download-results'));
+    expect(results).toMatchObject({ preset: 'tiny', complete: true });
+    expect(results.rows.map((r: { explanation: string }) => r.explanation)).toEqual(['none', 'medium']);
+  });
+
   it('trains a tiny ListOps run with medium explanations: the loss falls, a result row and samples appear', async () => {
+    await page.goto(`${site.url}/index.html?${SETTINGS}`);
+    await page.waitForFunction(() => !(document.getElementById('start') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
     await page.click('#start');
     await waitForRun(page, 1);
     await page.screenshot({ path: screenshotPath('web-trained.png'), fullPage: true });
@@ -126,6 +188,19 @@ describe('the experiment page in Chromium', () => {
     expect(steps).toBeGreaterThan(paused);
     expect(steps).toBeLessThan(100);
     expect(await page.textContent('#runs')).toMatch(/done/);
+  });
+
+  it('stops a comparison: the run under way is tested, the other never starts', async () => {
+    await page.goto(`${site.url}/index.html?model=tiny&scale=tiny&trainSize=800`);
+    await page.waitForFunction(() => !(document.getElementById('compare') as HTMLButtonElement).disabled, null, { timeout: 60_000 });
+    await page.click('#compare');
+    await page.waitForFunction(() => /arm 1 of 2: step [2-9]\d*\//.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.click('#stop');
+    expect(await page.textContent('#status')).toMatch(/stopping after this step, then testing; medium will not run/);
+    await page.waitForFunction(() => / done: | failed: /.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+    expect(await page.textContent('#status')).toMatch(/^Run 1 · none, arm 1 of 2 done: test \d+\.\d% after \d+ steps\.$/);
+    expect(await page.$$eval('#runs tr', (trs) => trs.length)).toBe(2);
+    expect(await page.isEnabled('#compare')).toBe(true);
     expect(errors).toEqual([]);
   });
 });
@@ -142,6 +217,7 @@ describe('without a WebGPU adapter', () => {
       const message = await page.textContent('#gpu-error');
       expect(message).toContain('GPUUnavailableError: No WebGPU adapter was found (browser)');
       expect(message).toContain('--enable-unsafe-webgpu');
+      expect(await page.isDisabled('#compare')).toBe(true);
       expect(await page.isDisabled('#start')).toBe(true);
       await page.screenshot({ path: screenshotPath('web-no-adapter.png'), fullPage: true });
     } finally {
