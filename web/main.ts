@@ -24,6 +24,8 @@ interface Run {
   progress?: Progress;
   checkpoint?: CheckpointFiles;
   error?: string;
+  /** What Stop does to it and the comparison, kept so that later progress lines still say it. */
+  stopping?: string;
 }
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -171,7 +173,8 @@ buttons.stop.addEventListener('click', () => {
   // Stop ends the whole comparison: the run under way is still tested, the rest never start.
   const dropped = pending.length ? `; ${pending.map((p) => p.settings.explanation).join(', ')} will not run` : '';
   pending = [];
-  status.textContent = `${runName(current)}: stopping after this step, then testing${dropped}…`;
+  current.stopping = `stopping after this step, then testing${dropped}`;
+  status.textContent = `${runName(current)}: ${current.stopping}…`;
   renderAll();
 });
 
@@ -247,7 +250,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const p = m.progress;
       const acc = p.valAccuracy === null ? '' : ` · validation ${percent(p.valAccuracy)}`;
       const next = pending.length ? ` in this run, then ${pending.map((n) => n.settings.explanation).join(', ')}` : '';
-      const state = run.status === 'paused' ? ' · paused' : run.status === 'stopping' ? ' · stopping' : ` · ~${fmtSeconds(p.etaSeconds)} left${next}`;
+      const state = run.status === 'paused' ? ' · paused' : run.status === 'stopping' ? ` · ${run.stopping}` : ` · ~${fmtSeconds(p.etaSeconds)} left${next}`;
       status.textContent = `${runName(run)}: step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ${Math.round(p.tokensPerSecond)} tokens/s${acc}${state}`;
       scheduleRender();
       return;
