@@ -19,6 +19,7 @@
 //   lock.json       while a run command owns the folder: its process, host and start time
 //                   (lock-shard<I>of<N>.json per shard of a sharded run)
 
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
@@ -267,17 +268,38 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   if (config?.fingerprint !== fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset or settings`);
   if (config.adapter !== adapter) log(`worker ${index + 1}/${count}: adapter ${adapter}, the run was started on ${config.adapter}`);
   const cells = ownedCells(cellsOf(p, seeds), o.shard);
+  const claims = claimsDir(dir, o.shard);
+  // The grid's time left, as this worker sees it: the cells nobody has claimed yet, shared among
+  // the workers at this worker's mean time per cell (the cells under way not counted, as in a
+  // single process's estimate).
+  const finishedBefore = (await finishedCells(dir, cells)).length;
+  let ran = 0;
+  let ranSeconds = 0;
+  const gridEta = () => {
+    if (ran === 0) return '';
+    let claimed: number;
+    try {
+      claimed = readdirSync(claims).length;
+    } catch {
+      return '';
+    }
+    const unclaimed = Math.max(0, cells.length - finishedBefore - claimed);
+    return ` | grid left ~${fmtTime(((ranSeconds / ran) * unclaimed) / count)}`;
+  };
   for (const [ci, cell] of cells.entries()) {
     const cellDir = path.join(dir, 'cells', cell.id);
     if (await readJson(path.join(cellDir, 'result.json'))) continue;
     try {
-      await mkdir(path.join(claimsDir(dir, o.shard), cell.id));
+      await mkdir(path.join(claims, cell.id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
     }
     const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => '');
+    const t0 = performance.now();
+    await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta);
+    ran += 1;
+    ranSeconds += (performance.now() - t0) / 1000;
   }
   return dir;
 }

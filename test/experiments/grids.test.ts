@@ -92,6 +92,8 @@ describe('several cells at once (--jobs)', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('training 4 cells in 2 processes');
     expect(r.stdout.split('\n').filter((l) => / parameters, vocabulary /.test(l)).length).toBe(4);
+    // A worker on its second cell knows a time per cell, and says the grid's time left.
+    expect(r.stdout).toMatch(/^\[modsum tiny worker \d\/2\] cell \d\/4 .*: step \d+\/\d+ .*\| cell left ~\S+ \| grid left ~\S+$/m);
     const [run] = readdirSync(path.join(jobsOut, 'modsum'));
     const dir = path.join(jobsOut, 'modsum', run);
     expect(JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).complete).toBe(true);
