@@ -10,6 +10,7 @@ import { T5 } from '../model/t5.ts';
 import { WordTokenizer, type Tokenizer } from '../model/tokenizer.ts';
 import { encodeExamples, type EncodedExample, type TextExample } from '../training/data.ts';
 import type { EvalResult } from '../training/evaluate.ts';
+import { stepCounts } from '../training/schedule.ts';
 import { Trainer, type EvalRecord, type Progress, type TrainConfig, type TrainResult } from '../training/trainer.ts';
 import { parseAnswer } from './tasks/answer.ts';
 import { generateSplits, type Example } from './tasks/dataset.ts';
@@ -123,7 +124,7 @@ export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): 
   const validation = truncate(encodeExamples(splits.validation.map(text), tokenizer), t.maxLength);
   const cut = train.cut + validation.cut;
   if (cut > 0) notes.push(`${cut} training and validation texts cut to ${t.maxLength} tokens`);
-  const stepsPerEpoch = Math.ceil(train.examples.length / t.batchSize);
+  const stepsPerEpoch = stepCounts({ examples: train.examples.length, batchSize: t.batchSize, maxEpochs: t.epochs }).perEpoch;
   // Generation stops at EOS, but an undertrained model may never say it; a little past the
   // longest reference is as far as a right answer can plausibly be.
   const longest = Math.max(...[...train.examples, ...validation.examples].map((e) => e.target.length));

@@ -90,3 +90,13 @@ function checkCount(kind: string, name: string, x: number, min: number): void {
 function checkStep(kind: string, step: number): void {
   if (!Number.isInteger(step) || step < 0) throw new Error(`${kind} schedule: step must be an integer >= 0, got ${step}`);
 }
+
+/**
+ * How many optimizer steps a run of `examples` training examples takes: per epoch (batches,
+ * `gradAccumulation` of them to a step) and in all (`maxEpochs` epochs, capped by `maxSteps`).
+ * The trainer runs exactly these; the page and the step schedule count with them beforehand.
+ */
+export function stepCounts(o: { examples: number; batchSize: number; gradAccumulation?: number; maxEpochs: number; maxSteps?: number }): { perEpoch: number; total: number } {
+  const perEpoch = Math.ceil(Math.ceil(o.examples / o.batchSize) / (o.gradAccumulation ?? 1));
+  return { perEpoch, total: Math.min(o.maxSteps ?? Infinity, perEpoch * o.maxEpochs) };
+}

@@ -16,7 +16,7 @@ import { loadModelWeights, type CheckpointFiles } from '../model/checkpoint.ts';
 import { expectedParameters, type ParameterRole } from '../model/checkpoint-format.ts';
 import { AdamW } from './adamw.ts';
 import { readRunState, runFiles, type TrainerState } from './checkpoint-state.ts';
-import { makeSchedule, type ScheduleConfig } from './schedule.ts';
+import { makeSchedule, stepCounts, type ScheduleConfig } from './schedule.ts';
 import { epochBatches, makeBatch, targetTokens, type EncodedExample } from './data.ts';
 import { evaluateAccuracy, type AnswerParser, type EvalResult } from './evaluate.ts';
 
@@ -156,8 +156,9 @@ export class Trainer {
     readonly config: TrainConfig,
   ) {
     this.accumulation = config.gradAccumulation ?? 1;
-    this.stepsPerEpoch = Math.ceil(Math.ceil(train.length / config.batchSize) / this.accumulation);
-    this.totalSteps = Math.min(config.maxSteps ?? Infinity, this.stepsPerEpoch * config.maxEpochs);
+    const steps = stepCounts({ examples: train.length, batchSize: config.batchSize, gradAccumulation: this.accumulation, maxEpochs: config.maxEpochs, maxSteps: config.maxSteps });
+    this.stepsPerEpoch = steps.perEpoch;
+    this.totalSteps = steps.total;
     const roles = parameterRoles(model);
     this.optimizer = new AdamW(model.parameters(), {
       weightDecay: config.weightDecay ?? 0,

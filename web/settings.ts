@@ -8,6 +8,7 @@ import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/task
 import type { TaskName } from '../experiments/tasks/dataset.ts';
 import type { PresetName } from '../model/config.ts';
 import { isHubRef } from '../model/hub-ref.ts';
+import { stepCounts } from '../training/schedule.ts';
 
 export interface RunSettings {
   task: TaskName;
@@ -56,7 +57,7 @@ export function gridDefaults(s: Pick<RunSettings, 'task' | 'scale'>): Pick<RunSe
 /** Optimizer steps of a run: its epochs over the training set, capped by the grid's maxSteps, as the trainer counts them. */
 export function stepsOf(s: Pick<RunSettings, 'task' | 'scale' | 'trainSize'>): number {
   const t = presetFor(s).training;
-  return Math.min(t.maxSteps ?? Infinity, t.epochs * Math.ceil(s.trainSize / t.batchSize));
+  return stepCounts({ examples: s.trainSize, batchSize: t.batchSize, maxEpochs: t.epochs, maxSteps: t.maxSteps }).total;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { constantSchedule, linearSchedule, makeSchedule, stepSchedule } from '../../training/schedule.ts';
+import { constantSchedule, linearSchedule, makeSchedule, stepCounts, stepSchedule } from '../../training/schedule.ts';
 
 const at = (f: (s: number) => number, steps: number[]) => steps.map(f);
 
@@ -44,5 +44,13 @@ describe('learning-rate schedules', () => {
     expect(() => stepSchedule({ lr: 1, stepsPerEpoch: 1, everyEpochs: 1, factor: 0 })).toThrow(/factor must be in \(0, 1\], got 0/);
     expect(() => constantSchedule(1)(-1)).toThrow(/step must be an integer >= 0, got -1/);
     expect(() => stepSchedule({ lr: 1, stepsPerEpoch: 1, everyEpochs: 1 })(0.5)).toThrow(/step must be an integer >= 0, got 0.5/);
+  });
+});
+
+describe('stepCounts', () => {
+  it('counts partial batches, accumulation and the step cap', () => {
+    expect(stepCounts({ examples: 100, batchSize: 32, maxEpochs: 3 })).toEqual({ perEpoch: 4, total: 12 });
+    expect(stepCounts({ examples: 100, batchSize: 32, gradAccumulation: 3, maxEpochs: 3 })).toEqual({ perEpoch: 2, total: 6 });
+    expect(stepCounts({ examples: 2000, batchSize: 32, maxEpochs: 100, maxSteps: 800 })).toEqual({ perEpoch: 63, total: 800 });
   });
 });
