@@ -82,6 +82,23 @@ export interface WorkerSpec {
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
+/** The mean wall time of the cells this process has trained, which its grid time-left estimates go by. */
+function cellTiming() {
+  let cells = 0;
+  let seconds = 0;
+  return {
+    async time<T>(cell: () => Promise<T>): Promise<T> {
+      const t0 = performance.now();
+      const result = await cell();
+      cells += 1;
+      seconds += (performance.now() - t0) / 1000;
+      return result;
+    },
+    /** NaN until a cell has finished. */
+    perCell: () => (cells > 0 ? seconds / cells : NaN),
+  };
+}
+
 /** The unfinished run of the same grid, preset and settings, if one exists. */
 async function findUnfinished(root: string, fingerprint: string): Promise<string | null> {
   const names = await readdir(root).catch(() => [] as string[]);
@@ -211,8 +228,7 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
     return finish((await Promise.all(cells.map((c) => readJson(path.join(dir, 'cells', c.id, 'result.json'))))).flatMap((r) => r?.rows ?? []));
   }
   const rows: ResultRow[] = [];
-  let ranSeconds = 0;
-  let ran = 0;
+  const timing = cellTiming();
   for (const [ci, cell] of cells.entries()) {
     const cellDir = path.join(dir, 'cells', cell.id);
     const done = await readJson(path.join(cellDir, 'result.json'));
@@ -220,16 +236,14 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
       rows.push(...done.rows);
       continue;
     }
-    const t0 = performance.now();
     const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const cellRows = await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
-      const left = cells.length - ci - 1;
-      const perCell = ran > 0 ? ranSeconds / ran : NaN;
-      return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * left)}` : '';
-    });
+    const cellRows = await timing.time(() =>
+      runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
+        const perCell = timing.perCell();
+        return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * (cells.length - ci - 1))}` : '';
+      }),
+    );
     rows.push(...cellRows);
-    ran += 1;
-    ranSeconds += (performance.now() - t0) / 1000;
     if (o.shard) await publishAll();
     else await write(rows, false);
   }
@@ -273,10 +287,9 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   // the workers at this worker's mean time per cell (the cells under way not counted, as in a
   // single process's estimate).
   const finishedBefore = (await finishedCells(dir, cells)).length;
-  let ran = 0;
-  let ranSeconds = 0;
+  const timing = cellTiming();
   const gridEta = () => {
-    if (ran === 0) return '';
+    if (!Number.isFinite(timing.perCell())) return '';
     let claimed: number;
     try {
       claimed = readdirSync(claims).length;
@@ -284,7 +297,7 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
       return '';
     }
     const unclaimed = Math.max(0, cells.length - finishedBefore - claimed);
-    return ` | grid left ~${fmtTime(((ranSeconds / ran) * unclaimed) / count)}`;
+    return ` | grid left ~${fmtTime((timing.perCell() * unclaimed) / count)}`;
   };
   for (const [ci, cell] of cells.entries()) {
     const cellDir = path.join(dir, 'cells', cell.id);
@@ -296,10 +309,7 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
       throw e;
     }
     const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const t0 = performance.now();
-    await runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta);
-    ran += 1;
-    ranSeconds += (performance.now() - t0) / 1000;
+    await timing.time(() => runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta));
   }
   return dir;
 }
