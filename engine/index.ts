@@ -8,7 +8,7 @@ export { Tensor, tensor, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, ty
 export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
 export type { CrossEntropyOptions } from './ops/cross_entropy.ts';
 export type { MatmulOptions, MatmulVariant } from './ops/matmul.ts';
-export type { AttentionOptions } from './ops/attention.ts';
+export type { AttentionOptions, PackedInputs } from './ops/attention.ts';
 export type { AdamWFlats, AdamWUpdate } from './ops/adamw.ts';
 export type { ClipOptions } from './ops/clip.ts';
 export { FlatLayout, segmentLength } from './flat.ts';
@@ -46,7 +46,7 @@ export const { crossEntropy } = guardAll(crossEntropyOps);
 export const { dropout } = guardAll(dropoutOps);
 export const { feedForward } = guardAll(feedForwardOps);
 export const { matmul } = guardAll(matmulOps);
-export const { attention } = guardAll(attentionOps);
+export const { attention, packedAttention } = guardAll(attentionOps);
 export const { adamwUpdate } = guardAll(adamw);
 export const { clipStats } = guardAll(clip);
 

@@ -47,6 +47,9 @@ struct Params {
   alpha: f32,   // C = alpha · op(A) · op(B) (+ R)
   band: u32,         // where op(A) is known to be 0 (a causal mask's probabilities): see k_range
   band_offset: i32,
+  offset_a: u32,     // elements before the first matrix of A, B and C in their buffers (a
+  offset_b: u32,     // column block of a packed projection; usually 0)
+  offset_c: u32,
   batch_shape: array<vec4<u32>, 2>,
   batch_stride_a: array<vec4<u32>, 2>,
   batch_stride_b: array<vec4<u32>, 2>,
@@ -83,7 +86,7 @@ fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 {
 /** Element offsets of batch z in A, B and C. */
 fn batch_offsets(z: u32) -> vec3<u32> {
   var rest = z;
-  var off = vec3(0u);
+  var off = vec3(p.offset_a, p.offset_b, p.offset_c);
   for (var d = i32(p.batch_rank) - 1; d >= 0; d--) {
     let size = dim(p.batch_shape, u32(d));
     let i = rest % size;

@@ -93,6 +93,17 @@ export class T5 {
     return E.matmul(x, this.p(name), { transB: true, residual });
   }
 
+  /**
+   * x · [W_1; W_2; ...]ᵀ for an attention block's projections (`kinds` of 'q', 'k', 'v'), as one
+   * product: [B, L, kinds, H, dKv], the packed layout E.packedAttention reads. The weights are
+   * joined by buffer copies, and the product's gradient comes back as one tensor.
+   */
+  private packed(x: Tensor, block: string, kinds: readonly string[]): Tensor {
+    const [B, L] = x.shape;
+    const w = E.concat(kinds.map((kind) => this.p(`${block}.${kind}.weight`)), 0);
+    return E.reshape(E.matmul(x, w, { transB: true }), [B, L, kinds.length, this.config.numHeads, this.config.dKv]);
+  }
+
   private norm(x: Tensor, name: string): Tensor {
     return E.rmsNorm(x, this.p(name), this.config.layerNormEpsilon);
   }
@@ -159,11 +170,7 @@ export class T5 {
       const b = `encoder.block.${i}`;
       const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
       const a = `${b}.layer.0.SelfAttention`;
-      const att = E.attention(this.heads(this.linear(h, `${a}.q.weight`)), this.heads(this.linear(h, `${a}.k.weight`)), this.heads(this.linear(h, `${a}.v.weight`)), {
-        bias,
-        keyPaddingMask: attentionMask,
-        headsLast: true,
-      });
+      const att = E.packedAttention({ qkv: this.packed(h, a, ['q', 'k', 'v']) }, { bias, keyPaddingMask: attentionMask });
       x = this.residual(x, o, (r) => this.linear(this.merge(att), `${a}.o.weight`, r));
       const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
       x = this.residual(x, o, (r) => this.ff(h2, `${b}.layer.1.DenseReluDense`, o, r));
@@ -187,46 +194,52 @@ export class T5 {
       const b = `decoder.block.${i}`;
       const sa = `${b}.layer.0.SelfAttention`;
       const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
-      let k = this.heads(this.linear(h, `${sa}.k.weight`));
-      let v = this.heads(this.linear(h, `${sa}.v.weight`));
-      if (cache) {
-        if (offset + Lt > cache.capacity) throw new Error(`T5.decode: the KV cache holds ${cache.capacity} positions, step needs ${offset + Lt}`);
-        if (!cache.selfK[i]) {
-          const [B, , H, D] = k.shape;
-          cache.selfK[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
-          cache.selfV[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
-        }
-        E.noGrad(() => {
-          E.writeSlice(cache.selfK[i], k, 1, offset);
-          E.writeSlice(cache.selfV[i], v, 1, offset);
-        });
-        [k, v] = [cache.selfK[i], cache.selfV[i]];
-      }
-      const self = E.attention(this.heads(this.linear(h, `${sa}.q.weight`)), k, v, { bias, causal: true, headsLast: true, kvLength: cache ? offset + Lt : undefined });
+      const self = cache ? this.cachedSelfAttention(h, sa, i, bias, cache) : E.packedAttention({ qkv: this.packed(h, sa, ['q', 'k', 'v']) }, { bias, causal: true });
       x = this.residual(x, o, (r) => this.linear(this.merge(self), `${sa}.o.weight`, r));
 
       const ca = `${b}.layer.1.EncDecAttention`;
       const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
-      let ck: Tensor;
-      let cv: Tensor;
-      if (cache && cache.crossK[i]) {
-        ck = cache.crossK[i];
-        cv = cache.crossV[i];
-      } else {
-        ck = this.heads(this.linear(encoderOut, `${ca}.k.weight`));
-        cv = this.heads(this.linear(encoderOut, `${ca}.v.weight`));
-        if (cache) {
-          cache.crossK[i] = E.keep(ck);
-          cache.crossV[i] = E.keep(cv);
+      const q = this.heads(this.linear(h2, `${ca}.q.weight`));
+      let cross: Tensor;
+      if (cache) {
+        if (!cache.crossK[i]) {
+          cache.crossK[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.k.weight`)));
+          cache.crossV[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.v.weight`)));
         }
+        cross = E.attention(q, cache.crossK[i], cache.crossV[i], { keyPaddingMask: attentionMask, headsLast: true });
+      } else {
+        cross = E.packedAttention({ q, kv: this.packed(encoderOut, ca, ['k', 'v']) }, { keyPaddingMask: attentionMask });
       }
-      const cross = E.attention(this.heads(this.linear(h2, `${ca}.q.weight`)), ck, cv, { keyPaddingMask: attentionMask, headsLast: true });
       x = this.residual(x, o, (r) => this.linear(this.merge(cross), `${ca}.o.weight`, r));
       const h3 = this.norm(x, `${b}.layer.2.layer_norm.weight`);
       x = this.residual(x, o, (r) => this.ff(h3, `${b}.layer.2.DenseReluDense`, o, r));
     }
     if (cache) cache.length += Lt;
     return this.dropout(this.norm(x, 'decoder.final_layer_norm.weight'), o);
+  }
+
+  /**
+   * Decoder self-attention of layer i for one decoding step: the step's keys and values are
+   * appended to the cache, and its queries see all of it. k and v stay separate products here,
+   * since the cache takes them apart anyway.
+   */
+  private cachedSelfAttention(h: Tensor, sa: string, i: number, bias: Tensor, cache: KVCache): Tensor {
+    const offset = cache.length;
+    const Lt = h.shape[1];
+    if (offset + Lt > cache.capacity) throw new Error(`T5.decode: the KV cache holds ${cache.capacity} positions, step needs ${offset + Lt}`);
+    const k = this.heads(this.linear(h, `${sa}.k.weight`));
+    const v = this.heads(this.linear(h, `${sa}.v.weight`));
+    if (!cache.selfK[i]) {
+      const [B, , H, D] = k.shape;
+      cache.selfK[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
+      cache.selfV[i] = E.keep(E.zeros([B, cache.capacity, H, D]));
+    }
+    E.noGrad(() => {
+      E.writeSlice(cache.selfK[i], k, 1, offset);
+      E.writeSlice(cache.selfV[i], v, 1, offset);
+    });
+    const q = this.heads(this.linear(h, `${sa}.q.weight`));
+    return E.attention(q, cache.selfK[i], cache.selfV[i], { bias, causal: true, headsLast: true, kvLength: offset + Lt });
   }
 
   /** Logits [B, Lt, V] from decoder output. */

@@ -103,7 +103,10 @@ interface Checked {
   biasBatch: number;
 }
 
-function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked {
+/** What check() reads of q, k and v: a packed projection's blocks stand in as such. */
+type TensorLike = Pick<Tensor, 'shape' | 'dtype' | 'requiresGrad'>;
+
+function check(q: TensorLike, k: TensorLike, v: TensorLike, opts: AttentionOptions): Checked {
   const { bias, keyPaddingMask: mask, scale = 1, headsLast = false } = opts;
   const all = `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
   const fail = (why: string): never => {
@@ -112,9 +115,9 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   for (const [name, t] of [['q', q], ['k', k], ['v', v], ['bias', bias]] as const) {
     if (t && t.dtype !== 'f32') fail(`${name} must be f32, got ${t.dtype}`);
   }
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) fail(`q, k and v must be ${headsLast ? '[B, L, H, Dh] (headsLast)' : '[B, H, L, Dh]'}`);
+  if (q.shape.length !== 4 || k.shape.length !== 4 || v.shape.length !== 4) fail(`q, k and v must be ${headsLast ? '[B, L, H, Dh] (headsLast)' : '[B, H, L, Dh]'}`);
   // [B, H, L, Dh] whatever the layout
-  const canonical = (t: Tensor) => (headsLast ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : t.shape);
+  const canonical = (t: TensorLike) => (headsLast ? [t.shape[0], t.shape[2], t.shape[1], t.shape[3]] : t.shape);
   const [batch, heads, lq, dh] = canonical(q);
   const [kb, kh, kvCapacity] = canonical(k);
   const lk = opts.kvLength ?? kvCapacity;
@@ -139,6 +142,11 @@ function check(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Checked
   return { batch, heads, lq, lk, kvCapacity, dh, biasBatch };
 }
 
+/** The options, as the labels of dispatches and errors give them. */
+function describe(o: AttentionOptions): string {
+  return `${o.headsLast ? ' heads last' : ''}${o.bias ? ` bias ${fmtShape(o.bias.shape)}` : ''}${o.keyPaddingMask ? ' masked' : ''}${o.causal ? ' causal' : ''}`;
+}
+
 function padLast(x: Tensor, to: number): Tensor {
   const d = x.shape[3];
   return concat([x, zeros([...x.shape.slice(0, 3), to - d])], 3);
@@ -157,14 +165,16 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
     return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
   }
-  if (attentionPath(c, opts.path) === 'materialized') return materialized(q, k, v, opts, c);
+  if (attentionPath(c, opts.path) === 'materialized') {
+    return materialized(whole(q, headsLast), whole(k, headsLast), whole(v, headsLast), opts, c, `attention (materialized) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`);
+  }
   if (c.dh % 4 !== 0) {
     // The kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
     const to = Math.ceil(c.dh / 4) * 4;
     return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
   }
   const { batch, heads, lq, lk, dh, biasBatch } = c;
-  const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${headsLast ? ' heads last' : ''}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
+  const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`;
   const rows = batch * heads * lq;
   const splits = lq < SPLIT_BELOW_ROWS ? Math.ceil(lk / SPLIT_KEYS) : 1;
   const params = {
@@ -275,29 +285,42 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 }
 
 /**
+ * Where q, k or v lies for the materialized path: `tensor` holds it, possibly as one column block
+ * of a packed projection (packedAttention): its rows start `offset` elements in and lie `ld`
+ * apart, heads last. Without headsLast, [B, H, L, Dh] tensors of their own (offset 0).
+ */
+interface Part {
+  tensor: Tensor;
+  offset: number;
+  ld: number;
+}
+
+const whole = (t: Tensor, headsLast: boolean): Part => ({ tensor: t, offset: 0, ld: headsLast ? t.shape[2] * t.shape[3] : t.shape[3] });
+
+/**
  * Attention with the [B, H, Lq, Lk] scores stored: S = q kᵀ (a matmul per batch and head, read
  * in place from either layout), P = softmax(scale S + bias) in place, O = P v; the backward runs
  * dP = dO vᵀ, dS = P (dP - rowsum(P dP)), dq = scale dS k, dk = scale dSᵀ q, dv = Pᵀ dO and sums
- * dS over the batch for a shared bias. P is saved instead of the log-sum-exp.
+ * dS over the batch for a shared bias. P is saved instead of the log-sum-exp. q, k and v may be
+ * blocks of the same tensor: each distinct tensor is one input of the autograd node, and its
+ * gradient is one tensor into which dq, dk and dv are written at their blocks.
  */
-function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c: Checked): Tensor {
+function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string): Tensor {
   const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
   const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
-  const label = `attention (materialized) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${headsLast ? ' heads last' : ''}${bias ? ` bias ${fmtShape(bias.shape)}` : ''}${mask ? ' masked' : ''}${causal ? ' causal' : ''}`;
-  // One (b, h) matrix of a q-like [.., L, .., Dh] tensor, as a gemm operand.
-  const view = (t: Tensor, l: number): GemmOperand =>
-    headsLast ? { tensor: t, ld: heads * dh, batchStrides: [l * heads * dh, dh] } : { tensor: t, ld: dh, batchStrides: [heads * l * dh, l * dh] };
+  // One (b, h) matrix of a q-like [.., L, .., Dh] part, as a gemm operand.
+  const view = (p: Part, l: number, tensor = p.tensor): GemmOperand =>
+    ({ tensor, offset: p.offset, ld: p.ld, batchStrides: headsLast ? [l * p.ld, dh] : [heads * l * dh, l * dh] });
   const scores = (t: Tensor): GemmOperand => ({ tensor: t, ld: lk, batchStrides: [heads * lq * lk, lq * lk] });
-  const kv = (t: Tensor) => view(t, kvCapacity);
   const batchShape = [batch, heads];
 
   const probs = Tensor.empty([batch, heads, lq, lk]);
-  gemm({ label: `${label}: q kᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(q, lq), b: kv(k), c: scores(probs), transB: true });
+  gemm({ label: `${label}: q kᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(q, lq), b: view(k, kvCapacity), c: scores(probs), transB: true });
   const rows = batch * heads * lq;
   rowsForwardKernel.dispatch({
     label: `${label}: softmax`,
     // Absent inputs are bound to q: the kernel never reads them then.
-    buffers: { s: probs.arg(label), bias: (bias ?? q).arg(label), keep: (mask ?? q).arg(label) },
+    buffers: { s: probs.arg(label), bias: (bias ?? q.tensor).arg(label), keep: (mask ?? q.tensor).arg(label) },
     params: {
       rows,
       heads,
@@ -310,44 +333,85 @@ function materialized(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, c
     },
     workgroups: grid(rows, WG),
   });
-  const out = Tensor.empty(q.shape);
+  const out = Tensor.empty(headsLast ? [batch, lq, heads, dh] : [batch, heads, lq, dh]);
+  const outPart = whole(out, headsLast);
   // With a causal mask, P is zero right of each row's diagonal: the products may skip those keys.
   const lower = causal ? ({ zero: 'lower', offset: lk - lq } as const) : undefined;
   const upper = causal ? ({ zero: 'upper', offset: lk - lq } as const) : undefined;
-  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: kv(v), c: view(out, lq), band: lower });
+  gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: view(v, kvCapacity), c: view(outPart, lq), band: lower });
 
-  const need = [q.requiresGrad, k.requiresGrad, v.requiresGrad, bias?.requiresGrad ?? false];
+  const inputs = [...new Set([q.tensor, k.tensor, v.tensor])];
+  const at = (p: Part) => inputs.indexOf(p.tensor);
   const result = record(
     'attention',
-    bias ? [q, k, v, bias] : [q, k, v],
+    bias ? [...inputs, bias] : inputs,
     out,
-    (g, [sq, sk, sv, sp]) => {
+    (g, kept) => {
+      const sp = kept[inputs.length];
       const bl = `${label} backward`;
+      const gPart = whole(g, headsLast);
       const ds = Tensor.empty([batch, heads, lq, lk]);
-      gemm({ label: `${bl}: dO vᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(g, lq), b: view(sv, lk), c: scores(ds), transB: true });
+      gemm({ label: `${bl}: dO vᵀ`, m: lq, n: lk, k: dh, batchShape, a: view(gPart, lq), b: view(v, lk, kept[at(v)]), c: scores(ds), transB: true });
       rowsBackwardKernel.dispatch({
         label: `${bl}: softmax`,
         buffers: { probs: sp.arg(bl), ds: ds.arg(bl) },
         params: { rows, heads, lq, lk, scale, causal_offset: lk - lq, bias_batch_stride: 0, flags: causal ? CAUSAL : 0 },
         workgroups: grid(rows, WG),
       });
-      const dq = need[0] ? Tensor.empty(sq.shape) : null;
-      const dk = need[1] ? Tensor.empty(sk.shape) : null;
-      const dv = need[2] ? Tensor.empty(sk.shape) : null;
-      if (dq) gemm({ label: `${bl}: dS k`, m: lq, n: dh, k: lk, batchShape, a: scores(ds), b: view(sk, lk), c: view(dq, lq), alpha: scale, band: lower });
-      if (dk) gemm({ label: `${bl}: dSᵀ q`, m: lk, n: dh, k: lq, batchShape, a: scores(ds), b: view(sq, lq), c: view(dk, lk), transA: true, alpha: scale, band: upper });
-      if (dv) gemm({ label: `${bl}: Pᵀ dO`, m: lk, n: dh, k: lq, batchShape, a: scores(sp), b: view(g, lq), c: view(dv, lk), transA: true, band: upper });
+      // One gradient per input tensor; every block of it is written below (a packed tensor holds
+      // nothing but its q, k and v blocks).
+      const grads = inputs.map((t) => (t.requiresGrad ? Tensor.empty(t.shape) : null));
+      const into = (p: Part, l: number) => view(p, l, grads[at(p)]!);
+      const saved = (p: Part, l: number) => view(p, l, kept[at(p)]);
+      if (grads[at(q)]) gemm({ label: `${bl}: dS k`, m: lq, n: dh, k: lk, batchShape, a: scores(ds), b: saved(k, lk), c: into(q, lq), alpha: scale, band: lower });
+      if (grads[at(k)]) gemm({ label: `${bl}: dSᵀ q`, m: lk, n: dh, k: lq, batchShape, a: scores(ds), b: saved(q, lq), c: into(k, lk), transA: true, alpha: scale, band: upper });
+      if (grads[at(v)]) gemm({ label: `${bl}: Pᵀ dO`, m: lk, n: dh, k: lq, batchShape, a: scores(sp), b: view(gPart, lq), c: into(v, lk), transA: true, band: upper });
+      if (!bias) return grads;
       let dbias: Tensor | null = null;
-      if (need[3]) {
+      if (bias.requiresGrad) {
         // A bias shared by the batch gets the batch's sum; a per-batch bias its own rows.
-        dbias = biasBatch > 1 || batch === 1 ? ds.view(bias!.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias!.shape);
+        dbias = biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape);
       }
-      return [dq, dk, dv, ...(bias ? [dbias] : [])];
+      return [...grads, dbias];
     },
-    [q, k, v, probs],
+    [...inputs, probs],
   );
   probs.dispose();
   return result;
+}
+
+export type PackedInputs = { qkv: Tensor } | { q: Tensor; kv: Tensor };
+
+/**
+ * Attention over projections packed side by side, heads last: `qkv` [B, L, 3, H, Dh] holds q, k
+ * and v (self-attention), or q [B, Lq, H, Dh] comes alone and `kv` [B, Lk, 2, H, Dh] holds k and
+ * v (attention to another sequence). A model then projects with one product instead of three
+ * (or two), and the packed tensor's gradient comes back as one tensor, so the backward is one
+ * product for the input and one for the weights. Same options as attention() (heads last; no
+ * kvLength: a KV cache keeps k and v apart). The materialized path multiplies the blocks where
+ * they lie; the fused path takes copies of them.
+ */
+export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOptions, 'headsLast' | 'kvLength'> = {}): Tensor {
+  const packed = 'qkv' in inputs ? inputs.qkv : inputs.kv;
+  const blocks = 'qkv' in inputs ? 3 : 2;
+  const name = blocks === 3 ? 'qkv' : 'kv';
+  if (packed.rank !== 5 || packed.shape[2] !== blocks) {
+    throw new Error(`packedAttention: ${name} ${fmtShape(packed.shape)} must be [B, L, ${blocks}, H, Dh]`);
+  }
+  const [B, L, , H, D] = packed.shape;
+  const block = (i: number): Part => ({ tensor: packed, offset: i * H * D, ld: blocks * H * D });
+  const q = 'qkv' in inputs ? block(0) : whole(inputs.q, true);
+  const [k, v] = [block(blocks - 2), block(blocks - 1)];
+  const o = { ...opts, headsLast: true };
+  // The checks see each block as the [B, L, H, Dh] tensor it stands for.
+  const stand = (p: Part): TensorLike => (p.tensor === packed ? { shape: [B, L, H, D], dtype: packed.dtype, requiresGrad: packed.requiresGrad } : p.tensor);
+  const c = check(stand(q), stand(k), stand(v), o);
+  if (L === 0 || c.lq === 0 || attentionPath(c, opts.path) !== 'materialized') {
+    const take = (p: Part) => (p.tensor === packed ? reshape(slice(packed, 2, (p.offset / (H * D)), p.offset / (H * D) + 1), [B, L, H, D]) : p.tensor);
+    return attention(take(q), take(k), take(v), o);
+  }
+  const label = `attention (materialized) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
+  return materialized(q, k, v, o, c, label);
 }
 
 /**

@@ -135,6 +135,8 @@ export interface GemmOperand {
   ld: number;
   /** Element stride of each batch dim (0 where the operand is broadcast). */
   batchStrides: readonly number[];
+  /** Elements of the buffer before the first matrix (a column block of a wider tensor). Default 0. */
+  offset?: number;
 }
 
 export interface Gemm {
@@ -174,7 +176,7 @@ export function gemm(g: Gemm): void {
   const { m, n, k, transA = false, transB = false, label } = g;
   if (m === 0 || n === 0) return;
   const tiling = matmulTiling(m, n, g.variant, g.tiles);
-  const aligned = (o: GemmOperand) => o.ld % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
+  const aligned = (o: GemmOperand) => o.ld % 4 === 0 && (o.offset ?? 0) % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
   const other = g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : null;
   // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
   // out like C, with them).
@@ -199,6 +201,9 @@ export function gemm(g: Gemm): void {
       alpha: g.alpha ?? 1,
       band: g.band ? (g.band.zero === 'lower' ? 1 : 2) : 0,
       band_offset: g.band?.offset ?? 0,
+      offset_a: g.a.offset ?? 0,
+      offset_b: g.b.offset ?? 0,
+      offset_c: g.c.offset ?? 0,
       batch_shape: padTo8(g.batchShape),
       batch_stride_a: padTo8(g.a.batchStrides),
       batch_stride_b: padTo8(g.b.batchStrides),

@@ -62,12 +62,10 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
     shape,
   );
   return record('slice', [x], out, (g) => {
-    const parts: Tensor[] = [];
-    const zerosOf = (n: number) => zeros(x.shape.map((d, i) => (i === ax ? n : d)));
-    if (start > 0) parts.push(zerosOf(start));
-    parts.push(g);
-    if (end < dim) parts.push(zerosOf(dim - end));
-    return [parts.length === 1 ? g : concat(parts, ax)];
+    if (end - start === dim) return [g];
+    const gx = zeros(x.shape, x.dtype);
+    writeSlice(gx, g, ax, start);
+    return [gx];
   });
 }
 

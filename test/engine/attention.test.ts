@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
-import { attention, attentionUnfused, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention.ts';
+import { attention, attentionUnfused, packedAttention, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention.ts';
 import * as R from '../../reference/attention.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
@@ -296,6 +296,84 @@ describe.each(PATHS)('attention vs the unfused GPU composition (%s)', (path) => 
       results[0].forEach((fused, i) => expectClose(fused, results[1][i], 1e-4, 1e-5, ['out', 'dq', 'dk', 'dv', 'dbias'][i]));
     });
   }
+});
+
+/** [B, H, L, Dh] arrays side by side as one packed projection [B, L, n, H, Dh], and back. */
+function pack(parts: ArrayLike<number>[], [B, H, L, D]: number[]): Float64Array {
+  const n = parts.length;
+  const out = new Float64Array(n * B * H * L * D);
+  parts.forEach((x, p) => {
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let l = 0; l < L; l++) for (let t = 0; t < D; t++) {
+      out[(((b * L + l) * n + p) * H + h) * D + t] = x[((b * H + h) * L + l) * D + t];
+    }
+  });
+  return out;
+}
+function unpack(x: ArrayLike<number>, n: number, [B, H, L, D]: number[]): Float64Array[] {
+  return Array.from({ length: n }, (_, p) => {
+    const out = new Float64Array(B * H * L * D);
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let l = 0; l < L; l++) for (let t = 0; t < D; t++) {
+      out[((b * H + h) * L + l) * D + t] = x[(((b * L + l) * n + p) * H + h) * D + t];
+    }
+    return out;
+  });
+}
+
+describe.each(PATHS)('packed projections (%s)', (path) => {
+  // Self-attention reads q, k and v from one [B, L, 3, H, Dh] tensor, attention to another
+  // sequence k and v from one [B, Lk, 2, H, Dh]; both must give what attention() gives on the
+  // separate tensors, and gradients for every block (the materialized path multiplies the blocks
+  // in place and writes dq, dk and dv into one gradient tensor).
+  const cases: Case[] = [
+    { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared3', mask: true, causal: true },
+    { B: 2, H: 3, Lq: 7, Lk: 7, Dh: 12, mask: true, scale: 0.5 },
+    { B: 2, H: 3, Lq: 5, Lk: 9, Dh: 12, mask: true },
+    { B: 1, H: 2, Lq: 9, Lk: 4, Dh: 5, bias: 'batched' },
+  ];
+  for (const base of cases) {
+    const c: Case = { ...base, headsLast: true, path };
+    const self = c.Lq === c.Lk;
+    it(`${self ? 'qkv' : 'q and kv'}: matches float64 in output and gradients, ${name(c)}`, async () => {
+      const d = makeData(c, 41);
+      const want = R.attention(c, d);
+      const [qShape, kShape] = [[c.B, c.H, c.Lq, c.Dh], [c.B, c.H, c.Lk, c.Dh]];
+      const packed = E.param(self ? E.tensor(pack([d.q, d.k, d.v], qShape), [c.B, c.Lq, 3, c.H, c.Dh]) : E.tensor(pack([d.k, d.v], kShape), [c.B, c.Lk, 2, c.H, c.Dh]));
+      const q = self ? null : E.param(E.tensor(pack([d.q], qShape), [c.B, c.Lq, c.H, c.Dh]));
+      const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
+      const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
+      const opts = { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, path };
+      const y = E.tidy(() => {
+        const y = packedAttention(q ? { q, kv: packed } : { qkv: packed }, opts);
+        E.backward(y, E.tensor(pack([d.dout], qShape), y.shape));
+        return y;
+      });
+      const grads = unpack(await packed.grad!.toArray(), self ? 3 : 2, self ? qShape : kShape);
+      const [dq, dk, dv] = self ? grads : [unpack(await q!.grad!.toArray(), 1, qShape)[0], ...grads];
+      compare({ out: unpack(await y.toArray(), 1, qShape)[0], dq, dk, dv, dbias: bias ? await bias.grad!.toArray() : null }, want, name(c));
+      E.dispose([y, packed, q, bias, mask, packed.grad, q?.grad, bias?.grad]);
+    });
+  }
+
+  it('finite differences through qkv, and through q and kv', async () => {
+    const c: Case = { B: 2, H: 2, Lq: 3, Lk: 3, Dh: 4, bias: 'shared3', mask: true, causal: true };
+    const d = makeData(c, 5);
+    const mask = E.tensor(d.mask!, [c.B, c.Lk]);
+    await checkGradients((qkv, bias) => packedAttention({ qkv }, { bias, keyPaddingMask: mask, causal: true, path }), [
+      { data: rand(c.B * c.Lq * 3 * c.H * c.Dh, 7), shape: [c.B, c.Lq, 3, c.H, c.Dh] },
+      { data: d.bias!, shape: d.biasShape! },
+    ]);
+    await checkGradients((q, kv) => packedAttention({ q, kv }, { keyPaddingMask: mask, path }), [
+      { data: rand(c.B * 2 * c.H * c.Dh, 8), shape: [c.B, 2, c.H, c.Dh] },
+      { data: rand(c.B * c.Lk * 2 * c.H * c.Dh, 9), shape: [c.B, c.Lk, 2, c.H, c.Dh] },
+    ]);
+    mask.dispose();
+  });
+
+  it('names the op and the shape when the packed tensor is not [B, L, blocks, H, Dh]', () => {
+    const t = E.zeros([2, 3, 2, 2, 4]);
+    expect(() => packedAttention({ qkv: t }, { path })).toThrow(/packedAttention: qkv \[2,3,2,2,4\] must be \[B, L, 3, H, Dh\]/);
+    t.dispose();
+  });
 });
 
 describe('attention errors', () => {

@@ -201,6 +201,23 @@ describe('shape ops', () => {
     expect(() => E.concat([E.zeros([2, 3]), E.zeros([2, 4])], 0)).toThrow(/concat: \[2,4\] f32 does not fit \[2,3\] f32 along axis 0/);
     expect(() => E.slice(t, 0, 1, 3)).toThrow(/slice: range 1..3 is outside axis 0 of \[2,3,5\]/);
   });
+  it('copies of one contiguous range (leading-axis slice, concat, writeSlice) are buffer copies, not dispatches', async () => {
+    const t = E.tensor(data, [2, 3, 5]);
+    const dst = E.tidy(() => E.keep(E.zeros([3, 3, 5])));
+    await E.sync();
+    E.engine().startProfile();
+    const s = E.tidy(() => E.slice(t, 0, 1, 2));
+    const c = E.tidy(() => E.concat([s, E.slice(t, 0, 0, 1)], 0));
+    E.writeSlice(dst, s, 0, 2);
+    // (The tests poison every new tensor with a fill; nothing else may dispatch.)
+    const kernels = (await E.engine().stopProfile()).records.map((r) => r.kernel);
+    expect(kernels.filter((k) => k !== 'fill.main')).toEqual([]);
+    const rows = (from: number, to: number) => Array.from(data).slice(from * 15, to * 15);
+    expectClose(await s.toArray(), rows(1, 2), 0, 0);
+    expectClose(await c.toArray(), [...rows(1, 2), ...rows(0, 1)], 0, 0);
+    expectClose(await dst.toArray(), [...new Array(30).fill(0), ...rows(1, 2)], 0, 0);
+    E.dispose([t, s, c, dst]);
+  });
   it('writeSlice overwrites rows along an axis in place and nothing else', async () => {
     const dst = E.tensor(data, [2, 3, 5]);
     const src = E.tensor(rand(2 * 1 * 5, 9), [2, 1, 5]);

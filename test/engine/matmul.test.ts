@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { Kernel } from '../../engine/kernel.ts';
-import { formatTiles, matmul, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../../engine/ops/matmul.ts';
+import { formatTiles, gemm, matmul, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../../engine/ops/matmul.ts';
 import * as R from '../../reference/matmul.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
@@ -204,6 +204,35 @@ describe.each(VARIANTS)('residual and alpha in the epilogue (%s)', (variant) => 
         { data: b, shape: [n, k] },
         { data: r, shape: [m, n] },
       ]);
+    });
+  }
+});
+
+describe.each(VARIANTS)('gemm on column blocks of wider tensors (%s)', (variant) => {
+  // A packed projection [rows, blocks · width] holds q, k and v side by side; attention multiplies
+  // its blocks in place. Block offsets that are multiples of 4 take the vec4 paths, 3 the scalar.
+  for (const [m, n, k, at] of [[13, 8, 12, 4], [13, 7, 9, 3], [30, 12, 33, 8]]) {
+    it(`${m}x${n}x${k} at column ${at}: reads and writes only its blocks`, async () => {
+      const [wa, wb, wc] = [k + at + 5, n + at + 2, n + at + 7];   // row lengths of the wider tensors
+      const a = rand(m * wa, 1);
+      const b = rand(k * wb, 2);
+      const poison = 12345;
+      const c = E.tidy(() => E.keep(E.full([m, wc], poison)));
+      E.tidy(() =>
+        gemm({
+          label: 'gemm blocks', m, n, k, batchShape: [], variant,
+          a: { tensor: E.tensor(a, [m, wa]), ld: wa, batchStrides: [], offset: at },
+          b: { tensor: E.tensor(b, [k, wb]), ld: wb, batchStrides: [], offset: at },
+          c: { tensor: c, ld: wc, batchStrides: [], offset: at },
+        }),
+      );
+      const block = (x: ArrayLike<number>, ld: number, rows: number, cols: number) => Float64Array.from({ length: rows * cols }, (_, i) => x[Math.floor(i / cols) * ld + at + (i % cols)]);
+      const want = R.matmul(block(a, wa, m, k), [m, k], block(b, wb, k, n), [k, n], false, false).out;
+      const got = Array.from(await c.toArray());
+      expectClose(block(got, wc, m, n), want, 1e-5, 1e-5, 'the product block');
+      const outside = got.filter((_, i) => i % wc < at || i % wc >= at + n);
+      expect(outside.every((x) => x === poison), 'columns outside the block keep their values').toBe(true);
+      c.dispose();
     });
   }
 });
