@@ -1,13 +1,25 @@
 // Layer norm and RMS norm over the last axis (kernels/norm.wgsl), forward and fused backward.
 
-import { Kernel } from '../kernel.ts';
+import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { sum } from './reduce.ts';
 import { rowPlan } from './rows.ts';
+import { isSoftwareAdapter } from '../policy.ts';
 
+const MAX_GROUP_ROWS = 16;
 const forwardKernel = new Kernel('norm', 'forward');
-const backwardKernel = new Kernel('norm', 'backward');
+const backwardKernel = new Kernel('norm', 'backward', { consts: { MAX_GROUP_ROWS } });
+const paramGradsKernel = new Kernel('norm', 'param_grads');
+
+/** Rows per group in the backward (kernels/norm.wgsl): param_grads walks one partial row per
+ *  group, so groups stay at most 256 up to 256 * MAX_GROUP_ROWS rows. A software adapter takes
+ *  at least 8, its partial row costing a store per lane and value there, in workgroups of 16
+ *  groups: T5-tiny's 480 rows still make 4 workgroups for the cores (measured on 2 cores, [480,
+ *  32] and [1120, 32]: slightly faster than 64 groups, 8 rows per group faster than 4 or 16). */
+function groupRows(rows: number): number {
+  return Math.min(MAX_GROUP_ROWS, Math.max(isSoftwareAdapter() ? 8 : 1, Math.ceil(rows / 256)));
+}
+const SOFTWARE_GROUPS_PER_WG = 16;
 
 function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): Tensor {
   const shapes = [x, weight, ...(bias ? [bias] : [])].map((t) => fmtShape(t.shape)).join(' and ');
@@ -48,7 +60,11 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
     (g, [sx, sw, sstats], [dxIn]) => {
       const blabel = `${label} backward`;
       const dx = Tensor.empty(sx.shape);
-      const dwRows = Tensor.empty([rows, len]);
+      const R = groupRows(rows);
+      const groups = Math.ceil(rows / R);
+      const bplan = rowPlan(groups, len, SOFTWARE_GROUPS_PER_WG);
+      const part = Tensor.empty([bias ? 2 : 1, groups, len]);
+      const bconstants = { ...constants, ...bplan.constants, GROUP_ROWS: R };
       backwardKernel.dispatch({
         label: blabel,
         buffers: {
@@ -57,15 +73,31 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
           stats: sstats.arg(blabel),
           g: g.arg(blabel),
           dx: dx.arg(blabel),
-          dweight_rows: dwRows.arg(blabel),
+          part: part.arg(blabel),
           // Bound but not read without ACCUMULATE.
           dx_in: (dxIn ?? sx).arg(blabel),
         },
         params,
-        constants: { ...constants, ACCUMULATE: dxIn ? 1 : 0 },
-        workgroups: plan.workgroups,
+        constants: { ...bconstants, ACCUMULATE: dxIn ? 1 : 0 },
+        workgroups: bplan.workgroups,
       });
-      return [dx, needW ? sum(dwRows, 0) : null, needB ? sum(g.view([rows, len]), 0) : null];
+      const dw = needW || needB ? Tensor.empty([len]) : null;
+      const db = dw && bias ? Tensor.empty([len]) : null;
+      if (dw) {
+        paramGradsKernel.dispatch({
+          label: `${blabel} of the parameters`,
+          // Without a bias dbias is never written; the stats fill the slot.
+          buffers: { part: part.arg(blabel), dweight: dw.arg(blabel), dbias: (db ?? sstats).arg(blabel) },
+          params,
+          constants: bconstants,
+          workgroups: grid(part.shape[0] * len, bconstants.WG),
+        });
+      }
+      part.dispose();
+      // One dispatch makes both; a gradient no input wants is dropped.
+      if (dw && !needW) dw.dispose();
+      if (db && !needB) db.dispose();
+      return [dx, needW ? dw : null, needB ? db : null];
     },
     [x, weight, stats],
     [0],

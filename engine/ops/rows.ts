@@ -26,10 +26,12 @@ export interface RowPlan {
   workgroups: [number, number];
 }
 
-/** Override constants and workgroup counts for `rows` rows of `len` values each. */
-export function rowPlan(rows: number, len: number): RowPlan {
+/** Override constants and workgroup counts for `rows` rows of `len` values each (or groups of
+ *  rows, taken together by the lanes of one row: `softwareWG` then keeps the workgroups many
+ *  enough for a software adapter's cores). */
+export function rowPlan(rows: number, len: number, softwareWG = 64): RowPlan {
   const software = isSoftwareAdapter();
   const tpr = forcedTPR ?? (software ? 1 : Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(1, len) / 4)))));
-  const wg = Math.max(software ? 64 : 128, tpr);
+  const wg = Math.max(software ? softwareWG : 128, tpr);
   return { constants: { WG: wg, TPR: tpr }, workgroups: grid(rows, wg / tpr) };
 }

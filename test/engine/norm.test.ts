@@ -9,7 +9,9 @@ beforeAll(setupEngine);
 afterEach(() => setRowThreads(null));
 
 const LANES = [null, 8, 256];
-const SHAPES = [[1], [1, 1], [3, 7], [37, 129], [2, 3, 130], [1, 1031]];
+// Row counts below, between and above the backward's rows per group (8 to 16) and its 256
+// groups (4100 rows), with lengths that are not multiples of 4.
+const SHAPES = [[1], [1, 1], [3, 7], [37, 129], [2, 3, 130], [1, 1031], [4100, 3]];
 
 describe.each([
   ['layerNorm', false, true],
@@ -40,6 +42,29 @@ describe.each([
       }
     });
   }
+
+  it('adds the gradient x already has from another consumer', async () => {
+    for (const lanes of [null, 8]) {
+      setRowThreads(lanes);
+      const shape = [45, 33];
+      const [xd, wd, bd, gd] = [rand(45 * 33, 13, -3, 3), rand(33, 14, 0.5, 1.5), rand(33, 15), rand(45 * 33, 16)];
+      const x = E.param(E.tensor(xd, shape));
+      const w = E.param(E.tensor(wd, [33]));
+      const b = withBias ? E.param(E.tensor(bd, [33])) : null;
+      // norm(h) + h, h computed (a leaf keeps its own .grad): the residual's gradient reaches h
+      // before the norm's backward, which adds into it (ACCUMULATE).
+      const y = E.tidy(() => {
+        const h = E.mulScalar(x, 1);
+        return E.add(run(h, w, b, 1e-5), h);
+      });
+      E.backward(y, E.tensor(gd, shape));
+      const ref = R.norm(rms, xd, wd, withBias ? bd : null, gd, 1e-5);
+      expectClose(await x.grad!.toArray(), ref.dx.map((v, i) => v + gd[i]), 1e-3, 1e-4, `${name} dx + g`);
+      expectClose(await w.grad!.toArray(), ref.dw, 1e-4, 1e-4, `${name} dweight`);
+      if (b) expectClose(await b.grad!.toArray(), ref.db, 1e-4, 1e-4, `${name} dbias`);
+      E.dispose([x, w, b, x.grad, w.grad, b?.grad, y]);
+    }
+  });
 
   it('is accurate when the mean is large against the spread', async () => {
     const len = 129;
