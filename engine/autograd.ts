@@ -15,6 +15,7 @@
 // total, and the add disappears.
 
 import { Tensor, keep, setNodeReleaser, tidy, trackNode, fmtShape } from './tensor.ts';
+import { sameShape } from './shape.ts';
 
 /**
  * From the output's gradient to the inputs'. `acc[i]`, for an input the op declared it
@@ -149,7 +150,7 @@ export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: b
         const gi = inputGrads[i];
         if (!gi) return;
         if (!input.requiresGrad) return gi.dispose();
-        if (fmtShape(gi.shape) !== fmtShape(input.shape)) {
+        if (!sameShape(gi.shape, input.shape)) {
           throw new Error(`backward of ${node.op}: gradient ${fmtShape(gi.shape)} for input ${fmtShape(input.shape)}`);
         }
         if (input.node) accumulate(grads, input.node, gi);

@@ -39,12 +39,19 @@ interface Layout {
   uniform: { name: string; binding: number; size: number; members: Member[] } | null;
 }
 
+// What the bind-group cache needs of a buffer: an id for its key, and the size. Dawn's getters
+// (buffer.size) call into C++ at about half a microsecond each, several times a dispatch; a
+// buffer's size never changes, so it is read once.
+interface BufferInfo {
+  id: number;
+  size: number;
+}
 let nextId = 1;
-const bufferIds = new WeakMap<GPUBuffer, number>();
-function idOf(b: GPUBuffer): number {
-  let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextId++));
-  return id;
+const bufferInfo = new WeakMap<GPUBuffer, BufferInfo>();
+function infoOf(b: GPUBuffer): BufferInfo {
+  let info = bufferInfo.get(b);
+  if (info === undefined) bufferInfo.set(b, (info = { id: nextId++, size: b.size }));
+  return info;
 }
 
 // Per kernel entry point. Every live bind group holds a descriptor set in the driver; lavapipe
@@ -139,32 +146,38 @@ export class Kernel {
     return pipeline;
   }
 
-  private packParams(params: Params, label: string): Uint8Array | null {
+  /** Throws unless `params` fill the kernel's uniform struct: every member, within its room,
+   *  and nothing else. */
+  private checkParams(params: Params, label: string): void {
     const u = this.reflect().uniform;
+    const names = Object.keys(params);
     if (!u) {
-      if (Object.keys(params).length > 0) throw new Error(`${label}: kernel ${this.file}.${this.entry} takes no parameters`);
-      return null;
+      if (names.length > 0) throw new Error(`${label}: kernel ${this.file}.${this.entry} takes no parameters`);
+      return;
     }
-    const bytes = new Uint8Array(u.size);
-    const view = new DataView(bytes.buffer);
     for (const m of u.members) {
       const v = params[m.name];
       if (v === undefined) throw new Error(`${label}: kernel ${this.file}.${this.entry} needs parameter '${m.name}'`);
-      const values = typeof v === 'number' ? [v] : v;
-      if (values.length > m.count) throw new Error(`${label}: parameter '${m.name}' has ${values.length} values, room for ${m.count}`);
-      for (let i = 0; i < values.length; i++) {
-        const at = m.offset + 4 * i;
-        if (m.scalar === 'f32') view.setFloat32(at, values[i], true);
-        else if (m.scalar === 'i32') view.setInt32(at, values[i], true);
-        else view.setUint32(at, values[i], true);
-      }
+      const length = typeof v === 'number' ? 1 : v.length;
+      if (length > m.count) throw new Error(`${label}: parameter '${m.name}' has ${length} values, room for ${m.count}`);
     }
-    for (const name of Object.keys(params)) {
+    // Every member is present, so as many names as members means no stranger among them.
+    if (names.length === u.members.length) return;
+    for (const name of names) {
       if (!u.members.some((m) => m.name === name)) {
         throw new Error(`${label}: kernel ${this.file}.${this.entry} has no parameter '${name}'`);
       }
     }
-    return bytes;
+  }
+
+  /** Writes checked `params` into the uniform arena slot at `offset` (zeroed by recordDispatch). */
+  private writeParams(params: Params, view: DataView, offset: number): void {
+    for (const m of this.layout!.uniform!.members) {
+      const v = params[m.name];
+      const at = offset + m.offset;
+      if (typeof v === 'number') write(view, m.scalar, at, v);
+      else for (let i = 0; i < v.length; i++) write(view, m.scalar, at + 4 * i, v[i]);
+    }
   }
 
   /**
@@ -182,7 +195,8 @@ export class Kernel {
     e.checkAlive(args.label);
     const layout = this.reflect();
     const pipeline = this.getPipeline(args.constants ?? {});
-    const uniformBytes = this.packParams(args.params ?? {}, args.label);
+    const params = args.params ?? {};
+    this.checkParams(params, args.label);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const maxWG = e.device.limits.maxComputeWorkgroupsPerDimension;
@@ -190,6 +204,9 @@ export class Kernel {
       throw new Error(`${args.label}: dispatch of ${x}x${y}x${z} workgroups exceeds ${maxWG} per dimension`);
     }
     const maxBinding = e.device.limits.maxStorageBufferBindingSize;
+    // One bind group layout serves every pipeline of this entry point, so a bind group does too:
+    // it is found by the buffers and the bytes bound of each.
+    let key = '';
     for (const b of layout.bindings) {
       const arg = args.buffers[b.name];
       if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${b.name}'`);
@@ -199,26 +216,13 @@ export class Kernel {
             `(maxStorageBufferBindingSize ${maxBinding}); use smaller tensors (batch, sequence or model size)`,
         );
       }
+      const buffer = infoOf(arg.buffer);
+      key += `|${buffer.id}:${boundSize(arg.size, buffer.size, maxBinding)}`;
     }
-    const { pass, arena, offset } = e.recordDispatch(args.label, uniformBytes, `${this.file}.${this.entry}`);
+    if (layout.uniform) key += `|u${infoOf(e.arena).id}`;
 
-    // One bind group layout serves every pipeline of this entry point, so a bind group does too.
-    let key = '';
-    const entries: GPUBindGroupEntry[] = [];
-    for (const b of layout.bindings) {
-      const arg = args.buffers[b.name];
-      // The whole buffer (kernels take their sizes from parameters), so that one bind group
-      // serves the buffer whatever tensor it holds this step; never more than a binding holds.
-      // An argument larger than its buffer is bound as asked, for the GPU to report.
-      const asked = Math.max(4, Math.ceil(arg.size / 4) * 4);
-      const size = asked > arg.buffer.size ? asked : Math.min(arg.buffer.size, Math.floor(maxBinding / 16) * 16);
-      entries.push({ binding: b.binding, resource: { buffer: arg.buffer, size } });
-      key += `|${idOf(arg.buffer)}:${size}`;
-    }
-    if (layout.uniform) {
-      entries.push({ binding: layout.uniform.binding, resource: { buffer: arena, offset: 0, size: layout.uniform.size } });
-      key += `|u${idOf(arena)}`;
-    }
+    const { pass, offset } = e.recordDispatch(args.label, layout.uniform?.size ?? 0, `${this.file}.${this.entry}`);
+    if (layout.uniform) this.writeParams(params, e.uniforms, offset);
     let group = this.bindGroups.get(key);
     if (group) {
       // Least recently used goes first: re-inserting moves the key to the end of the Map.
@@ -226,6 +230,13 @@ export class Kernel {
       e.counters.bindGroupHits += 1;
     } else {
       if (this.bindGroups.size >= MAX_CACHED_BIND_GROUPS) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+      const entries: GPUBindGroupEntry[] = layout.bindings.map((b) => {
+        const arg = args.buffers[b.name];
+        return { binding: b.binding, resource: { buffer: arg.buffer, size: boundSize(arg.size, infoOf(arg.buffer).size, maxBinding) } };
+      });
+      if (layout.uniform) {
+        entries.push({ binding: layout.uniform.binding, resource: { buffer: e.arena, offset: 0, size: layout.uniform.size } });
+      }
       group = e.device.createBindGroup({ label: args.label, layout: this.bindGroupLayout!, entries });
       e.counters.bindGroupMisses += 1;
     }
@@ -234,6 +245,22 @@ export class Kernel {
     pass.setBindGroup(0, group, layout.uniform ? [offset] : []);
     pass.dispatchWorkgroups(x, y, z);
   }
+}
+
+/**
+ * Bytes bound for an argument: the whole buffer (kernels take their sizes from parameters), so
+ * that one bind group serves the buffer whatever tensor it holds this step; never more than a
+ * binding holds. An argument larger than its buffer is bound as asked, for the GPU to report.
+ */
+function boundSize(argBytes: number, bufferBytes: number, maxBinding: number): number {
+  const asked = Math.max(4, Math.ceil(argBytes / 4) * 4);
+  return asked > bufferBytes ? asked : Math.min(bufferBytes, Math.floor(maxBinding / 16) * 16);
+}
+
+function write(view: DataView, scalar: string, at: number, value: number): void {
+  if (scalar === 'f32') view.setFloat32(at, value, true);
+  else if (scalar === 'i32') view.setInt32(at, value, true);
+  else view.setUint32(at, value, true);
 }
 
 /**

@@ -44,15 +44,25 @@ export function bucketSize(bytes: number): number {
 
 interface Released {
   buffer: GPUBuffer;
+  size: number;
   /** Released in the batch that is still being recorded. */
   pending: boolean;
+}
+
+/** What the pool needs of a buffer it made, kept because Dawn's getters (buffer.size,
+ *  buffer.usage) call into C++, about half a microsecond each, on every request and release. */
+interface Owned {
+  size: number;
+  /** Its list in `free`. */
+  key: string;
+  /** Its entry in that list while it is released. */
+  released: Released | null;
 }
 
 export class BufferPool {
   /** Released buffers per size and usage, the most recently released last. */
   private free = new Map<string, Released[]>();
-  /** Which list of `free` holds a released buffer. */
-  private freeKey = new Map<GPUBuffer, string>();
+  private owned = new Map<GPUBuffer, Owned>();
   private pendingList: Released[] = [];
   /** Buffers handed out per usage, in request order, in the last epoch and in this one. */
   private lastEpoch = new Map<number, GPUBuffer[]>();
@@ -71,7 +81,8 @@ export class BufferPool {
     // batches change their lengths, and with them the sizes asked for, so each request's buffer
     // grows to the largest it has served (memory: that of the largest step) and then stays.
     const hint = this.lastEpoch.get(usage)?.[served.length];
-    let taken = hint && hint.size >= size ? this.take(hint, usable) : undefined;
+    const hinted = hint && this.owned.get(hint); // none once trim() destroyed it
+    let taken = hinted && hinted.size >= size ? this.take(hint!, usable) : undefined;
     if (!taken) {
       const list = this.free.get(key(size, usage));
       let i = list ? list.length - 1 : -1;
@@ -85,10 +96,11 @@ export class BufferPool {
         throw new Error(`GPU buffer of ${bytes} bytes exceeds this adapter's maxBufferSize (${maxSize}); use a smaller batch or model`);
       }
       buffer = this.device.createBuffer({ size, usage });
+      this.owned.set(buffer, { size, key: key(size, usage), released: null });
       this.stats.allocatedBytes += size;
       this.stats.buffers += 1;
     }
-    this.stats.inUseBytes += buffer.size;
+    this.stats.inUseBytes += this.owned.get(buffer)!.size;
     served.push(buffer);
     this.thisEpoch.set(usage, served);
     return buffer;
@@ -96,30 +108,30 @@ export class BufferPool {
 
   /** Takes a released buffer out of the free lists, if it is there and usable. */
   private take(buffer: GPUBuffer, usable: (r: Released) => boolean): GPUBuffer | undefined {
-    const k = this.freeKey.get(buffer);
-    const list = k === undefined ? undefined : this.free.get(k);
-    const i = list ? list.findIndex((r) => r.buffer === buffer) : -1;
-    if (i < 0 || !usable(list![i])) return undefined;
-    const [r] = list!.splice(i, 1);
-    this.freeKey.delete(buffer);
+    const owned = this.owned.get(buffer)!;
+    const r = owned.released;
+    if (!r || !usable(r)) return undefined;
+    const list = this.free.get(owned.key)!;
+    list.splice(list.indexOf(r), 1);
+    owned.released = null;
     if (r.pending) {
-      this.stats.pendingBytes -= buffer.size;
+      this.stats.pendingBytes -= r.size;
       r.pending = false;
     } else {
-      this.stats.freeBytes -= buffer.size;
+      this.stats.freeBytes -= r.size;
     }
     return buffer;
   }
 
   /** Hands the buffer back; uploads may reuse it once the current batch is submitted. */
   release(buffer: GPUBuffer): void {
-    this.stats.inUseBytes -= buffer.size;
-    this.stats.pendingBytes += buffer.size;
-    const r = { buffer, pending: true };
+    const owned = this.owned.get(buffer)!;
+    this.stats.inUseBytes -= owned.size;
+    this.stats.pendingBytes += owned.size;
+    const r = { buffer, size: owned.size, pending: true };
     this.pendingList.push(r);
-    const k = key(buffer.size, buffer.usage);
-    push(this.free, k, r);
-    this.freeKey.set(buffer, k);
+    push(this.free, owned.key, r);
+    owned.released = r;
   }
 
   /** Called right after a batch is submitted. */
@@ -127,8 +139,8 @@ export class BufferPool {
     for (const r of this.pendingList) {
       if (!r.pending) continue;
       r.pending = false;
-      this.stats.pendingBytes -= r.buffer.size;
-      this.stats.freeBytes += r.buffer.size;
+      this.stats.pendingBytes -= r.size;
+      this.stats.freeBytes += r.size;
     }
     this.pendingList = [];
   }
@@ -139,10 +151,10 @@ export class BufferPool {
       const keep = list.filter((r) => r.pending);
       for (const r of list) {
         if (r.pending) continue;
-        this.stats.allocatedBytes -= r.buffer.size;
-        this.stats.freeBytes -= r.buffer.size;
+        this.stats.allocatedBytes -= r.size;
+        this.stats.freeBytes -= r.size;
         this.stats.buffers -= 1;
-        this.freeKey.delete(r.buffer);
+        this.owned.delete(r.buffer);
         r.buffer.destroy();
       }
       this.free.set(k, keep);

@@ -27,8 +27,11 @@ export class Engine {
   readonly maxBatch: number;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
-  private readonly arena: GPUBuffer;
-  private arenaHost: Uint8Array;
+  /** The uniform arena: every dispatch's parameters, one UNIFORM_SLOT each. */
+  readonly arena: GPUBuffer;
+  private readonly arenaHost: Uint8Array;
+  /** The arena's bytes on the CPU, where a dispatch writes its parameters at its slot's offset. */
+  readonly uniforms: DataView;
   private slots = 0;
   private batchLabels: string[] = [];
   private readonly errors: GPUErrors;
@@ -48,6 +51,7 @@ export class Engine {
     const arenaBytes = Math.min(device.limits.maxUniformBufferBindingSize, 65536);
     this.maxBatch = Math.floor(arenaBytes / UNIFORM_SLOT);
     this.arenaHost = new Uint8Array(this.maxBatch * UNIFORM_SLOT);
+    this.uniforms = new DataView(this.arenaHost.buffer);
     this.arena = device.createBuffer({ size: this.arenaHost.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.errors = new GPUErrors(device);
     this.readback = new Readback(device, adapter.runtime, this.errors);
@@ -97,10 +101,11 @@ export class Engine {
   }
 
   /**
-   * The open compute pass, and the byte offset of this dispatch's uniform slot in `arena`.
+   * The open compute pass, and the byte offset of this dispatch's uniform slot in `arena`, whose
+   * first `uniformBytes` are zeroed for the dispatch to write its parameters into (`uniforms`).
    * `kernel` names the entry point (file.entry) for the profiler.
    */
-  recordDispatch(label: string, uniformBytes: Uint8Array | null, kernel = label): { pass: GPUComputePassEncoder; arena: GPUBuffer; offset: number } {
+  recordDispatch(label: string, uniformBytes: number, kernel = label): { pass: GPUComputePassEncoder; offset: number } {
     if (this.slots >= Math.min(this.maxBatch, this.profiler?.maxDispatches ?? Infinity)) this.flush();
     this.begin();
     if (this.profiler) {
@@ -110,11 +115,12 @@ export class Engine {
     }
     if (!this.pass) this.pass = this.encoder!.beginComputePass();
     const offset = this.slots * UNIFORM_SLOT;
-    if (uniformBytes) this.arenaHost.set(uniformBytes, offset);
+    // The slot held another dispatch's parameters in an earlier batch.
+    this.arenaHost.fill(0, offset, offset + uniformBytes);
     this.slots += 1;
     this.counters.dispatches += 1;
     if (this.batchLabels.length < 64) this.batchLabels.push(label);
-    return { pass: this.pass, arena: this.arena, offset };
+    return { pass: this.pass, offset };
   }
 
   /** The encoder with no pass open, for copies. */

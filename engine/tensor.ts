@@ -31,11 +31,14 @@ function arrayFor(dtype: DType, data: ArrayBuffer | number): TypedArray {
   return new Uint32Array(buf);
 }
 
-class Storage {
+/** A buffer and its owners; it is also the binding a kernel gets (BufferArg), so that binding a
+ *  tensor allocates nothing. */
+class Storage implements BufferArg {
   owners = 1;
   constructor(
     readonly buffer: GPUBuffer,
-    readonly bytes: number,
+    /** Bytes of the tensor's data, at most the buffer's size. */
+    readonly size: number,
   ) {}
   release(): void {
     if (--this.owners === 0) engine().pool.release(this.buffer);
@@ -206,8 +209,7 @@ export class Tensor {
 
   /** The buffer binding for a kernel; throws if disposed. */
   arg(op = 'an op'): BufferArg {
-    const s = this.live(op);
-    return { buffer: s.buffer, size: s.bytes };
+    return this.live(op);
   }
 
   private live(op: string): Storage {
