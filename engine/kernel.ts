@@ -54,6 +54,11 @@ function infoOf(b: GPUBuffer): BufferInfo {
   return info;
 }
 
+/** buffer.size, read from Dawn once per buffer. */
+export function bufferSize(b: GPUBuffer): number {
+  return infoOf(b).size;
+}
+
 // Per kernel entry point. Every live bind group holds a descriptor set in the driver; lavapipe
 // crashed allocating descriptor pools once tens of thousands were alive, and a training step
 // reuses far fewer than this (its buffers come back from the pool in the same order each step).

@@ -2,7 +2,7 @@
 // broadcasting of the leading dims, either operand read transposed in place, and its backward,
 // which uses the same transpose flags so no transpose is ever materialized.
 
-import { Kernel, type BufferArg } from '../kernel.ts';
+import { Kernel, bufferSize, type BufferArg } from '../kernel.ts';
 import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
@@ -125,7 +125,7 @@ function defaultVariant(): MatmulVariant {
 /** The kernels read A and B as vec4 arrays: bind whole vec4s (pool buffers are multiples of 16 bytes). */
 function vec4Arg(t: Tensor, op: string): BufferArg {
   const { buffer, size } = t.arg(op);
-  return { buffer, size: Math.min(buffer.size, Math.max(16, Math.ceil(size / 16) * 16)) };
+  return { buffer, size: Math.min(bufferSize(buffer), Math.max(16, Math.ceil(size / 16) * 16)) };
 }
 
 /** One operand of a gemm: a tensor's buffer read as a batch of row-major matrices. */
