@@ -301,11 +301,11 @@ const whole = (t: Tensor, headsLast: boolean): Part => ({ tensor: t, offset: 0, 
  * Attention with the [B, H, Lq, Lk] scores stored: S = q kᵀ (a matmul per batch and head, read
  * in place from either layout), P = softmax(scale S + bias) in place, O = P v; the backward runs
  * dP = dO vᵀ, dS = P (dP - rowsum(P dP)), dq = scale dS k, dk = scale dSᵀ q, dv = Pᵀ dO and sums
- * dS over the batch for a shared bias. P is saved instead of the log-sum-exp. q, k and v may be
- * blocks of the same tensor: each distinct tensor is one input of the autograd node, and its
- * gradient is one tensor into which dq, dk and dv are written at their blocks.
+ * dS over the batch for a shared bias. P is saved instead of the log-sum-exp. With `packed`,
+ * q, k and v may be blocks of one tensor, whose gradient is then one tensor into which dq, dk
+ * and dv are written at their blocks.
  */
-function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string): Tensor {
+function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string, packed = false): Tensor {
   const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
   const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
   // One (b, h) matrix of a q-like [.., L, .., Dh] part, as a gemm operand.
@@ -340,8 +340,12 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
   const upper = causal ? ({ zero: 'upper', offset: lk - lq } as const) : undefined;
   gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: view(v, kvCapacity), c: view(outPart, lq), band: lower });
 
-  const inputs = [...new Set([q.tensor, k.tensor, v.tensor])];
-  const at = (p: Part) => inputs.indexOf(p.tensor);
+  // The autograd inputs, and which one each part is: the blocks of a packed projection are
+  // disjoint, so they share their tensor's input and one gradient tensor holds all of theirs;
+  // q, k and v passed whole are three inputs even when they are one tensor (autograd sums).
+  const parts = [q, k, v];
+  const inputs = packed ? [...new Set(parts.map((p) => p.tensor))] : parts.map((p) => p.tensor);
+  const at = (p: Part) => (packed ? inputs.indexOf(p.tensor) : parts.indexOf(p));
   const result = record(
     'attention',
     bias ? [...inputs, bias] : inputs,
@@ -411,7 +415,7 @@ export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOption
     return attention(take(q), take(k), take(v), o);
   }
   const label = `attention (materialized) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
-  return materialized(q, k, v, o, c, label);
+  return materialized(q, k, v, o, c, label, true);
 }
 
 /**

@@ -248,6 +248,11 @@ describe.each(PATHS)('gradients vs finite differences (%s)', (path) => {
     });
   }
 
+  it('one tensor as q, k and v: its gradient sums all three', async () => {
+    const c: Case = { B: 2, H: 2, Lq: 4, Lk: 4, Dh: 4 };
+    await checkGradients((x) => attention(x, x, x, { causal: true, path }), [{ data: rand(c.B * c.H * c.Lq * c.Dh, 21), shape: [c.B, c.H, c.Lq, c.Dh] }]);
+  });
+
   it('a bias shared by two attention calls accumulates both gradients', async () => {
     const c: Case = { B: 2, H: 2, Lq: 3, Lk: 4, Dh: 4, bias: 'shared3' };
     const d = makeData(c, 9);
