@@ -411,8 +411,8 @@ export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOption
   const stand = (p: Part): TensorLike => (p.tensor === packed ? { shape: [B, L, H, D], dtype: packed.dtype, requiresGrad: packed.requiresGrad } : p.tensor);
   const c = check(stand(q), stand(k), stand(v), o);
   if (L === 0 || c.lq === 0 || attentionPath(c, opts.path) !== 'materialized') {
-    const take = (p: Part) => (p.tensor === packed ? reshape(slice(packed, 2, (p.offset / (H * D)), p.offset / (H * D) + 1), [B, L, H, D]) : p.tensor);
-    return attention(take(q), take(k), take(v), o);
+    const take = (i: number) => reshape(slice(packed, 2, i, i + 1), [B, L, H, D]);
+    return attention('qkv' in inputs ? take(0) : inputs.q, take(blocks - 2), take(blocks - 1), o);
   }
   const label = `attention (materialized) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
   return materialized(q, k, v, o, c, label, true);
