@@ -1,5 +1,5 @@
-// Micro-benchmark: the fused attention op (engine/ops/attention.ts) against the unfused
-// composition of the same math (attentionUnfused: matmul, softmax, matmul, which materializes
+// Micro-benchmark: the attention op (engine/ops/attention.ts) on each of its paths against the
+// unfused composition of the same math (attentionUnfused: matmul, softmax, matmul, which materializes
 // the scores), forward and forward + backward, set up as T5's encoder uses it: a
 // relative-position bias [H, L, L] shared by the batch and trained, and a key padding mask.
 // Prints milliseconds per iteration.
@@ -9,7 +9,7 @@
 // --json also prints one object per row: {"op":"attention","B":..,"H":..,"L":..,"Dh":..,"impl":..,"forwardMs":..,"bothMs":..}
 
 import * as E from '../engine/index.ts';
-import { attention, attentionUnfused, type AttentionOptions } from '../engine/ops/attention.ts';
+import { attention, attentionUnfused, subgroupsPathAvailable, type AttentionOptions, type AttentionPath } from '../engine/ops/attention.ts';
 import { option } from './lib/args.ts';
 
 type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;
@@ -32,7 +32,7 @@ export async function run(args: string[]): Promise<void> {
   const json = args.includes('--json');
   const e = await E.initEngine();
   console.log(`attention, ${E.describeAdapter(e.adapter)}, ${iters} iterations${causal ? ', causal' : ''}`);
-  console.log('B  H   L    Dh  op        forward ms  fwd+bwd ms');
+  console.log('B  H   L    Dh  op                forward ms  fwd+bwd ms');
   for (const [B, H, L, Dh] of sizes) {
     const q = E.param(E.randn([B, H, L, Dh], { seed: 1 }));
     const k = E.param(E.randn([B, H, L, Dh], { seed: 2 }));
@@ -42,11 +42,19 @@ export async function run(args: string[]): Promise<void> {
     const mask = E.tensor(Float32Array.from({ length: B * L }, (_, n) => (Math.floor(n / L) % 2 === 1 && n % L >= (3 * L) / 4 ? 0 : 1)), [B, L]);
     const dout = E.randn([B, H, L, Dh], { seed: 5 });
     const opts: AttentionOptions = { bias, keyPaddingMask: mask, causal };
+    // Each path forced in turn (the adapter's choice is one of them), then the unfused baseline.
+    const path = (p: AttentionPath): Op => (q, k, v, o) => attention(q, k, v, { ...o, path: p });
     const ops: [string, Op][] = [
-      ['fused', attention],
+      ['fused', path('fused')],
+      ['subgroups', path('subgroups')],
+      ['materialized', path('materialized')],
       ['unfused', attentionUnfused],
     ];
     for (const [name, op] of ops) {
+      if (name === 'subgroups' && !subgroupsPathAvailable()) {
+        console.log(`${name}: not on this adapter (it needs subgroups of 8 or more lanes)`);
+        continue;
+      }
       const forward = await time(iters, () => E.noGrad(() => E.tidy(() => void op(q, k, v, opts))));
       const both = await time(iters, () => {
         E.tidy(() => E.backward(op(q, k, v, opts), dout));
@@ -56,7 +64,7 @@ export async function run(args: string[]): Promise<void> {
         }
       });
       const row = [B, H, L, Dh].map((n, i) => String(n).padEnd([3, 4, 5, 4][i])).join('');
-      console.log(`${row}${name.padEnd(10)}${forward.toFixed(1).padStart(10)}${both.toFixed(1).padStart(12)}`);
+      console.log(`${row}${name.padEnd(14)}${forward.toFixed(1).padStart(10)}${both.toFixed(1).padStart(12)}`);
       if (json) console.log(JSON.stringify({ op: 'attention', B, H, L, Dh, causal, impl: name, forwardMs: Number(forward.toFixed(3)), bothMs: Number(both.toFixed(3)) }));
     }
     E.dispose([q, k, v, bias, mask, dout]);

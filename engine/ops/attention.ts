@@ -12,7 +12,7 @@ import { max } from './reduce.ts';
 import { softmax } from './softmax.ts';
 import { gemm, matmul, type GemmOperand } from './matmul.ts';
 import { sum } from './reduce.ts';
-import { isSoftwareAdapter } from '../policy.ts';
+import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { engine } from '../runtime.ts';
 
 // The kernels keep Dh-wide rows in fixed private arrays of this many floats.
@@ -35,6 +35,17 @@ const combineKernel = new Kernel('attention', 'combine', FUSED_CONSTS);
 const backwardPrepKernel = new Kernel('attention', 'backward_prep', FUSED_CONSTS);
 const backwardQKernel = new Kernel('attention', 'backward_q', FUSED_CONSTS);
 const backwardKVKernel = new Kernel('attention', 'backward_kv', FUSED_CONSTS);
+// kernels/attention_subgroups.wgsl: lanes per workgroup (one subgroup), and the storage buffers
+// its backward_q binds.
+const SUBGROUPS_WG = 8;
+const SUBGROUPS_STORAGE_BUFFERS = 11;
+// Larger heads run slower there than materialized (BENCHMARKS.md): each lane's rows outgrow the
+// registers.
+const SUBGROUPS_MAX_HEAD_SIZE = 16;
+const SUBGROUPS_CONSTS = { consts: { WG: SUBGROUPS_WG, BIAS, MASK, CAUSAL, DBIAS, MAX_DH4: MAX_HEAD_SIZE / 4 } };
+const subgroupsForwardKernel = new Kernel('attention_subgroups', 'forward', SUBGROUPS_CONSTS);
+const subgroupsBackwardQKernel = new Kernel('attention_subgroups', 'backward_q', SUBGROUPS_CONSTS);
+const subgroupsBackwardKVKernel = new Kernel('attention_subgroups', 'backward_kv', SUBGROUPS_CONSTS);
 const rowsForwardKernel = new Kernel('attention_rows', 'forward', ROWS_CONSTS);
 const rowsBackwardKernel = new Kernel('attention_rows', 'backward', ROWS_CONSTS);
 
@@ -63,26 +74,38 @@ export interface AttentionOptions {
 
 /**
  * - 'fused': kernels/attention.wgsl, streaming over keys; memory independent of Lq x Lk.
+ * - 'subgroups': kernels/attention_subgroups.wgsl, the same streaming with the other side's rows
+ *   loaded once per subgroup and broadcast (software adapters with subgroups of 8+ lanes).
  * - 'materialized': the scores and probabilities stored, q kᵀ and P v on the matmul kernels,
  *   kernels/attention_rows.wgsl for the softmax and its gradient.
  */
-export type AttentionPath = 'fused' | 'materialized';
+export type AttentionPath = 'fused' | 'subgroups' | 'materialized';
 
 // The most bytes the materialized path may spend on one [B, H, Lq, Lk] score tensor.
 const MATERIALIZED_MAX_BYTES = 64 * 2 ** 20;
 
 /**
- * Which implementation runs. On a software adapter the matmul kernels share loads across a
- * subgroup and run about 10x faster than the fused kernels, whose lanes each load their own k
- * and v rows (BENCHMARKS.md), so the scores are materialized whenever they fit a modest budget;
- * few query rows (a decode step) stay fused, on its split path. A real GPU keeps the fused
- * kernels, which never store the scores.
+ * Which implementation runs. A real GPU takes the fused kernels, which never store the scores.
+ * On a software adapter every lane of attention.wgsl loads the same k and v rows, one load per
+ * lane, and runs about 10x slower than the matmul kernels that share loads across a subgroup
+ * (BENCHMARKS.md). There, heads of up to 16 take attention_subgroups.wgsl where the adapter has
+ * subgroups; otherwise the scores are materialized whenever they fit a modest budget. Few query
+ * rows (a decode step) stay fused, on its split path.
  */
 function attentionPath(c: Checked, forced?: AttentionPath): AttentionPath {
+  if (forced === 'subgroups' && !subgroupsPathAvailable()) {
+    throw new Error(`attention: the subgroups path needs subgroups of at least 8 lanes and ${SUBGROUPS_STORAGE_BUFFERS} storage buffers per shader stage, which this device lacks`);
+  }
   if (forced) return forced;
+  if (!isSoftwareAdapter() || c.lq < SPLIT_BELOW_ROWS) return 'fused';
+  if (c.dh <= SUBGROUPS_MAX_HEAD_SIZE && subgroupsPathAvailable()) return 'subgroups';
   const bytes = 4 * c.batch * c.heads * c.lq * c.lk;
-  const fits = bytes <= Math.min(MATERIALIZED_MAX_BYTES, engine().device.limits.maxStorageBufferBindingSize);
-  return isSoftwareAdapter() && c.lq >= SPLIT_BELOW_ROWS && fits ? 'materialized' : 'fused';
+  return bytes <= Math.min(MATERIALIZED_MAX_BYTES, engine().device.limits.maxStorageBufferBindingSize) ? 'materialized' : 'fused';
+}
+
+/** Whether this device can run the 'subgroups' path. */
+export function subgroupsPathAvailable(): boolean {
+  return subgroupMinSize() >= 8 && engine().device.limits.maxStorageBuffersPerShaderStage >= SUBGROUPS_STORAGE_BUFFERS;
 }
 
 // With fewer query rows than this per (batch, head), a workgroup of rows would leave most SIMD
@@ -165,13 +188,17 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
     return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
   }
-  if (attentionPath(c, opts.path) === 'materialized') {
+  const path = attentionPath(c, opts.path);
+  if (path === 'materialized') {
     return materialized(whole(q, headsLast), whole(k, headsLast), whole(v, headsLast), opts, c, `attention (materialized) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`);
   }
   if (c.dh % 4 !== 0) {
     // The kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
     const to = Math.ceil(c.dh / 4) * 4;
-    return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
+    return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), { ...opts, path }), 3, 0, c.dh);
+  }
+  if (path === 'subgroups') {
+    return subgroups(whole(q, headsLast), whole(k, headsLast), whole(v, headsLast), opts, c, `attention (subgroups) q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`);
   }
   const { batch, heads, lq, lk, dh, biasBatch } = c;
   const label = `attention q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`;
@@ -384,6 +411,134 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
   return result;
 }
 
+/**
+ * The fused attention of kernels/attention_subgroups.wgsl: forward, then backward_q (D, dq and
+ * the bias gradient) and backward_kv (dk and dv). q, k and v are read where they lie, so the
+ * blocks of a packed projection need no copies; with `packed` their gradients are written into
+ * one tensor, as in materialized(). Dh must be a multiple of 4.
+ */
+function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string, packed = false): Tensor {
+  const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
+  const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
+  const out = Tensor.empty(headsLast ? [batch, lq, heads, dh] : [batch, heads, lq, dh]);
+  const lse = Tensor.empty([batch, heads, lq]);
+  // vec4 strides between batches, heads and rows of a part holding l rows per (batch, head).
+  const strides = (p: Part, l: number) => (headsLast ? [l * p.ld, dh, p.ld] : [heads * l * dh, l * dh, dh]).map((x) => x / 4);
+  const [qs, ks, os] = [strides(q, lq), strides(k, kvCapacity), strides(whole(out, headsLast), lq)];
+  const params = {
+    heads,
+    lq,
+    lk,
+    scale,
+    causal_offset: lk - lq,
+    bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
+    flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
+    q_offset: q.offset / 4,
+    k_offset: k.offset / 4,
+    v_offset: v.offset / 4,
+    dq_offset: 0,
+    dk_offset: 0,
+    dv_offset: 0,
+    q_batch_stride: qs[0],
+    q_head_stride: qs[1],
+    q_row_stride: qs[2],
+    k_batch_stride: ks[0],
+    k_head_stride: ks[1],
+    k_row_stride: ks[2],
+    o_batch_stride: os[0],
+    o_head_stride: os[1],
+    o_row_stride: os[2],
+  };
+  // Absent optional inputs are bound to q: the kernels never read them then.
+  const reads = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
+    q: t.q.arg(l),
+    k: t.k.arg(l),
+    v: t.v.arg(l),
+    bias: (t.bias ?? t.q).arg(l),
+    keep: (t.mask ?? t.q).arg(l),
+  });
+  // The head size is a pipeline constant: the loops over it unroll and the rows stay in registers.
+  const constants = { DH4: dh / 4 };
+  subgroupsForwardKernel.dispatch({
+    label,
+    buffers: { ...reads(label, { q: q.tensor, k: k.tensor, v: v.tensor, bias, mask }), out: out.arg(label), lse: lse.arg(label) },
+    params,
+    constants,
+    workgroups: [Math.ceil(lq / SUBGROUPS_WG), heads, batch],
+  });
+
+  // As in materialized(): the autograd inputs, and which one each part is.
+  const parts = [q, k, v];
+  const inputs = packed ? [...new Set(parts.map((p) => p.tensor))] : parts.map((p) => p.tensor);
+  const at = (p: Part) => (packed ? inputs.indexOf(p.tensor) : parts.indexOf(p));
+  const n = inputs.length;
+  const result = record(
+    'attention',
+    bias ? [...inputs, bias] : inputs,
+    out,
+    (g, kept) => {
+      const [so, slse] = [kept[n], kept[n + 1]];
+      const sbias = bias ? kept[n + 2] : null;
+      const smask = mask ? kept[n + (bias ? 3 : 2)] : null;
+      const bl = `${label} backward`;
+      const common = { ...reads(bl, { q: kept[at(q)], k: kept[at(k)], v: kept[at(v)], bias: sbias, mask: smask }), dout: g.arg(bl), lse_in: slse.arg(bl) };
+      // Every block of every gradient tensor is written below; gradients nobody asked for are
+      // computed all the same (the kernels write all three) and dropped.
+      const grads = inputs.map((t) => Tensor.empty(t.shape));
+      // dk and dv share one writable binding: the packed tensor's gradient, or a [2, ...] pair.
+      const apart = grads[at(k)] !== grads[at(v)];
+      const dkv = apart ? Tensor.empty([2, ...kept[at(k)].shape]) : grads[at(k)];
+      const d = Tensor.empty([batch, heads, lq]);
+      // With a bias to differentiate, backward_q stores dS per batch; a shared bias sums it.
+      const writeDbias = bias?.requiresGrad ?? false;
+      const ds = Tensor.empty(writeDbias ? [batch, heads, lq, lk] : [1]);
+      const gradParams = {
+        ...params,
+        dq_offset: q.offset / 4,
+        dk_offset: apart ? 0 : k.offset / 4,
+        dv_offset: apart ? dkv.size / 8 : v.offset / 4,
+      };
+      subgroupsBackwardQKernel.dispatch({
+        label: bl,
+        buffers: { ...common, o: so.arg(bl), d: d.arg(bl), dq: grads[at(q)].arg(bl), dbias: ds.arg(bl) },
+        params: { ...gradParams, flags: params.flags | (writeDbias ? DBIAS : 0) },
+        constants,
+        workgroups: [Math.ceil(lq / SUBGROUPS_WG), heads, batch],
+      });
+      subgroupsBackwardKVKernel.dispatch({
+        label: bl,
+        buffers: { ...common, d_in: d.arg(bl), dkv: dkv.arg(bl) },
+        params: gradParams,
+        constants,
+        workgroups: [Math.ceil(lk / SUBGROUPS_WG), heads, batch],
+      });
+      d.dispose();
+      if (apart) {
+        const half = (i: number) => reshape(slice(dkv, 0, i, i + 1), kept[at(k)].shape);
+        grads[at(k)].dispose();
+        grads[at(v)].dispose();
+        grads[at(k)] = half(0);
+        grads[at(v)] = half(1);
+        dkv.dispose();
+      }
+      const result: (Tensor | null)[] = grads.map((t, i) => {
+        if (inputs[i].requiresGrad) return t;
+        t.dispose();
+        return null;
+      });
+      if (!bias) return result;
+      if (!writeDbias) {
+        ds.dispose();
+        return [...result, null];
+      }
+      return [...result, biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape)];
+    },
+    [...inputs, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])],
+  );
+  lse.dispose();
+  return result;
+}
+
 export type PackedInputs = { qkv: Tensor } | { q: Tensor; kv: Tensor };
 
 /**
@@ -410,12 +565,13 @@ export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOption
   // The checks see each block as the [B, L, H, Dh] tensor it stands for.
   const stand = (p: Part): TensorLike => (p.tensor === packed ? { shape: [B, L, H, D], dtype: packed.dtype, requiresGrad: packed.requiresGrad } : p.tensor);
   const c = check(stand(q), stand(k), stand(v), o);
-  if (L === 0 || c.lq === 0 || attentionPath(c, opts.path) !== 'materialized') {
+  const path = L === 0 || c.lq === 0 ? 'fused' : attentionPath(c, opts.path);
+  if (path === 'fused' || (path === 'subgroups' && D % 4 !== 0)) {
     const take = (i: number) => reshape(slice(packed, 2, i, i + 1), [B, L, H, D]);
-    return attention('qkv' in inputs ? take(0) : inputs.q, take(blocks - 2), take(blocks - 1), o);
+    return attention('qkv' in inputs ? take(0) : inputs.q, take(blocks - 2), take(blocks - 1), { ...o, path });
   }
-  const label = `attention (materialized) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
-  return materialized(q, k, v, o, c, label, true);
+  const label = `attention (${path}) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
+  return (path === 'subgroups' ? subgroups : materialized)(q, k, v, o, c, label, true);
 }
 
 /**

@@ -25,7 +25,7 @@ interface Case {
 }
 
 // Every case runs on both implementations, whichever this adapter would pick.
-const PATHS: AttentionPath[] = ['fused', 'materialized'];
+const PATHS: AttentionPath[] = ['fused', 'subgroups', 'materialized'];
 
 function biasShapeOf(c: Case): number[] | null {
   const tail = [c.H, c.Lq, c.Lk];
