@@ -40,6 +40,9 @@
 // where a lane's six rows no longer fit the registers; the op chooses accordingly. Neither
 // blocking several rows per lane (1.1x slower) nor 16-lane workgroups helped.
 //
+// kept, key_end, query_start and bias_at say what attention.wgsl's functions of those names say
+// (WGSL has no includes); the tests run both files on the same cases.
+//
 // Entry points: forward (rows = queries): O and LSE. backward_q (rows = queries): D, dq and,
 // with DBIAS, dS into dbias. backward_kv (rows = keys, after backward_q for its D): dk and dv.
 // Every output element is written by exactly one invocation.
@@ -228,6 +231,14 @@ fn o_at(b: u32, h: u32, i: u32) -> u32 {
 
 
 
+// Key row j of (b, h) from k and v.
+fn load_key(b: u32, h: u32, j: u32, kj: ptr<function, Row>, vj: ptr<function, Row>) {
+  for (var c = 0u; c < DH4; c++) {
+    (*kj)[c] = k[p.k_offset + k_at(b, h, j) + c];
+    (*vj)[c] = v[p.v_offset + k_at(b, h, j) + c];
+  }
+}
+
 // ---- forward ----------------------------------------------------------------------------------
 
 @compute @workgroup_size(WG)
@@ -254,10 +265,7 @@ fn forward(
   for (var j0 = 0u; j0 < end; j0 += 8u) {
     // This lane's key of the step.
     let j = min(j0 + (lane & 7u), p.lk - 1u);
-    for (var c = 0u; c < DH4; c++) {
-      kj[c] = k[p.k_offset + k_at(b, h, j) + c];
-      vj[c] = v[p.v_offset + k_at(b, h, j) + c];
-    }
+    load_key(b, h, j, &kj, &vj);
     var s = bias8(b, h, i, j0, 0u, 1u);
     for (var c = 0u; c < DH4; c++) { s = plus(s, dots(qi[c], share(kj[c]))); }
     let ok = live8(i, j0, 0u, 1u, p.lq, end, share1(select(0.0, 1.0, kept(b, j))));
@@ -310,10 +318,7 @@ fn backward_q(
   if (live) { d[row] = d_i; }
   for (var j0 = 0u; j0 < jend; j0 += 8u) {
     let j = min(j0 + (lane & 7u), p.lk - 1u);
-    for (var c = 0u; c < DH4; c++) {
-      kj[c] = k[p.k_offset + k_at(b, h, j) + c];
-      vj[c] = v[p.v_offset + k_at(b, h, j) + c];
-    }
+    load_key(b, h, j, &kj, &vj);
     var s = bias8(b, h, i, j0, 0u, 1u);
     s = Eight(s.lo - lse_i, s.hi - lse_i);
     var dp = Eight(vec4(-d_i), vec4(-d_i));

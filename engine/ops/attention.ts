@@ -165,6 +165,21 @@ function check(q: TensorLike, k: TensorLike, v: TensorLike, opts: AttentionOptio
   return { batch, heads, lq, lk, kvCapacity, dh, biasBatch };
 }
 
+/** The uniforms of every attention kernel that say how the bias, the mask and causality apply. */
+function maskParams(c: Checked, o: AttentionOptions) {
+  return {
+    causal_offset: c.lk - c.lq,
+    bias_batch_stride: c.biasBatch > 1 ? c.heads * c.lq * c.lk : 0,
+    flags: (o.bias ? BIAS : 0) | (o.keyPaddingMask ? MASK : 0) | (o.causal ? CAUSAL : 0),
+  };
+}
+
+/** The bias's gradient from dS [B, H, Lq, Lk]: a bias shared by the batch gets the batch's sum. */
+function biasGrad(ds: Tensor, bias: Tensor, c: Checked): Tensor {
+  const { batch, heads, lq, lk } = c;
+  return c.biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape);
+}
+
 /** The options, as the labels of dispatches and errors give them. */
 function describe(o: AttentionOptions): string {
   return `${o.headsLast ? ' heads last' : ''}${o.bias ? ` bias ${fmtShape(o.bias.shape)}` : ''}${o.keyPaddingMask ? ' masked' : ''}${o.causal ? ' causal' : ''}`;
@@ -182,7 +197,7 @@ function padLast(x: Tensor, to: number): Tensor {
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const c = check(q, k, v, opts);
-  const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
+  const { bias, keyPaddingMask: mask, scale = 1, headsLast = false } = opts;
   if (q.size === 0 || c.lk === 0) {
     // No query rows, or no keys for any row to see: zeros, like a fully masked row.
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
@@ -212,11 +227,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     dh4: dh / 4,
     batch_per_group: 1,
     scale,
-    causal_offset: lk - lq,
-    bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
+    ...maskParams(c, opts),
     splits,
     split_keys: SPLIT_KEYS,
-    flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
     // in vec4s: [B,H,L,Dh] steps a head by a whole [L,Dh] block; [B,L,H,Dh] steps a row by H heads
     q_head_stride: headsLast ? dh / 4 : (lq * dh) / 4,
     q_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,
@@ -334,7 +347,7 @@ const whole = (t: Tensor, headsLast: boolean): Part => ({ tensor: t, offset: 0, 
  */
 function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string, packed = false): Tensor {
   const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
-  const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
+  const { batch, heads, lq, lk, kvCapacity, dh } = c;
   // One (b, h) matrix of a q-like [.., L, .., Dh] part, as a gemm operand.
   const view = (p: Part, l: number, tensor = p.tensor): GemmOperand =>
     ({ tensor, offset: p.offset, ld: p.ld, batchStrides: headsLast ? [l * p.ld, dh] : [heads * l * dh, l * dh] });
@@ -354,9 +367,7 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
       lq,
       lk,
       scale,
-      causal_offset: lk - lq,
-      bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
-      flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
+      ...maskParams(c, opts),
     },
     workgroups: grid(rows, WG),
   });
@@ -401,7 +412,7 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
       let dbias: Tensor | null = null;
       if (bias.requiresGrad) {
         // A bias shared by the batch gets the batch's sum; a per-batch bias its own rows.
-        dbias = biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape);
+        dbias = biasGrad(ds, bias, c);
       }
       return [...grads, dbias];
     },
@@ -418,8 +429,8 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
  * one tensor, as in materialized(). Dh must be a multiple of 4.
  */
 function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked, label: string, packed = false): Tensor {
-  const { bias, keyPaddingMask: mask, causal = false, scale = 1, headsLast = false } = opts;
-  const { batch, heads, lq, lk, kvCapacity, dh, biasBatch } = c;
+  const { bias, keyPaddingMask: mask, scale = 1, headsLast = false } = opts;
+  const { batch, heads, lq, lk, kvCapacity, dh } = c;
   const out = Tensor.empty(headsLast ? [batch, lq, heads, dh] : [batch, heads, lq, dh]);
   const lse = Tensor.empty([batch, heads, lq]);
   // vec4 strides between batches, heads and rows of a part holding l rows per (batch, head).
@@ -430,9 +441,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
     lq,
     lk,
     scale,
-    causal_offset: lk - lq,
-    bias_batch_stride: biasBatch > 1 ? heads * lq * lk : 0,
-    flags: (bias ? BIAS : 0) | (mask ? MASK : 0) | (causal ? CAUSAL : 0),
+    ...maskParams(c, opts),
     q_offset: q.offset / 4,
     k_offset: k.offset / 4,
     v_offset: v.offset / 4,
@@ -531,7 +540,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
         ds.dispose();
         return [...result, null];
       }
-      return [...result, biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape)];
+      return [...result, biasGrad(ds, bias, c)];
     },
     [...inputs, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])],
   );
