@@ -178,6 +178,34 @@ describe.each(PATHS)('attention forward and backward vs float64 (%s)', (path) =>
   });
 });
 
+describe.each(PATHS)('a KV cache filled up to kvLength (%s)', (path) => {
+  // The cache holds `capacity` key rows per (batch, head); the rows from kvLength on are stale
+  // (here: large values) and must not be seen. One query row (a decode step) and nine.
+  it('reads the first kvLength keys only', async () => {
+    for (const [Lq, headsLast] of [[1, true], [9, false], [9, true]] as const) {
+      const capacity = 20;
+      const c: Case = { B: 2, H: 3, Lq, Lk: 13, Dh: 8, bias: 'shared3', mask: true, causal: true, headsLast, path };
+      const d = makeData(c, 40 + Lq);
+      // [B, H, capacity, Dh] with the data in the first Lk rows, then to the op's layout
+      const cache = (x: Float64Array) => {
+        const full = new Float64Array(c.B * c.H * capacity * c.Dh).fill(1e3);
+        for (let bh = 0; bh < c.B * c.H; bh++) full.set(x.subarray(bh * c.Lk * c.Dh, (bh + 1) * c.Lk * c.Dh), bh * capacity * c.Dh);
+        const shape = [c.B, c.H, capacity, c.Dh];
+        return headsLast ? E.tensor(swapMiddle(full, shape), [c.B, capacity, c.H, c.Dh]) : E.tensor(full, shape);
+      };
+      const qShape = [c.B, c.H, Lq, c.Dh];
+      const q = headsLast ? E.tensor(swapMiddle(d.q, qShape), [c.B, Lq, c.H, c.Dh]) : E.tensor(d.q, qShape);
+      const [k, v] = [cache(d.k), cache(d.v)];
+      const bias = E.tensor(d.bias!, d.biasShape!);
+      const mask = E.tensor(d.mask!, [c.B, c.Lk]);
+      const y = attention(q, k, v, { ...optionsFor(c, bias, mask), kvLength: c.Lk });
+      const got = await y.toArray();
+      expectClose(headsLast ? swapMiddle(got, [c.B, Lq, c.H, c.Dh]) : got, R.attention(c, d).out, 1e-4, 2e-6, `${name(c)} kvLength ${c.Lk} of ${capacity}`);
+      E.dispose([q, k, v, bias, mask, y]);
+    }
+  });
+});
+
 describe.each(PATHS)('fully masked rows (%s)', (path) => {
   // Batch 1 pads every key. With causal and Lq > Lk, query rows 0..2 (of every batch) see no key
   // either; the second shape takes the split-key path.
