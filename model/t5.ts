@@ -136,13 +136,23 @@ export class T5 {
     return E.reshape(x, [B, L, H * D]);
   }
 
-  /** The [H, Lq, Lk] position bias of a stack, for queries starting at `offset`. */
+  /**
+   * The [H, Lq, Lk] position bias of a stack, for queries starting at `offset`. The table
+   * [buckets, H] is looked up as [buckets * H, 1], entry (bucket, h) at row bucket * H + h, so
+   * that one lookup of ids [H, Lq, Lk] lays the bias out as attention takes it: no permute
+   * forward or backward (2 dispatches a step per stack).
+   */
   positionBias(stack: 'encoder' | 'decoder', queries: number, keys: number, offset = 0): Tensor {
     const c = this.config;
-    const ids = bucketGrid(queries, keys, offset, stack === 'encoder', c.relativeAttentionNumBuckets, c.relativeAttentionMaxDistance);
+    const H = c.numHeads;
+    const buckets = bucketGrid(queries, keys, offset, stack === 'encoder', c.relativeAttentionNumBuckets, c.relativeAttentionMaxDistance);
+    const ids = new Int32Array(H * buckets.length);
+    for (let h = 0; h < H; h++) {
+      for (let n = 0; n < buckets.length; n++) ids[h * buckets.length + n] = buckets[n] * H + h;
+    }
     const table = this.p(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`);
-    const bias = E.embedding(table, E.tensor(ids, [queries, keys], 'i32')); // [Lq, Lk, H]
-    return E.permute(bias, [2, 0, 1]);
+    const bias = E.embedding(E.reshape(table, [c.relativeAttentionNumBuckets * H, 1]), E.tensor(ids, [H, queries, keys], 'i32'));
+    return E.reshape(bias, [H, queries, keys]);
   }
 
   /** The feed-forward branch on x, plus `residual` when given. */
