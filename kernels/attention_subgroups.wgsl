@@ -299,8 +299,6 @@ fn backward_q(
   let i = min(first + lid, p.lq - 1u);
   let row = (b * p.heads + h) * p.lq + i;
   let end = key_end(min(first + WG, p.lq) - 1u);
-  // With a dbias to fill, every (i, j) is visited so that masked entries get their zero.
-  let jend = select(end, p.lk, has(DBIAS));
   var qi: Row;
   var gi: Row;
   var acc: Row;
@@ -316,7 +314,7 @@ fn backward_q(
   let d_i = hsum(dd);
   let lse_i = lse_in[row];
   if (live) { d[row] = d_i; }
-  for (var j0 = 0u; j0 < jend; j0 += 8u) {
+  for (var j0 = 0u; j0 < end; j0 += 8u) {
     let j = min(j0 + (lane & 7u), p.lk - 1u);
     load_key(b, h, j, &kj, &vj);
     var s = bias8(b, h, i, j0, 0u, 1u);
@@ -341,6 +339,11 @@ fn backward_q(
   }
   if (live) {
     for (var c = 0u; c < DH4; c++) { dq[p.dq_offset + q_at(b, h, i) + c] = acc[c] * p.scale; }
+    // The keys no row of the workgroup sees (past a causal limit) get their zero gradient here,
+    // without the loads and arithmetic of the loop.
+    if (has(DBIAS)) {
+      for (var j = (end + 7u) & ~7u; j < p.lk; j++) { dbias[row * p.lk + j] = 0.0; }
+    }
   }
 }
 
