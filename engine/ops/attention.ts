@@ -1,7 +1,10 @@
-// Fused scaled-dot-product attention (kernels/attention.wgsl): softmax(scale * q k^T + bias) v
-// with key padding and causal masks, streaming over keys so the [Lq, Lk] score matrix is never
-// stored. The backward recomputes the probabilities from q, k, bias and the saved per-row
-// log-sum-exp, and produces gradients for q, k, v and the bias.
+// Scaled-dot-product attention: softmax(scale * q k^T + bias) v with key padding and causal
+// masks, and gradients for q, k, v and the bias. Three implementations (attentionPath() picks):
+// fused kernels that stream over keys so the [Lq, Lk] scores are never stored
+// (kernels/attention.wgsl; the backward recomputes the probabilities from the saved per-row
+// log-sum-exp), the same for software adapters with subgroups (kernels/attention_subgroups.wgsl),
+// and the scores materialized with the products on the matmul kernels (kernels/attention_rows.wgsl
+// for the softmax).
 
 import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape, full, tensor, zeros } from '../tensor.ts';

@@ -24,7 +24,7 @@ interface Case {
   path?: AttentionPath;
 }
 
-// Every case runs on both implementations, whichever this adapter would pick.
+// Every case runs on every implementation, whichever this adapter would pick.
 const PATHS: AttentionPath[] = ['fused', 'subgroups', 'materialized'];
 
 function biasShapeOf(c: Case): number[] | null {
