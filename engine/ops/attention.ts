@@ -336,9 +336,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
 }
 
 /**
- * Where q, k or v lies for the materialized path: `tensor` holds it, possibly as one column block
- * of a packed projection (packedAttention): its rows start `offset` elements in and lie `ld`
- * apart, heads last. Without headsLast, [B, H, L, Dh] tensors of their own (offset 0).
+ * Where q, k or v lies for the materialized and subgroups paths: `tensor` holds it, possibly as
+ * one column block of a packed projection (packedAttention): its rows start `offset` elements in
+ * and lie `ld` apart, heads last. Without headsLast, [B, H, L, Dh] tensors of their own (offset 0).
  */
 interface Part {
   tensor: Tensor;
@@ -347,6 +347,18 @@ interface Part {
 }
 
 const whole = (t: Tensor, headsLast: boolean): Part => ({ tensor: t, offset: 0, ld: headsLast ? t.shape[2] * t.shape[3] : t.shape[3] });
+
+/**
+ * The autograd inputs for parts q, k and v, and which input each part is: the blocks of a packed
+ * projection are disjoint, so they share their tensor's input and one gradient tensor holds all
+ * of theirs; q, k and v passed whole are three inputs even when they are one tensor (autograd
+ * sums).
+ */
+function autogradInputs(q: Part, k: Part, v: Part, packed: boolean): { inputs: Tensor[]; at: (p: Part) => number } {
+  const parts = [q, k, v];
+  const inputs = packed ? [...new Set(parts.map((p) => p.tensor))] : parts.map((p) => p.tensor);
+  return { inputs, at: (p) => (packed ? inputs.indexOf(p.tensor) : parts.indexOf(p)) };
+}
 
 /**
  * Attention with the [B, H, Lq, Lk] scores stored: S = q kᵀ (a matmul per batch and head, read
@@ -389,12 +401,7 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
   const upper = causal ? ({ zero: 'upper', offset: lk - lq } as const) : undefined;
   gemm({ label: `${label}: P v`, m: lq, n: dh, k: lk, batchShape, a: scores(probs), b: view(v, kvCapacity), c: view(outPart, lq), band: lower });
 
-  // The autograd inputs, and which one each part is: the blocks of a packed projection are
-  // disjoint, so they share their tensor's input and one gradient tensor holds all of theirs;
-  // q, k and v passed whole are three inputs even when they are one tensor (autograd sums).
-  const parts = [q, k, v];
-  const inputs = packed ? [...new Set(parts.map((p) => p.tensor))] : parts.map((p) => p.tensor);
-  const at = (p: Part) => (packed ? inputs.indexOf(p.tensor) : parts.indexOf(p));
+  const { inputs, at } = autogradInputs(q, k, v, packed);
   const result = record(
     'attention',
     bias ? [...inputs, bias] : inputs,
@@ -487,10 +494,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
     workgroups: [Math.ceil(lq / SUBGROUPS_WG), heads, batch],
   });
 
-  // As in materialized(): the autograd inputs, and which one each part is.
-  const parts = [q, k, v];
-  const inputs = packed ? [...new Set(parts.map((p) => p.tensor))] : parts.map((p) => p.tensor);
-  const at = (p: Part) => (packed ? inputs.indexOf(p.tensor) : parts.indexOf(p));
+  const { inputs, at } = autogradInputs(q, k, v, packed);
   const n = inputs.length;
   const result = record(
     'attention',
@@ -567,8 +571,8 @@ export type PackedInputs = { qkv: Tensor } | { q: Tensor; kv: Tensor };
  * v (attention to another sequence). A model then projects with one product instead of three
  * (or two), and the packed tensor's gradient comes back as one tensor, so the backward is one
  * product for the input and one for the weights. Same options as attention() (heads last; no
- * kvLength: a KV cache keeps k and v apart). The materialized path multiplies the blocks where
- * they lie; the fused path takes copies of them.
+ * kvLength: a KV cache keeps k and v apart). The materialized and subgroups paths read the
+ * blocks where they lie; the fused path takes copies of them.
  */
 export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOptions, 'headsLast' | 'kvLength'> = {}): Tensor {
   const packed = 'qkv' in inputs ? inputs.qkv : inputs.kv;
