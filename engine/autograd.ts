@@ -9,10 +9,11 @@
 // scope that created it ends and no returned tensor can reach it.
 //
 // Summing a tensor's gradients costs an add per extra consumer, a pass over the whole tensor
-// (a transformer's residual stream has two consumers per block). An op whose backward can add
-// into its result for free (a matmul's epilogue, a norm's last loop) declares which of its
-// inputs it `accumulates`: it then receives the gradient summed so far for them and returns the
-// total, and the add disappears.
+// (a transformer's residual stream has two consumers per block, a tied embedding three). An op
+// whose backward can add into its result for free (a matmul's epilogue, a norm's last loop, the
+// embedding's gather) declares which of its inputs it `accumulates`: it then receives the
+// gradient summed so far for them (a leaf's `.grad`, for a parameter) and returns the total, and
+// the add disappears.
 
 import { Tensor, keep, setNodeReleaser, tidy, trackNode, fmtShape } from './tensor.ts';
 import { sameShape } from './shape.ts';
@@ -119,7 +120,7 @@ export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: b
   const order = topoOrder(loss.node);
   const grads = new Map<GradNode, Tensor>();
   noGrad(() => {
-    grads.set(loss.node!, keep(grad ? grad.view(loss.shape) : onesLike(loss)));
+    grads.set(loss.node!, keep(grad ? grad.view(loss.shape) : seedOfOnes(loss)));
     for (const node of order) {
       const g = grads.get(node);
       grads.delete(node);
@@ -130,12 +131,19 @@ export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: b
             'call backward inside the same tidy as the forward pass, or pass { retainGraph: true }',
         );
       }
-      // The running gradients this backward adds into: taken out of the map (the backward returns
-      // their sums), for inputs that are computed (a leaf keeps its .grad) and seen once here.
+      // The running gradients this backward adds into, for inputs seen once here: taken out of
+      // the map for a computed input, out of `.grad` for a leaf (what its other consumers, or an
+      // earlier backward, left there); the backward returns their sums.
       const acc = node.inputs.map((input, i) => {
-        const running = node.accumulates.includes(i) && input.node && node.inputs.indexOf(input) === i ? grads.get(input.node) : undefined;
-        if (!running) return null;
-        grads.delete(input.node!);
+        if (!node.accumulates.includes(i) || node.inputs.indexOf(input) !== i) return null;
+        if (input.node) {
+          const running = grads.get(input.node);
+          if (!running) return null;
+          grads.delete(input.node);
+          return running;
+        }
+        const running = input.requiresGrad ? input.grad : null;
+        if (running) input.grad = null;
         return running;
       });
       const inputGrads = distinct(tidy(() => node.backward(g, node.saved, acc)), [g, ...node.saved, ...acc.filter((t): t is Tensor => t !== null)]);
@@ -143,8 +151,10 @@ export function backward(loss: Tensor, grad?: Tensor, options: { retainGraph?: b
       acc.forEach((t, i) => {
         if (!t) return;
         // A backward that returned nothing for the input leaves its running gradient as it was.
+        const input = node.inputs[i];
         if (inputGrads[i]) t.dispose();
-        else accumulate(grads, node.inputs[i].node!, t);
+        else if (input.node) accumulate(grads, input.node, t);
+        else input.grad = t;
       });
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
@@ -186,13 +196,25 @@ function topoOrder(root: GradNode): GradNode[] {
 }
 
 // Late-bound so that this file does not import the op modules (they import it).
-let ops: { add: (a: Tensor, b: Tensor) => Tensor; onesLike: (t: Tensor) => Tensor } | null = null;
+let ops: { add: (a: Tensor, b: Tensor) => Tensor } | null = null;
 export function bindAutogradOps(o: NonNullable<typeof ops>): void {
   ops = o;
 }
 
-function onesLike(t: Tensor): Tensor {
-  return ops!.onesLike(t);
+// The seeds backward() made itself: ones, known on the host. A backward that would multiply by
+// its incoming gradient may skip that when it is one of these (isOnesSeed).
+const onesSeeds = new WeakSet<Tensor>();
+
+/** A one shaped like the (scalar) loss, uploaded: no dispatch, unlike a fill. */
+function seedOfOnes(loss: Tensor): Tensor {
+  const seed = Tensor.fromData([1], loss.shape);
+  onesSeeds.add(seed);
+  return seed;
+}
+
+/** Whether `g` is a seed of ones that backward() made: multiplying by it changes nothing. */
+export function isOnesSeed(g: Tensor): boolean {
+  return onesSeeds.has(g);
 }
 
 function addOwned(a: Tensor, b: Tensor): Tensor {

@@ -2,12 +2,19 @@
 //
 // Node has no built-in WebGPU: there we load Dawn through the npm package `webgpu`. The import
 // specifier is kept in a variable so that bundlers building the browser page never try to
-// resolve it. Deno and browsers expose `navigator.gpu`.
+// resolve it. Browsers expose `navigator.gpu`. Deno has both: its built-in `navigator.gpu` (wgpu)
+// and, through its Node compatibility, the same Dawn package. Deno takes Dawn when it loads
+// (`-A`, or `--allow-ffi`, and node_modules installed): wgpu in Deno 2.9 exposes no subgroups,
+// and without them the products and attention on a software adapter run 2-3x slower
+// (BENCHMARKS.md). WEBGPU_IMPL=builtin picks Deno's own; WEBGPU_IMPL=dawn insists on Dawn.
 
 export type Runtime = 'node' | 'deno' | 'browser';
+/** Which WebGPU implementation the engine talks to. */
+export type Implementation = 'dawn' | 'deno-builtin' | 'browser';
 
 export interface AdapterReport {
   runtime: Runtime;
+  implementation: Implementation;
   vendor: string;
   architecture: string;
   device: string;
@@ -68,25 +75,54 @@ function prepareSoftwareDriver(runtime: Runtime): void {
   }
 }
 
-async function findGPU(runtime: Runtime): Promise<GPU> {
+async function loadDawn(): Promise<GPU> {
+  const specifier = 'webgpu';
+  const mod: any = await import(/* @vite-ignore */ specifier);
+  Object.assign(globalThis, mod.globals);
+  return mod.create([]) as GPU;
+}
+
+function readEnv(runtime: Runtime, key: string): string | undefined {
+  const g = globalThis as any;
+  try {
+    return runtime === 'deno' ? g.Deno.env.get(key) : g.process?.env?.[key];
+  } catch {
+    return undefined; // Deno without --allow-env
+  }
+}
+
+async function findGPU(runtime: Runtime): Promise<{ gpu: GPU; implementation: Implementation }> {
   prepareSoftwareDriver(runtime);
   const nav = (globalThis as any).navigator;
-  if (nav?.gpu) return nav.gpu as GPU;
+  if (runtime === 'deno') {
+    const wanted = readEnv(runtime, 'WEBGPU_IMPL');
+    if (wanted !== undefined && wanted !== 'dawn' && wanted !== 'builtin') {
+      throw new GPUUnavailableError(`WEBGPU_IMPL must be 'dawn' or 'builtin', not '${wanted}'.`);
+    }
+    if (wanted !== 'builtin') {
+      try {
+        return { gpu: await loadDawn(), implementation: 'dawn' };
+      } catch (e) {
+        if (wanted === 'dawn') {
+          throw new GPUUnavailableError(
+            `WEBGPU_IMPL=dawn, but the npm package 'webgpu' (Dawn) could not be loaded under Deno: ${(e as Error).message}. ` +
+              "Run 'npm ci' and give Deno -A (or --allow-ffi --allow-read --allow-env).",
+          );
+        }
+      }
+    }
+    if (nav?.gpu) return { gpu: nav.gpu as GPU, implementation: 'deno-builtin' };
+    throw new GPUUnavailableError(`Deno did not expose navigator.gpu and Dawn could not be loaded. ${HOW_TO_INSTALL}`);
+  }
+  if (nav?.gpu) return { gpu: nav.gpu as GPU, implementation: 'browser' };
   if (runtime === 'node') {
-    const specifier = 'webgpu';
-    let mod: any;
     try {
-      mod = await import(/* @vite-ignore */ specifier);
+      return { gpu: await loadDawn(), implementation: 'dawn' };
     } catch (e) {
       throw new GPUUnavailableError(
         `Node has no built-in WebGPU and the npm package 'webgpu' (Dawn) could not be loaded: ${(e as Error).message}. Run 'npm ci'.`,
       );
     }
-    Object.assign(globalThis, mod.globals);
-    return mod.create([]) as GPU;
-  }
-  if (runtime === 'deno') {
-    throw new GPUUnavailableError(`Deno did not expose navigator.gpu. ${HOW_TO_INSTALL}`);
   }
   throw new GPUUnavailableError(
     'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, Edge or Safari, ' +
@@ -123,7 +159,7 @@ export interface DeviceOptions {
 
 export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDevice> {
   const runtime = currentRuntime();
-  const gpu = await findGPU(runtime);
+  const { gpu, implementation } = await findGPU(runtime);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   if (!adapter) throw new GPUUnavailableError(`No WebGPU adapter was found (${runtime}). ${runtime === 'browser' ? BROWSER_NO_ADAPTER : HOW_TO_INSTALL}`);
 
@@ -140,6 +176,7 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
   for (const k in device.limits) limits[k] = (device.limits as any)[k];
   const report: AdapterReport = {
     runtime,
+    implementation,
     vendor: info.vendor ?? '',
     architecture: info.architecture ?? '',
     device: info.device ?? '',
@@ -154,5 +191,6 @@ export async function openDevice(options: DeviceOptions = {}): Promise<OpenedDev
 /** One line naming the adapter, for logs and result files. */
 export function describeAdapter(r: AdapterReport): string {
   const name = r.description || r.device || r.architecture || 'unknown adapter';
-  return `${r.vendor || '?'} ${name}${r.isFallbackAdapter ? ' (software/fallback)' : ''} via ${r.runtime}`;
+  const via = r.runtime === 'deno' ? `deno (${r.implementation === 'dawn' ? 'Dawn' : 'built-in WebGPU'})` : r.runtime;
+  return `${r.vendor || '?'} ${name}${r.isFallbackAdapter ? ' (software/fallback)' : ''} via ${via}`;
 }

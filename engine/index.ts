@@ -60,7 +60,7 @@ function guardAll<M extends object>(module: M): M {
 import { bindAutogradOps } from './autograd.ts';
 import { engine } from './runtime.ts';
 
-bindAutogradOps({ add: elementwise.add, onesLike: elementwise.onesLike });
+bindAutogradOps({ add: elementwise.add });
 
 /** Bytes held by the buffer pool (in use, free, waiting). */
 export function memoryStats() {

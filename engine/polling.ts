@@ -20,10 +20,11 @@ const SLOW_POLL_MS = 4;
 let waiting = 0;
 let realSetImmediate: unknown = null;
 
-/** `pending`, awaited with Dawn's polling slowed down (Node only; elsewhere just `pending`). */
-export async function politely<T>(runtime: AdapterReport['runtime'], pending: Promise<T>): Promise<T> {
+/** `pending`, awaited with Dawn's polling slowed down (Dawn only, in Node or Deno; elsewhere just
+ *  `pending`). */
+export async function politely<T>(implementation: AdapterReport['implementation'], pending: Promise<T>): Promise<T> {
   const g = globalThis as any;
-  if (runtime !== 'node' || typeof g.setImmediate !== 'function') return pending;
+  if (implementation !== 'dawn' || typeof g.setImmediate !== 'function') return pending;
   // Waits may overlap (two reads in flight): the first one in swaps, the last one out restores.
   if (waiting++ === 0) {
     realSetImmediate = g.setImmediate;

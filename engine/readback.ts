@@ -16,7 +16,7 @@ export class Readback {
 
   constructor(
     private readonly device: GPUDevice,
-    private readonly runtime: AdapterReport['runtime'],
+    private readonly implementation: AdapterReport['implementation'],
     private readonly errors: GPUErrors,
   ) {}
 
@@ -44,7 +44,7 @@ export class Readback {
 
   /** Waits for a GPU promise politely (engine/polling.ts) and under the deadline. */
   wait<T>(pending: Promise<T>): Promise<T> {
-    return politely(this.runtime, this.deadline(pending));
+    return politely(this.implementation, this.deadline(pending));
   }
 
   /** `pending`, or a GPUHangError (and a lost device) once it has taken hangSeconds. */

@@ -54,7 +54,7 @@ export class Engine {
     this.uniforms = new DataView(this.arenaHost.buffer);
     this.arena = device.createBuffer({ size: this.arenaHost.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     this.errors = new GPUErrors(device);
-    this.readback = new Readback(device, adapter.runtime, this.errors);
+    this.readback = new Readback(device, adapter.implementation, this.errors);
   }
 
   /**

@@ -6,6 +6,8 @@
 //              (the host rejects out-of-range ids when it has them; ids made on the GPU are
 //              clamped here so that a bad id can never read outside the table)
 //   backward   dtable[v, j] = sum over k in offsets[v] .. offsets[v + 1] of g[positions[k], j]
+//              (+ dtable_in[v, j] with ACCUMULATE: the gradient the table already has from its
+//              other uses, a tied output head's say, so that autograd needs no separate add)
 // For the backward the host sorts positions by id (CSR: `positions` lists, id by id, the
 // positions holding that id in increasing order; `offsets` has vocab + 1 entries). Every output
 // element is then owned by one invocation that adds its rows in a fixed order: repeated ids
@@ -29,9 +31,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 @group(0) @binding(5) var<storage, read> offsets: array<u32>;
 @group(0) @binding(6) var<storage, read> positions: array<u32>;
+@group(0) @binding(7) var<storage, read> dtable_in: array<f32>;
 
 override WG: u32 = 64u;
 override PER_THREAD: u32 = 4u;
+override ACCUMULATE: bool = false;
 
 fn first_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return (gid.x + gid.y * nwg.x * WG) * PER_THREAD;
@@ -57,6 +61,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let v = e / p.dim;
     let j = e % p.dim;
     var acc = 0.0;
+    if (ACCUMULATE) { acc = dtable_in[e]; }
     for (var q = offsets[v]; q < offsets[v + 1u]; q++) { acc += g[positions[q] * p.dim + j]; }
     out[e] = acc;
   }

@@ -7,6 +7,9 @@
 // work spreads over many invocations and no single float sum runs over a very long row.
 // Neighbouring invocations own neighbouring `inner` positions, so with inner > 1 their loads
 // are adjacent in memory.
+// With ACCUMULATE (sums, last pass only) each output also adds the element of `addend` at its
+// index: a gradient summed over a batch lands on the gradient its tensor already has from other
+// consumers without a separate add.
 
 struct Params {
   outer: u32,
@@ -20,9 +23,11 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> addend: array<f32>;
 
 override OP: u32 = 0u;   // 0 = sum, 1 = max
 override WG: u32 = 64u;
+override ACCUMULATE: bool = false;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -40,5 +45,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (OP == 1u) { acc = max(acc, v); } else { acc += v; }
   }
   if (OP == 0u) { acc *= p.scale; }
+  if (ACCUMULATE) { acc += addend[idx]; }
   out[idx] = acc;
 }

@@ -4,7 +4,7 @@ import { describeAdapter, initEngine, GPUUnavailableError } from '../engine/inde
 try {
   const e = await initEngine();
   const a = e.adapter;
-  console.log(`runtime:  ${a.runtime} ${(globalThis as any).process?.version ?? ''}`);
+  console.log(`runtime:  ${a.runtime} ${(globalThis as any).process?.version ?? ''} (WebGPU: ${a.implementation})`);
   console.log(`adapter:  ${describeAdapter(a)}`);
   console.log(`vendor:   ${a.vendor || '?'}  architecture: ${a.architecture || '?'}  device: ${a.device || '?'}`);
   console.log(`fallback: ${a.isFallbackAdapter ? 'yes (software rendering: expect CPU speeds)' : 'no'}`);

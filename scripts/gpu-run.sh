@@ -49,7 +49,7 @@ stage() {
   local rc=${PIPESTATUS[0]}
   collect "$name" <"$OUT/.stage"
   rm -f "$OUT/.stage"
-  local secs=$(echo "$(date +%s.%N) - $s" | bc)
+  local secs=$(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   log "== $name: exit $rc after ${secs}s$([ "$rc" = 124 ] && echo ' (TIMED OUT)')"
   echo "{\"stage\":\"$name\",\"rc\":$rc,\"seconds\":$secs}" >>"$RES"
 }

@@ -15,6 +15,7 @@ import { max } from './reduce.ts';
 import { softmax } from './softmax.ts';
 import { gemm, matmul, type GemmOperand } from './matmul.ts';
 import { sum } from './reduce.ts';
+import { sumFirstAxisPlus } from './reduce_kernel.ts';
 import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { engine } from '../runtime.ts';
 
@@ -88,11 +89,17 @@ export interface AttentionOptions {
  */
 export type AttentionPath = 'fused' | 'subgroups' | 'materialized';
 
-// The most bytes the materialized path may spend on one [B, H, Lq, Lk] score tensor.
+// The most bytes the materialized path may spend on one [B, H, Lq, Lk] score tensor: on a
+// software adapter, in the CPU's memory; on a GPU, in its own, where the path also keeps the
+// probabilities and, in the backward, their gradient (about three times this).
 const MATERIALIZED_MAX_BYTES = 64 * 2 ** 20;
+const GPU_MATERIALIZED_MAX_BYTES = 256 * 2 ** 20;
 
 /**
- * Which implementation runs. A real GPU takes the fused kernels, which never store the scores.
+ * Which implementation runs. On a real GPU the scores are materialized whenever they fit a
+ * budget: on an H200 that path ran forward and backward 2.5-5x faster than the fused kernels
+ * (their backward is the slow part), at L = 512 to 2048 (BENCHMARKS.md); longer sequences take
+ * the fused kernels, which never store the scores, and so do decode steps (the split path).
  * On a software adapter every lane of attention.wgsl loads the same k and v rows, one load per
  * lane, and runs about 10x slower than the matmul kernels that share loads across a subgroup
  * (BENCHMARKS.md). There, heads of up to 16 take attention_subgroups.wgsl where the adapter has
@@ -104,14 +111,14 @@ function attentionPath(c: Checked, forced?: AttentionPath): AttentionPath {
     throw new Error(`attention: the subgroups path needs subgroups of at least 8 lanes and ${SUBGROUPS_STORAGE_BUFFERS} storage buffers per shader stage, which this device lacks`);
   }
   if (forced) return forced;
-  if (!isSoftwareAdapter()) return 'fused';
+  const scoresFit = (budget: number) => 4 * c.batch * c.heads * c.lq * c.lk <= Math.min(budget, engine().device.limits.maxStorageBufferBindingSize);
+  if (!isSoftwareAdapter()) return c.lq >= SPLIT_BELOW_ROWS && scoresFit(GPU_MATERIALIZED_MAX_BYTES) ? 'materialized' : 'fused';
   const subgroups = c.dh <= SUBGROUPS_MAX_HEAD_SIZE && subgroupsPathAvailable();
   // A decode step: one workgroup per (batch, head) keeps the cores busy only if there are enough
   // of them; otherwise the split path spreads each row's keys over several.
   if (c.lq < SPLIT_BELOW_ROWS) return subgroups && c.batch * c.heads >= SUBGROUPS_MIN_DECODE_WORKGROUPS ? 'subgroups' : 'fused';
   if (subgroups) return 'subgroups';
-  const bytes = 4 * c.batch * c.heads * c.lq * c.lk;
-  return bytes <= Math.min(MATERIALIZED_MAX_BYTES, engine().device.limits.maxStorageBufferBindingSize) ? 'materialized' : 'fused';
+  return scoresFit(MATERIALIZED_MAX_BYTES) ? 'materialized' : 'fused';
 }
 
 /** Whether this device can run the 'subgroups' path. */
@@ -186,9 +193,22 @@ function maskParams(c: Checked, o: AttentionOptions) {
 }
 
 /** The bias's gradient from dS [B, H, Lq, Lk]: a bias shared by the batch gets the batch's sum. */
-function biasGrad(ds: Tensor, bias: Tensor, c: Checked): Tensor {
+function biasGrad(ds: Tensor, bias: Tensor, c: Checked, acc: Tensor | null): Tensor {
   const { batch, heads, lq, lk } = c;
-  return c.biasBatch > 1 || batch === 1 ? ds.view(bias.shape) : reshape(sum(reshape(ds, [batch, heads * lq * lk]), 0), bias.shape);
+  if (!sumsBiasGrad(c)) return ds.view(bias.shape);
+  const perBatch = reshape(ds, [batch, heads * lq * lk]);
+  return reshape(acc ? sumFirstAxisPlus(perBatch, acc.view([heads * lq * lk])) : sum(perBatch, 0), bias.shape);
+}
+
+/** Whether the bias gradient is a sum over the batch: then it can also take in the gradient the
+ *  bias has from other consumers (T5's position bias feeds every layer) in the same pass. */
+function sumsBiasGrad(c: Checked): boolean {
+  return c.biasBatch <= 1 && c.batch > 1;
+}
+
+/** The inputs whose running gradient the backward adds into (autograd's `accumulates`). */
+function accumulatedInputs(inputs: Tensor[], bias: Tensor | undefined, c: Checked): number[] {
+  return bias && sumsBiasGrad(c) ? [inputs.length] : [];
 }
 
 /** The options, as the labels of dispatches and errors give them. */
@@ -406,7 +426,7 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
     'attention',
     bias ? [...inputs, bias] : inputs,
     out,
-    (g, kept) => {
+    (g, kept, acc) => {
       const sp = kept[inputs.length];
       const bl = `${label} backward`;
       const gPart = whole(g, headsLast);
@@ -430,11 +450,12 @@ function materialized(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Chec
       let dbias: Tensor | null = null;
       if (bias.requiresGrad) {
         // A bias shared by the batch gets the batch's sum; a per-batch bias its own rows.
-        dbias = biasGrad(ds, bias, c);
+        dbias = biasGrad(ds, bias, c, acc[inputs.length]);
       }
       return [...grads, dbias];
     },
     [...inputs, probs],
+    accumulatedInputs(inputs, bias, c),
   );
   probs.dispose();
   return result;
@@ -500,7 +521,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
     'attention',
     bias ? [...inputs, bias] : inputs,
     out,
-    (g, kept) => {
+    (g, kept, acc) => {
       const [so, slse] = [kept[n], kept[n + 1]];
       const sbias = bias ? kept[n + 2] : null;
       const smask = mask ? kept[n + (bias ? 3 : 2)] : null;
@@ -555,9 +576,10 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
         ds.dispose();
         return [...result, null];
       }
-      return [...result, biasGrad(ds, bias, c)];
+      return [...result, biasGrad(ds, bias, c, acc[n])];
     },
     [...inputs, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])],
+    accumulatedInputs(inputs, bias, c),
   );
   lse.dispose();
   return result;

@@ -3,7 +3,7 @@
 
 import { Kernel } from '../kernel.ts';
 import { Tensor, fmtShape, full } from '../tensor.ts';
-import { isGradEnabled, record } from '../autograd.ts';
+import { isGradEnabled, isOnesSeed, record } from '../autograd.ts';
 import { sameShape } from '../shape.ts';
 import { mul } from './elementwise.ts';
 import { sum } from './reduce.ts';
@@ -91,7 +91,9 @@ export function crossEntropy(logits: Tensor, targets: Tensor, options: CrossEntr
   // The upstream gradient is one value per row for 'none' (broadcast along the classes), one
   // scalar otherwise; the saved gradient already holds the 1/count of 'mean'.
   const upstreamShape = reduction === 'none' ? [...targets.shape, 1] : [];
-  const result = record('crossEntropy', [logits], out, (g, [sgrad]) => [mul(sgrad, g.view(upstreamShape))], [grad]);
+  // The forward wrote the gradient for an upstream gradient of one: backward()'s own seed needs
+  // no multiply.
+  const result = record('crossEntropy', [logits], out, (g, [sgrad]) => [isOnesSeed(g) ? sgrad : mul(sgrad, g.view(upstreamShape))], [grad]);
   grad.dispose();
   return result;
 }

@@ -61,7 +61,7 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
     'embedding',
     [table],
     out,
-    (g, [sids]) => {
+    (g, [sids], [dtableIn]) => {
       const blabel = `${label} backward`;
       const csr = positionsById(sids.host!, vocab);
       const offsets = Tensor.fromData(csr.offsets, [vocab + 1], 'u32');
@@ -69,13 +69,21 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
       const dtable = Tensor.empty([vocab, dim]);
       backwardKernel.dispatch({
         label: blabel,
-        buffers: { g: g.arg(blabel), offsets: offsets.arg(blabel), positions: positions.arg(blabel), out: dtable.arg(blabel) },
+        buffers: {
+          g: g.arg(blabel),
+          offsets: offsets.arg(blabel),
+          positions: positions.arg(blabel),
+          out: dtable.arg(blabel),
+          // Bound but not read without ACCUMULATE.
+          dtable_in: (dtableIn ?? g).arg(blabel),
+        },
         params: { n: vocab, dim, vocab },
-        constants: { WG, PER_THREAD },
+        constants: { WG, PER_THREAD, ACCUMULATE: dtableIn ? 1 : 0 },
         workgroups: grid(dtable.size, WG * PER_THREAD),
       });
       return [dtable];
     },
     [ids],
+    [0],
   );
 }

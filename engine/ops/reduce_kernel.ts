@@ -14,22 +14,24 @@ const CHUNK = 256;
 
 export type Reduction = 'sum' | 'max';
 
-/** One pass over [outer, r, inner]; returns [outer, chunks, inner]. */
-function pass(label: string, op: Reduction, x: Tensor, outer: number, r: number, inner: number, scale: number, chunk: number): Tensor {
+/** One pass over [outer, r, inner]; returns [outer, chunks, inner], plus `addend` if given. */
+function pass(label: string, op: Reduction, x: Tensor, outer: number, r: number, inner: number, scale: number, chunk: number, addend?: Tensor): Tensor {
   const chunks = Math.ceil(r / chunk);
   const out = Tensor.empty([outer, chunks, inner]);
   kernel.dispatch({
     label,
-    buffers: { x: x.arg(label), out: out.arg(label) },
+    // The addend is bound but not read without ACCUMULATE.
+    buffers: { x: x.arg(label), out: out.arg(label), addend: (addend ?? x).arg(label) },
     params: { outer, r, inner, chunk, chunks, scale },
-    constants: { OP: op === 'sum' ? 0 : 1, WG },
+    constants: { OP: op === 'sum' ? 0 : 1, WG, ACCUMULATE: addend ? 1 : 0 },
     workgroups: grid(outer * chunks * inner, WG),
   });
   return out;
 }
 
-/** Reduces axes [from, to) of x, which must be adjacent; result keeps them as size 1. */
-function reduceSpan(op: Reduction, x: Tensor, from: number, to: number, scale: number): Tensor {
+/** Reduces axes [from, to) of x, which must be adjacent; result keeps them as size 1. A sum
+ *  may add `addend` (as many elements as the result) in its last pass. */
+function reduceSpan(op: Reduction, x: Tensor, from: number, to: number, scale: number, addend?: Tensor): Tensor {
   const label = `${op} ${fmtShape(x.shape)} axes ${from}..${to - 1}`;
   const prod = (a: number, b: number) => a * b;
   const outer = x.shape.slice(0, from).reduce(prod, 1);
@@ -44,7 +46,7 @@ function reduceSpan(op: Reduction, x: Tensor, from: number, to: number, scale: n
     cur = next;
     r = cur.shape[1];
   }
-  const out = pass(label, op, cur, outer, r, inner, scale, r);
+  const out = pass(label, op, cur, outer, r, inner, scale, r, addend);
   if (cur !== x) cur.dispose();
   const shaped = out.view(outShape);
   out.dispose();
@@ -68,6 +70,18 @@ function reduceKeep(op: Reduction, x: Tensor, axes: number[], scale: number): Te
     cur = next;
   });
   return cur;
+}
+
+/** x summed over its first axis, plus `addend` (shaped like the result) in the same pass. */
+export function sumFirstAxisPlus(x: Tensor, addend: Tensor): Tensor {
+  const shape = x.shape.slice(1);
+  if (!sameShape(addend.shape, shape)) {
+    throw new Error(`sumFirstAxisPlus: addend ${fmtShape(addend.shape)} does not match the sum of ${fmtShape(x.shape)} over its first axis`);
+  }
+  const summed = reduceSpan('sum', x, 0, 1, 1, addend);
+  const out = summed.view(shape);
+  summed.dispose();
+  return out;
 }
 
 /** Sums a broadcast gradient back down to `shape` (the inverse of broadcasting). */

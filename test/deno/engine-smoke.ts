@@ -1,5 +1,6 @@
-// Runs under Deno (built-in navigator.gpu): a few ops forward and backward, printed as JSON for
-// test/engine/deno.test.ts to compare with a CPU reference.
+// Runs under Deno, on Dawn (the default) or Deno's built-in WebGPU (WEBGPU_IMPL=builtin): a few ops
+// forward and backward, printed as JSON for test/engine/deno.test.ts to compare with a CPU
+// reference.
 import * as E from '../../engine/index.ts';
 
 const engine = await E.initEngine({ poison: true });
@@ -14,12 +15,13 @@ const loss = E.tidy(() => {
 console.log(
   JSON.stringify({
     runtime: engine.adapter.runtime,
+    implementation: engine.adapter.implementation,
     adapter: E.describeAdapter(engine.adapter),
     loss: await loss.item(),
     gradX: Array.from(await x.grad!.toArray()),
     gradW: Array.from(await w.grad!.toArray()),
     sumAxis0: Array.from(await E.tidy(() => E.sum(x, 0)).toArray()),
-    // x [2,3] · xᵀ: the matmul variant Deno gets (its WebGPU has no subgroups)
+    // x [2,3] · xᵀ: on the built-in WebGPU (no subgroups) the direct kernel, on Dawn the shared-rows one
     gram: Array.from(await E.tidy(() => E.matmul(x, x, { transB: true })).toArray()),
   }),
 );

@@ -121,7 +121,7 @@ describe('GPU errors', () => {
     // A binding larger than its buffer fails validation on the GPU side.
     k.dispatch({
       label: 'sum [3] (deliberately broken)',
-      buffers: { x: { buffer: x.arg().buffer, size: 1 << 20 }, out: out.arg() },
+      buffers: { x: { buffer: x.arg().buffer, size: 1 << 20 }, out: out.arg(), addend: x.arg() },
       params: { outer: 1, r: 3, inner: 1, chunk: 3, chunks: 1, scale: 1 },
       constants: { OP: 0, WG: 64 },
       workgroups: [1],

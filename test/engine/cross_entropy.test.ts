@@ -72,6 +72,25 @@ describe('crossEntropy', () => {
     }
   });
 
+  it('backward() of the loss itself uses the gradient the forward wrote: no seed fill, no multiply', async () => {
+    for (const reduction of ['mean', 'sum'] as const) {
+      const [rows, len] = [9, 37];
+      const xd = rand(rows * len, 11, -5, 5);
+      const td = randomTargets(rows, len, len, -100, 12);
+      const logits = E.param(E.tensor(xd, [rows, len]));
+      const targets = E.tensor(td, [rows], 'i32');
+      const e = E.engine();
+      const loss = crossEntropy(logits, targets, { reduction });
+      e.startProfile();
+      E.backward(loss);
+      const kernels = (await e.stopProfile()).records.map((r) => r.kernel);
+      expect(kernels).toEqual([]);
+      const ref = R.crossEntropy(xd, td, len, -100, reduction, [1]);
+      expectClose(await logits.grad!.toArray(), ref.grad, 1e-4, 1e-6, `${reduction} gradient`);
+      E.dispose([logits, logits.grad, loss, targets]);
+    }
+  });
+
   it('honours a custom ignoreIndex that is also a valid class', async () => {
     const xd = rand(5 * 4, 5, -2, 2);
     const td = [3, 1, 3, 0, 2];

@@ -53,6 +53,42 @@ describe('embedding', () => {
     expectClose(first, R.embeddingBackward(3, 5, Array.from(ids.host!), await g.toArray()), 1e-5, 1e-3, 'dtable');
   });
 
+  it('a table used several times gets the sum of its gradients, over uses and over backward calls', async () => {
+    // Two lookups and a tied output head (x · tableᵀ), as T5 uses its shared embedding; the
+    // lookup that backward reaches second adds into the gradient the first left (ACCUMULATE).
+    const [vocab, dim, n1, n2, rows] = [13, 6, 23, 9, 5];
+    const ids1 = randomIds(n1, vocab, 21);
+    const ids2 = randomIds(n2, vocab, 22);
+    const [td, g1, g2, g3, xd] = [rand(vocab * dim, 23), rand(n1 * dim, 24), rand(n2 * dim, 25), rand(rows * vocab, 26), rand(rows * dim, 27)];
+    const table = E.param(E.tensor(td, [vocab, dim]));
+    const [t1, t2, t3, x] = [E.tensor(g1, [n1, dim]), E.tensor(g2, [n2, dim]), E.tensor(g3, [rows, vocab]), E.tensor(xd, [rows, dim])];
+    // Backward reaches the head first (as in T5, where it comes last), then the lookups, so
+    // neither lookup needs an add; the labels of the backward's dispatches say so. (In the second
+    // backward the head's gradient is added to the first's: the product accumulates into its A
+    // operand only.)
+    const loss = async (first: boolean) => {
+      const e = E.engine();
+      e.startProfile();
+      E.tidy(() => {
+        const l1 = E.sum(E.mul(embedding(table, E.tensor(ids1, [n1], 'i32')), t1));
+        const l2 = E.sum(E.mul(embedding(table, E.tensor(ids2, [n2], 'i32')), t2));
+        const l3 = E.sum(E.mul(E.matmul(x, table, { transB: true }), t3));
+        E.backward(E.add(E.add(l1, l2), l3));
+      });
+      const labels = (await e.stopProfile()).records.map((r) => r.label);
+      expect(labels.filter((l) => l.startsWith(`add [${vocab},${dim}]`))).toHaveLength(first ? 0 : 1);
+    };
+    const want = new Float64Array(vocab * dim);
+    const head = R.embeddingBackward(vocab, dim, [], []);
+    for (let r = 0; r < rows; r++) for (let v = 0; v < vocab; v++) for (let j = 0; j < dim; j++) head[v * dim + j] += g3[r * vocab + v] * xd[r * dim + j];
+    [R.embeddingBackward(vocab, dim, ids1, g1), R.embeddingBackward(vocab, dim, ids2, g2), head].forEach((d) => d.forEach((v, i) => (want[i] += v)));
+    await loss(true);
+    expectClose(await table.grad!.toArray(), want, 1e-5, 1e-6, 'dtable after one backward');
+    await loss(false);
+    expectClose(await table.grad!.toArray(), want.map((v) => 2 * v), 1e-5, 1e-6, 'dtable after two');
+    E.dispose([table, table.grad, t1, t2, t3, x]);
+  });
+
   it('backward matches finite differences', async () => {
     const ids = E.tensor([2, 0, 2, 2, 4], [5], 'i32');
     await checkGradients((t) => embedding(t, ids), [{ data: rand(5 * 3, 3), shape: [5, 3] }]);

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import * as R from '../../reference/reduce.ts';
+import { sumFirstAxisPlus } from '../../engine/ops/reduce_kernel.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -37,6 +38,25 @@ describe('reductions', () => {
       await checkGradients((x) => f(x), [{ data: rand(7, 5), shape: [7] }]);
     });
   }
+  it('sums over the first axis plus an addend in the same pass (the bias gradient of attention)', async () => {
+    // [3, 7, 5]: one pass; [600, 3]: few outputs and a long axis, so the addend rides on the
+    // second of two passes.
+    for (const shape of [[3, 7, 5], [600, 3], [1, 4]]) {
+      const x = rand(sizeOfShape(shape), shape[0]);
+      const rest = shape.slice(1);
+      const addend = rand(sizeOfShape(rest), 7);
+      const want = R.reduce(x, shape, [0], 'sum').map((v, i) => v + addend[i]);
+      const [tx, ta] = [E.tensor(x, shape), E.tensor(addend, rest)];
+      const got = sumFirstAxisPlus(tx, ta);
+      expect(got.shape).toEqual(rest);
+      expectClose(await got.toArray(), want, 1e-5, 1e-5, `sum of ${shape} plus addend`);
+      E.dispose([tx, ta, got]);
+    }
+    const [x, wrong] = [E.zeros([3, 4]), E.zeros([5])];
+    expect(() => sumFirstAxisPlus(x, wrong)).toThrow(/sumFirstAxisPlus: addend \[5\] does not match the sum of \[3,4\] over its first axis/);
+    E.dispose([x, wrong]);
+  });
+
   it('names the op on a bad axis', () => {
     expect(() => E.sum(E.zeros([2, 3]), 2)).toThrow(/sum: axis 2 is out of range for rank 2/);
   });
