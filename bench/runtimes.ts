@@ -37,6 +37,10 @@ export async function run(args: string[]): Promise<void> {
   const rounds = numberOption(args, '--rounds', 3);
   const json = args.includes('--json');
   const say = (line: string) => json || console.log(line);
+  if (!existsSync(path.join(root, 'bench/run.ts'))) {
+    say('runtimes: runs bench/run.ts under each runtime, so it needs the project checkout (npm ci), not the bundle');
+    return;
+  }
   const deno = process.env.DENO ?? path.join(root, 'node_modules/.bin/deno');
   if (!existsSync(deno)) {
     say(`runtimes: no Deno at ${deno} (npm ci installs it; DENO= names another): nothing to compare`);

@@ -61,6 +61,9 @@ describe('the bundle', () => {
   it('bin/bench lists its benchmarks', () => {
     const r = bin('bench', ['nosuch']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('NAME is one of: attention, matmul, profile, train');
+    expect(r.stderr).toContain('NAME is one of: attention, matmul, profile, runtimes, train');
+    const runtimes = bin('bench', ['runtimes']);
+    expect(runtimes.status, runtimes.stderr).toBe(0);
+    expect(runtimes.stdout).toContain('needs the project checkout');
   });
 });
