@@ -181,21 +181,36 @@ fn product_block(off: vec3<u32>, row0: u32, col0: u32, lane: u32) -> array<vec4<
   return acc;
 }
 
+/** What an entry point starts from: its batch's offsets, its first row and column, and the
+ *  product over its TM x 4 block. The builtins come in as separate values (a struct holding the
+ *  lane id would make workgroup_id non-uniform to WGSL's uniformity analysis, and product_block's
+ *  subgroupBroadcast must run in uniform control flow). */
+struct Block {
+  off: vec3<u32>,
+  row0: u32,
+  col0: u32,
+  acc: array<vec4<f32>, MAX_TM>,
+}
+
+fn lane_block(wid: vec3<u32>, lid_x: u32, lane: u32) -> Block {
+  let off = batch_offsets(wid.z);
+  let row0 = wid.y * TM;
+  let col0 = (wid.x * WG + lid_x) * 4u;
+  return Block(off, row0, col0, product_block(off, row0, col0, lane));
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(subgroup_invocation_id) lane: u32,
 ) {
-  let off = batch_offsets(wid.z);
-  let row0 = wid.y * TM;
-  let col0 = (wid.x * WG + lid.x) * 4u;
-  let acc = product_block(off, row0, col0, lane);
+  let b = lane_block(wid, lid.x, lane);
   for (var i = 0u; i < TM; i++) {
-    let row = row0 + i;
+    let row = b.row0 + i;
     for (var j = 0u; j < 4u; j++) {
-      let col = col0 + j;
-      if (row < p.m && col < p.n) { store(off.z + row * p.ldc + col, acc[i][j]); }
+      let col = b.col0 + j;
+      if (row < p.m && col < p.n) { store(b.off.z + row * p.ldc + col, b.acc[i][j]); }
     }
   }
 }
@@ -205,9 +220,7 @@ fn main(
 // Stores are as dear as loads on lavapipe (a loop over the lanes each), and with a small K (a
 // small model's projections) they are most of what the kernel does. A second entry point
 // because C's binding changes type; WGSL allows both declarations as long as no entry point
-// uses both. Its first lines repeat main's: the builtins stay separate parameters (a struct
-// holding the lane id would make workgroup_id non-uniform to WGSL's uniformity analysis, and
-// product_block's subgroupBroadcast must run in uniform control flow).
+// uses both.
 @group(0) @binding(2) var<storage, read_write> c4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> other4: array<vec4<f32>>;
 
@@ -227,13 +240,53 @@ fn main_vec4(
   @builtin(local_invocation_id) lid: vec3<u32>,
   @builtin(subgroup_invocation_id) lane: u32,
 ) {
-  let off = batch_offsets(wid.z);
-  let row0 = wid.y * TM;
-  let col0 = (wid.x * WG + lid.x) * 4u;
-  let acc = product_block(off, row0, col0, lane);
-  if (col0 >= p.n) { return; }
+  let b = lane_block(wid, lid.x, lane);
+  if (b.col0 >= p.n) { return; }
   for (var i = 0u; i < TM; i++) {
-    let row = row0 + i;
-    if (row < p.m) { store4((off.z + row * p.ldc + col0) / 4u, acc[i]); }
+    let row = b.row0 + i;
+    if (row < p.m) { store4((b.off.z + row * p.ldc + b.col0) / 4u, b.acc[i]); }
+  }
+}
+
+// The product plus its residual, as main_vec4 stores it, and the RMS norm of each row of that
+// sum: in a pre-norm transformer the product that writes the residual stream is followed by the
+// next block's norm, which would otherwise be a dispatch that reads the rows back. One subgroup
+// must hold whole rows, so the op runs this entry only with one workgroup of 8 lanes across
+// (N <= 32; lanes past N hold zeros) and with C, the residual and the normed rows contiguous.
+//   normed[r, j] = sum[r, j] · rstd[r] · norm_weight[j],  rstd[r] = 1 / sqrt(mean_j sum[r, j]² + eps)
+//   norm_stats[r] = (0, rstd[r])   (the layout kernels/norm.wgsl's forward writes for its backward)
+// The row's sum of squares is each lane's dot product of its four columns, added over the lanes
+// by subgroupAdd: no workgroup memory, no barrier.
+@group(0) @binding(5) var<storage, read> norm_weight: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> normed: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> norm_stats: array<f32>;
+
+override NORM_EPS: f32 = 1e-6;
+
+@compute @workgroup_size(WG)
+fn main_norm(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) lid: vec3<u32>,
+  @builtin(subgroup_invocation_id) lane: u32,
+) {
+  let b = lane_block(wid, lid.x, lane);   // wid.x is 0: one workgroup spans the row
+  let live_col = b.col0 < p.n;
+  let w = norm_weight[min(b.col0, p.n - 4u) / 4u];
+  for (var i = 0u; i < TM; i++) {
+    let row = b.row0 + i;
+    let live = live_col && row < p.m;
+    let at = (b.off.z + row * p.ldc + b.col0) / 4u;
+    var v = vec4(0.0);
+    if (live) { v = p.alpha * b.acc[i] + other4[at]; }
+    // In uniform control flow: every lane adds its share, zeros past N and past M.
+    let rstd = inverseSqrt(subgroupAdd(dot(v, v)) / f32(p.n) + NORM_EPS);
+    if (live) {
+      c4[at] = v;
+      normed[at] = v * rstd * w;
+      if (lid.x == 0u) {
+        norm_stats[2u * row] = 0.0;
+        norm_stats[2u * row + 1u] = rstd;
+      }
+    }
   }
 }

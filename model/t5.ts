@@ -118,12 +118,6 @@ export class T5 {
     return E.dropout(x, this.config.dropoutRate, o.rng.nextUint32());
   }
 
-  /** x + dropout(branch output). `branch(r)` returns r + its output; without dropout the add
-   *  rides in the branch's last matmul (one pass fewer per residual). */
-  private residual(x: Tensor, o: ForwardOptions, branch: (r?: Tensor) => Tensor): Tensor {
-    return this.dropsOut(o) ? E.add(x, this.dropout(branch(), o)) : branch(x);
-  }
-
   /** [B, L, H*dKv] -> [B, L, H, dKv], the heads-last layout attention reads directly: no copy. */
   private heads(x: Tensor): Tensor {
     const [B, L] = x.shape;
@@ -155,17 +149,51 @@ export class T5 {
     return E.reshape(bias, [H, queries, keys]);
   }
 
+  /** The feed-forward branch's hidden activations, before its output product. */
+  private ffHidden(x: Tensor, prefix: string): Tensor {
+    if (this.config.feedForwardProj === 'gated-gelu') {
+      return E.mul(E.gelu(this.linear(x, `${prefix}.wi_0.weight`)), this.linear(x, `${prefix}.wi_1.weight`));
+    }
+    return E.relu(this.linear(x, `${prefix}.wi.weight`));
+  }
+
   /** The feed-forward branch on x, plus `residual` when given. */
   private ff(x: Tensor, prefix: string, o: ForwardOptions, residual?: Tensor): Tensor {
-    let h: Tensor;
-    if (this.config.feedForwardProj === 'gated-gelu') {
-      h = E.mul(E.gelu(this.linear(x, `${prefix}.wi_0.weight`)), this.linear(x, `${prefix}.wi_1.weight`));
-    } else if (!this.dropsOut(o)) {
+    if (this.config.feedForwardProj !== 'gated-gelu' && !this.dropsOut(o)) {
       return E.feedForward(x, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), { residual });
-    } else {
-      h = E.relu(this.linear(x, `${prefix}.wi.weight`));
     }
-    return this.linear(this.dropout(h, o), `${prefix}.wo.weight`, residual);
+    return this.linear(this.dropout(this.ffHidden(x, prefix), o), `${prefix}.wo.weight`, residual);
+  }
+
+  /**
+   * The residual stream after a branch, and its RMS norm `next`: the following block's input.
+   * Without dropout, `last(r, weight, eps)` makes both from the branch's last product, which adds
+   * r and, where the engine can, writes the norm in the same pass; with dropout they are the add
+   * and the norm of `branch()`.
+   */
+  private residualNorm(x: Tensor, o: ForwardOptions, next: string, branch: () => Tensor, last: (r: Tensor, weight: Tensor, eps: number) => [Tensor, Tensor]): [Tensor, Tensor] {
+    if (!this.dropsOut(o)) return last(x, this.p(next), this.config.layerNormEpsilon);
+    const sum = E.add(x, this.dropout(branch(), o));
+    return [sum, this.norm(sum, next)];
+  }
+
+  /** residualNorm for an attention block's output projection of `att`. */
+  private afterAttention(x: Tensor, o: ForwardOptions, next: string, att: Tensor, name: string): [Tensor, Tensor] {
+    return this.residualNorm(x, o, next, () => this.linear(this.merge(att), name), (r, w, eps) => E.matmulThenRmsNorm(this.merge(att), this.p(name), r, w, eps, { transB: true }));
+  }
+
+  /** residualNorm for the feed-forward block on h. */
+  private afterFeedForward(x: Tensor, o: ForwardOptions, next: string, h: Tensor, prefix: string): [Tensor, Tensor] {
+    return this.residualNorm(x, o, next, () => this.ff(h, prefix, o), (r, w, eps) =>
+      this.config.feedForwardProj === 'gated-gelu'
+        ? E.matmulThenRmsNorm(this.ffHidden(h, prefix), this.p(`${prefix}.wo.weight`), r, w, eps, { transB: true })
+        : E.feedForwardThenRmsNorm(h, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), r, w, eps),
+    );
+  }
+
+  /** The norm that follows layer i's last block: the next layer's first, or the stack's final one. */
+  private nextNorm(stack: 'encoder' | 'decoder', i: number, layers: number): string {
+    return i + 1 < layers ? `${stack}.block.${i + 1}.layer.0.layer_norm.weight` : `${stack}.final_layer_norm.weight`;
   }
 
   // ---- encoder ------------------------------------------------------------------------------
@@ -176,16 +204,17 @@ export class T5 {
     const L = inputIds.shape[1];
     let x = this.dropout(E.embedding(this.p('shared.weight'), inputIds), o);
     const bias = this.positionBias('encoder', L, L);
+    // h: the normed stream, the input of the next block (after the last layer, the final norm's
+    // output), made together with x by the product that ends each block.
+    let h = this.norm(x, this.nextNorm('encoder', -1, c.numLayers));
     for (let i = 0; i < c.numLayers; i++) {
       const b = `encoder.block.${i}`;
-      const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
       const a = `${b}.layer.0.SelfAttention`;
       const att = E.packedAttention({ qkv: this.packed(h, a, ['q', 'k', 'v']) }, { bias, keyPaddingMask: attentionMask });
-      x = this.residual(x, o, (r) => this.linear(this.merge(att), `${a}.o.weight`, r));
-      const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
-      x = this.residual(x, o, (r) => this.ff(h2, `${b}.layer.1.DenseReluDense`, o, r));
+      const [x1, h2] = this.afterAttention(x, o, `${b}.layer.1.layer_norm.weight`, att, `${a}.o.weight`);
+      [x, h] = this.afterFeedForward(x1, o, this.nextNorm('encoder', i, c.numLayers), h2, `${b}.layer.1.DenseReluDense`);
     }
-    return this.dropout(this.norm(x, 'encoder.final_layer_norm.weight'), o);
+    return this.dropout(h, o);
   }
 
   // ---- decoder ------------------------------------------------------------------------------
@@ -200,15 +229,15 @@ export class T5 {
     const offset = cache?.length ?? 0;
     let x = this.dropout(E.embedding(this.p('shared.weight'), decoderInputIds), o);
     const bias = this.positionBias('decoder', Lt, offset + Lt, offset);
+    // h as in encode: the normed stream that feeds the next block.
+    let h = this.norm(x, this.nextNorm('decoder', -1, c.numDecoderLayers));
     for (let i = 0; i < c.numDecoderLayers; i++) {
       const b = `decoder.block.${i}`;
       const sa = `${b}.layer.0.SelfAttention`;
-      const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
       const self = cache ? this.cachedSelfAttention(h, sa, i, bias, cache) : E.packedAttention({ qkv: this.packed(h, sa, ['q', 'k', 'v']) }, { bias, causal: true });
-      x = this.residual(x, o, (r) => this.linear(this.merge(self), `${sa}.o.weight`, r));
+      const [x1, h2] = this.afterAttention(x, o, `${b}.layer.1.layer_norm.weight`, self, `${sa}.o.weight`);
 
       const ca = `${b}.layer.1.EncDecAttention`;
-      const h2 = this.norm(x, `${b}.layer.1.layer_norm.weight`);
       const q = this.heads(this.linear(h2, `${ca}.q.weight`));
       let cross: Tensor;
       if (cache) {
@@ -220,12 +249,11 @@ export class T5 {
       } else {
         cross = E.packedAttention({ q, kv: this.packed(encoderOut, ca, ['k', 'v']) }, { keyPaddingMask: attentionMask });
       }
-      x = this.residual(x, o, (r) => this.linear(this.merge(cross), `${ca}.o.weight`, r));
-      const h3 = this.norm(x, `${b}.layer.2.layer_norm.weight`);
-      x = this.residual(x, o, (r) => this.ff(h3, `${b}.layer.2.DenseReluDense`, o, r));
+      const [x2, h3] = this.afterAttention(x1, o, `${b}.layer.2.layer_norm.weight`, cross, `${ca}.o.weight`);
+      [x, h] = this.afterFeedForward(x2, o, this.nextNorm('decoder', i, c.numDecoderLayers), h3, `${b}.layer.2.DenseReluDense`);
     }
     if (cache) cache.length += Lt;
-    return this.dropout(this.norm(x, 'decoder.final_layer_norm.weight'), o);
+    return this.dropout(h, o);
   }
 
   /**

@@ -6,13 +6,26 @@
 
 import { Tensor, fmtShape, sizeOf } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { gemm, type GemmOperand } from './matmul.ts';
+import { foldsRmsNorm, gemm, type GemmOperand, type RmsNormOut } from './matmul.ts';
+import { rmsNorm, rmsNormComputed } from './norm.ts';
 
 const rowsOf = (t: Tensor, cols: number): GemmOperand => ({ tensor: t, ld: cols, batchStrides: [] });
 
 /** residual + relu(x · wiᵀ) · woᵀ for x [..., d], wi [dff, d], wo [d, dff]; residual like x or absent. */
 export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residual?: Tensor } = {}): Tensor {
-  const { residual } = options;
+  return block(x, wi, wo, options.residual, null)[0];
+}
+
+/**
+ * [residual + feedForward(x, wi, wo), rmsNorm(that sum, weight, eps)], the norm written by the
+ * second product's pass where it can be (foldsRmsNorm, as in matmulThenRmsNorm).
+ */
+export function feedForwardThenRmsNorm(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor, weight: Tensor, eps: number): [Tensor, Tensor] {
+  const [sum, normed] = block(x, wi, wo, residual, { weight, eps });
+  return [sum, normed ?? rmsNorm(sum, weight, eps)];
+}
+
+function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, thenNorm: { weight: Tensor; eps: number } | null): [Tensor, Tensor | null] {
   const label = `feedForward x ${fmtShape(x.shape)} wi ${fmtShape(wi.shape)} wo ${fmtShape(wo.shape)}${residual ? ' + residual' : ''}`;
   const d = x.shape[x.rank - 1];
   const dff = wi.shape[0];
@@ -28,6 +41,8 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
   const h = Tensor.empty([n, dff]);
   gemm({ label: `${label}: relu(x wiᵀ)`, m: n, n: dff, k: d, batchShape: [], a: rowsOf(x, d), b: rowsOf(wi, d), c: rowsOf(h, dff), transB: true, epilogue: { op: 'relu' } });
   const out = Tensor.empty(x.shape);
+  const fold = thenNorm && residual && foldsRmsNorm(n, d) && thenNorm.weight.rank === 1 && thenNorm.weight.shape[0] === d;
+  const norm: RmsNormOut | null = fold ? { ...thenNorm, normed: Tensor.empty(x.shape), stats: Tensor.empty([n, 2]) } : null;
   gemm({
     label: `${label}: h woᵀ`,
     m: n,
@@ -38,7 +53,7 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
     b: rowsOf(wo, dff),
     c: rowsOf(out, d),
     transB: true,
-    epilogue: residual && { op: 'add', tensor: residual },
+    epilogue: residual && (norm ? { op: 'add-rms-norm', tensor: residual, norm } : { op: 'add', tensor: residual }),
   });
 
   const need = [x.requiresGrad, wi.requiresGrad, wo.requiresGrad];
@@ -63,5 +78,5 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
     [0],
   );
   h.dispose();
-  return result;
+  return [result, norm && rmsNormComputed(result, norm.weight, norm.eps, norm.normed, norm.stats)];
 }

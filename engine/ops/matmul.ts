@@ -9,10 +9,12 @@ import { record } from '../autograd.ts';
 import { engine } from '../runtime.ts';
 import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
+import { rmsNorm, rmsNormComputed } from './norm.ts';
 
 const tiledKernel = new Kernel('matmul');
 const sharedRowsKernel = new Kernel('matmul_subgroups');
 const sharedRowsVec4Kernel = new Kernel('matmul_subgroups', 'main_vec4');
+const sharedRowsNormKernel = new Kernel('matmul_subgroups', 'main_norm');
 
 /**
  * - 'shared-rows': software adapters with subgroups of 8+ lanes (lavapipe through Dawn).
@@ -168,9 +170,30 @@ export interface Gemm {
   tiles?: TileConfig;
 }
 
-/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
-export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor };
-const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
+/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0;
+ *  'add-rms-norm': + tensor, and the RMS norm of each row of the sum into `norm` (foldsRmsNorm). */
+export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor } | { op: 'add-rms-norm'; tensor: Tensor; norm: RmsNormOut };
+const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3, 'add-rms-norm': 1 } as const;
+
+/** Where a product's epilogue writes the RMS norm of its rows: normed like C, stats [rows, 2] as
+ *  kernels/norm.wgsl's forward writes them (rmsNormComputed records the norm from these). */
+export interface RmsNormOut {
+  weight: Tensor;
+  eps: number;
+  normed: Tensor;
+  stats: Tensor;
+}
+
+/**
+ * Whether gemm can write the RMS norm of an M x N product's rows in the product's own pass: on the
+ * shared-rows kernel with one subgroup of 8 lanes across (N <= 32, a multiple of 4), where a
+ * subgroupAdd sums a row (kernels/matmul_subgroups.wgsl, main_norm). C must be contiguous and
+ * unbatched.
+ */
+export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boolean {
+  if (n % 4 !== 0 || n > 32 || (variant ?? defaultVariant()) !== 'shared-rows') return false;
+  return matmulTiling(m, n, 'shared-rows').constants.WG === 8;
+}
 
 /**
  * Records C = alpha · op(A) · op(B) (+ R) over strided matrices, with no autograd: the building
@@ -185,7 +208,11 @@ export function gemm(g: Gemm): void {
   // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
   // out like C, with them).
   const vecC = tiling.kernel === sharedRowsKernel && n % 4 === 0 && aligned(g.c);
-  const kernel = vecC ? sharedRowsVec4Kernel : tiling.kernel;
+  const norm = g.epilogue?.op === 'add-rms-norm' ? g.epilogue.norm : null;
+  if (norm && !(vecC && foldsRmsNorm(m, n, g.variant) && g.batchShape.length === 0 && g.c.ld === n && !g.c.offset)) {
+    throw new Error(`${label}: the RMS norm epilogue needs the shared-rows kernel, N <= 32 and a contiguous, unbatched C (check foldsRmsNorm first)`);
+  }
+  const kernel = norm ? sharedRowsNormKernel : vecC ? sharedRowsVec4Kernel : tiling.kernel;
   kernel.dispatch({
     label,
     buffers: {
@@ -193,6 +220,7 @@ export function gemm(g: Gemm): void {
       b: vec4Arg(g.b.tensor, label),
       // Bound but never read by epilogues without a second input.
       ...(vecC ? { c4: vec4Arg(g.c.tensor, label), other4: vec4Arg(other ?? g.a.tensor, label) } : { c: g.c.tensor.arg(label), other: (other ?? g.a.tensor).arg(label) }),
+      ...(norm ? { norm_weight: vec4Arg(norm.weight, label), normed: vec4Arg(norm.normed, label), norm_stats: norm.stats.arg(label) } : {}),
     },
     params: {
       m,
@@ -220,6 +248,7 @@ export function gemm(g: Gemm): void {
       VEC_A: Number(aligned(g.a)),
       VEC_B: Number(aligned(g.b)),
       EPILOGUE: g.epilogue ? EPILOGUES[g.epilogue.op] : 0,
+      ...(norm ? { NORM_EPS: norm.eps } : {}),
     },
     workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(g.batchShape)],
   });
@@ -246,6 +275,23 @@ export interface MatmulOptions {
  * broadcast against each other, and the result is [...batch, M, N].
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+  return product(a, b, options, null)[0];
+}
+
+/**
+ * [residual + alpha · op(a) · op(b), rmsNorm(that sum, weight, eps)]: a pre-norm transformer's
+ * residual stream and the next block's input. Where the product's kernel holds whole rows
+ * (foldsRmsNorm: software adapters with subgroups, N <= 32) the norm is written in the product's
+ * pass, one dispatch instead of two; elsewhere it is matmul then rmsNorm. Autograd sees the two
+ * ops either way.
+ */
+export function matmulThenRmsNorm(a: Tensor, b: Tensor, residual: Tensor, weight: Tensor, eps: number, options: Omit<MatmulOptions, 'residual'> = {}): [Tensor, Tensor] {
+  const [sum, normed] = product(a, b, { ...options, residual }, { weight, eps });
+  return [sum, normed ?? rmsNorm(sum, weight, eps)];
+}
+
+/** The product (matmul) and, when asked and foldsRmsNorm allows, the RMS norm of its rows. */
+function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: { weight: Tensor; eps: number } | null): [Tensor, Tensor | null] {
   const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
@@ -276,6 +322,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const outShape = flat ? [...a.shape.slice(0, -1), n] : [...batch, m, n];
   checkResidual(residual, outShape, shapes);
   const out = Tensor.empty(outShape);
+  // The norm's outputs, when its forward can ride in this product (a norm's own checks apply).
+  const fold = thenNorm && residual && batch.length === 0 && !tiles && foldsRmsNorm(rows, n, variant) && thenNorm.weight.rank === 1 && thenNorm.weight.shape[0] === n;
+  const norm: RmsNormOut | null = fold ? { ...thenNorm, normed: Tensor.empty(outShape), stats: Tensor.empty([rows, 2]) } : null;
   gemm({
     label,
     m: rows,
@@ -288,7 +337,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     transA,
     transB,
     alpha,
-    epilogue: residual && { op: 'add', tensor: residual },
+    epilogue: residual && (norm ? { op: 'add-rms-norm', tensor: residual, norm } : { op: 'add', tensor: residual }),
     variant,
     tiles,
   });
@@ -298,7 +347,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   // dA adds a's running gradient in its epilogue, unless dA must first be summed over a
   // broadcast batch.
   const aFull = fmtShape(a2) === fmtShape([...batch, transA ? ka : rows, transA ? rows : ka]);
-  return record(
+  const sum = record(
     'matmul',
     residual ? [a, b, residual] : [a, b],
     out,
@@ -317,6 +366,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     saved,
     aFull ? [0] : [],
   );
+  if (!norm) return [sum, null];
+  return [sum, rmsNormComputed(sum, norm.weight, norm.eps, norm.normed, norm.stats)];
 }
 
 function checkResidual(residual: Tensor | undefined, shape: Shape, shapes: string): void {

@@ -21,7 +21,21 @@ function groupRows(rows: number): number {
 }
 const SOFTWARE_GROUPS_PER_WG = 16;
 
-function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): Tensor {
+/**
+ * The norm's forward has run elsewhere: `y` and `stats` ([rows, 2], what kernels/norm.wgsl's
+ * forward writes) hold rmsNorm(x, weight, eps), as the matmul kernel that writes x can make
+ * them in the same pass (matmulThenRmsNorm). Records the node rmsNorm would, with its backward,
+ * and returns y.
+ */
+export function rmsNormComputed(x: Tensor, weight: Tensor, eps: number, y: Tensor, stats: Tensor): Tensor {
+  const { label, rows, len } = checkNorm('rmsNorm', x, weight, null, eps);
+  if (fmtShape(y.shape) !== fmtShape(x.shape) || fmtShape(stats.shape) !== fmtShape([rows, 2])) {
+    throw new Error(`${label}: a computed output must be shaped like x and its stats [${rows},2], got ${fmtShape(y.shape)} and ${fmtShape(stats.shape)}`);
+  }
+  return recordNorm('rmsNorm', label, true, x, weight, null, eps, y, stats, rows, len);
+}
+
+function checkNorm(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): { label: string; rows: number; len: number } {
   const shapes = [x, weight, ...(bias ? [bias] : [])].map((t) => fmtShape(t.shape)).join(' and ');
   const label = `${op} ${shapes}`;
   if (x.rank === 0) throw new Error(`${op}: needs at least one axis, got a scalar x`);
@@ -35,11 +49,18 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
     }
   }
   if (!(eps >= 0)) throw new Error(`${label}: eps must be >= 0, got ${eps}`);
+  return { label, rows: len === 0 ? 0 : x.size / len, len };
+}
 
-  const rows = len === 0 ? 0 : x.size / len;
+/** The kernels' row plan, pipeline constants and parameters for a norm of rows x len. */
+function settings(rows: number, len: number, rms: boolean, bias: Tensor | null, eps: number) {
   const plan = rowPlan(rows, len);
-  const constants = { ...plan.constants, RMS: rms ? 1 : 0, HAS_BIAS: bias ? 1 : 0 };
-  const params = { rows, len, eps };
+  return { plan, constants: { ...plan.constants, RMS: rms ? 1 : 0, HAS_BIAS: bias ? 1 : 0 }, params: { rows, len, eps } };
+}
+
+function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): Tensor {
+  const { label, rows, len } = checkNorm(op, x, weight, bias, eps);
+  const { plan, constants, params } = settings(rows, len, rms, bias, eps);
   const y = Tensor.empty(x.shape);
   const stats = Tensor.empty([rows, 2]);
   forwardKernel.dispatch({
@@ -50,7 +71,12 @@ function norm(op: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor 
     constants,
     workgroups: plan.workgroups,
   });
+  return recordNorm(op, label, rms, x, weight, bias, eps, y, stats, rows, len);
+}
 
+/** The autograd node of a norm whose forward wrote y and stats; disposes the caller's stats handle. */
+function recordNorm(op: string, label: string, rms: boolean, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number, y: Tensor, stats: Tensor, rows: number, len: number): Tensor {
+  const { constants, params } = settings(rows, len, rms, bias, eps);
   const needW = weight.requiresGrad;
   const needB = bias?.requiresGrad ?? false;
   const out = record(
