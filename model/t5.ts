@@ -88,9 +88,9 @@ export class T5 {
 
   // ---- building blocks ----------------------------------------------------------------------
 
-  /** x · Wᵀ, plus `residual` in the same pass when given. */
-  private linear(x: Tensor, name: string, residual?: Tensor): Tensor {
-    return E.matmul(x, this.p(name), { transB: true, residual });
+  /** x · Wᵀ. */
+  private linear(x: Tensor, name: string): Tensor {
+    return E.matmul(x, this.p(name), { transB: true });
   }
 
   /**
@@ -157,14 +157,6 @@ export class T5 {
     return E.relu(this.linear(x, `${prefix}.wi.weight`));
   }
 
-  /** The feed-forward branch on x, plus `residual` when given. */
-  private ff(x: Tensor, prefix: string, o: ForwardOptions, residual?: Tensor): Tensor {
-    if (this.config.feedForwardProj !== 'gated-gelu' && !this.dropsOut(o)) {
-      return E.feedForward(x, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), { residual });
-    }
-    return this.linear(this.dropout(this.ffHidden(x, prefix), o), `${prefix}.wo.weight`, residual);
-  }
-
   /**
    * The residual stream after a branch, and its RMS norm `next`: the following block's input.
    * Without dropout, `last(r, weight, eps)` makes both from the branch's last product, which adds
@@ -184,7 +176,7 @@ export class T5 {
 
   /** residualNorm for the feed-forward block on h. */
   private afterFeedForward(x: Tensor, o: ForwardOptions, next: string, h: Tensor, prefix: string): [Tensor, Tensor] {
-    return this.residualNorm(x, o, next, () => this.ff(h, prefix, o), (r, w, eps) =>
+    return this.residualNorm(x, o, next, () => this.linear(this.dropout(this.ffHidden(h, prefix), o), `${prefix}.wo.weight`), (r, w, eps) =>
       this.config.feedForwardProj === 'gated-gelu'
         ? E.matmulThenRmsNorm(this.ffHidden(h, prefix), this.p(`${prefix}.wo.weight`), r, w, eps, { transB: true })
         : E.feedForwardThenRmsNorm(h, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), r, w, eps),

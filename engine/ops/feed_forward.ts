@@ -6,8 +6,7 @@
 
 import { Tensor, fmtShape, sizeOf } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { foldsRmsNorm, gemm, type GemmOperand, type RmsNormOut } from './matmul.ts';
-import { rmsNorm, rmsNormComputed } from './norm.ts';
+import { foldedRmsNorm, gemm, rmsNormAfter, type GemmOperand, type RmsNormOut, type RmsNormRequest } from './matmul.ts';
 
 const rowsOf = (t: Tensor, cols: number): GemmOperand => ({ tensor: t, ld: cols, batchStrides: [] });
 
@@ -21,11 +20,12 @@ export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residu
  * second product's pass where it can be (foldsRmsNorm, as in matmulThenRmsNorm).
  */
 export function feedForwardThenRmsNorm(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor, weight: Tensor, eps: number): [Tensor, Tensor] {
-  const [sum, normed] = block(x, wi, wo, residual, { weight, eps });
-  return [sum, normed ?? rmsNorm(sum, weight, eps)];
+  const request = { weight, eps };
+  const [sum, folded] = block(x, wi, wo, residual, request);
+  return [sum, rmsNormAfter(sum, request, folded)];
 }
 
-function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, thenNorm: { weight: Tensor; eps: number } | null): [Tensor, Tensor | null] {
+function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, thenNorm: RmsNormRequest | null): [Tensor, RmsNormOut | null] {
   const label = `feedForward x ${fmtShape(x.shape)} wi ${fmtShape(wi.shape)} wo ${fmtShape(wo.shape)}${residual ? ' + residual' : ''}`;
   const d = x.shape[x.rank - 1];
   const dff = wi.shape[0];
@@ -41,8 +41,7 @@ function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, 
   const h = Tensor.empty([n, dff]);
   gemm({ label: `${label}: relu(x wiᵀ)`, m: n, n: dff, k: d, batchShape: [], a: rowsOf(x, d), b: rowsOf(wi, d), c: rowsOf(h, dff), transB: true, epilogue: { op: 'relu' } });
   const out = Tensor.empty(x.shape);
-  const fold = thenNorm && residual && foldsRmsNorm(n, d) && thenNorm.weight.rank === 1 && thenNorm.weight.shape[0] === d;
-  const norm: RmsNormOut | null = fold ? { ...thenNorm, normed: Tensor.empty(x.shape), stats: Tensor.empty([n, 2]) } : null;
+  const norm = residual ? foldedRmsNorm(thenNorm, n, d, x.shape) : null;
   gemm({
     label: `${label}: h woᵀ`,
     m: n,
@@ -78,5 +77,5 @@ function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, 
     [0],
   );
   h.dispose();
-  return [result, norm && rmsNormComputed(result, norm.weight, norm.eps, norm.normed, norm.stats)];
+  return [result, norm];
 }

@@ -184,6 +184,24 @@ export interface RmsNormOut {
   stats: Tensor;
 }
 
+/** The RMS norm asked to follow a product (matmulThenRmsNorm, feedForwardThenRmsNorm). */
+export interface RmsNormRequest {
+  weight: Tensor;
+  eps: number;
+}
+
+/** The buffers for gemm to write the asked norm of an M x N product shaped `shape` into, where it
+ *  can (foldsRmsNorm); else null. A weight that does not fit is left for rmsNorm to reject. */
+export function foldedRmsNorm(request: RmsNormRequest | null, m: number, n: number, shape: Shape, variant?: MatmulVariant): RmsNormOut | null {
+  if (!request || !(request.weight.rank === 1 && request.weight.shape[0] === n) || !foldsRmsNorm(m, n, variant)) return null;
+  return { ...request, normed: Tensor.empty(shape), stats: Tensor.empty([m, 2]) };
+}
+
+/** The norm that follows a product's `sum`: recorded from what the product wrote, or run now. */
+export function rmsNormAfter(sum: Tensor, request: RmsNormRequest, folded: RmsNormOut | null): Tensor {
+  return folded ? rmsNormComputed(sum, folded.weight, folded.eps, folded.normed, folded.stats) : rmsNorm(sum, request.weight, request.eps);
+}
+
 /**
  * Whether gemm can write the RMS norm of an M x N product's rows in the product's own pass: on the
  * shared-rows kernel with one subgroup of 8 lanes across (N <= 32, a multiple of 4), where a
@@ -286,12 +304,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
  * ops either way.
  */
 export function matmulThenRmsNorm(a: Tensor, b: Tensor, residual: Tensor, weight: Tensor, eps: number, options: Omit<MatmulOptions, 'residual'> = {}): [Tensor, Tensor] {
-  const [sum, normed] = product(a, b, { ...options, residual }, { weight, eps });
-  return [sum, normed ?? rmsNorm(sum, weight, eps)];
+  const request = { weight, eps };
+  const [sum, folded] = product(a, b, { ...options, residual }, request);
+  return [sum, rmsNormAfter(sum, request, folded)];
 }
 
-/** The product (matmul) and, when asked and foldsRmsNorm allows, the RMS norm of its rows. */
-function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: { weight: Tensor; eps: number } | null): [Tensor, Tensor | null] {
+/** The product (matmul), and where the asked norm rides in its pass, what the pass wrote of it. */
+function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNormRequest | null): [Tensor, RmsNormOut | null] {
   const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
@@ -322,9 +341,7 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: { weigh
   const outShape = flat ? [...a.shape.slice(0, -1), n] : [...batch, m, n];
   checkResidual(residual, outShape, shapes);
   const out = Tensor.empty(outShape);
-  // The norm's outputs, when its forward can ride in this product (a norm's own checks apply).
-  const fold = thenNorm && residual && batch.length === 0 && !tiles && foldsRmsNorm(rows, n, variant) && thenNorm.weight.rank === 1 && thenNorm.weight.shape[0] === n;
-  const norm: RmsNormOut | null = fold ? { ...thenNorm, normed: Tensor.empty(outShape), stats: Tensor.empty([rows, 2]) } : null;
+  const norm = residual && batch.length === 0 && !tiles ? foldedRmsNorm(thenNorm, rows, n, outShape, variant) : null;
   gemm({
     label,
     m: rows,
@@ -366,8 +383,7 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: { weigh
     saved,
     aFull ? [0] : [],
   );
-  if (!norm) return [sum, null];
-  return [sum, rmsNormComputed(sum, norm.weight, norm.eps, norm.normed, norm.stats)];
+  return [sum, norm];
 }
 
 function checkResidual(residual: Tensor | undefined, shape: Shape, shapes: string): void {
