@@ -72,6 +72,7 @@ struct Params {
   o_batch_stride: u32,    // the same for out and dout
   o_head_stride: u32,
   o_row_stride: u32,
+  batch: u32,             // batches backward_q walks with DBIAS_SUM
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -90,6 +91,7 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> dq: array<vec4<f32>>;
 @group(0) @binding(14) var<storage, read_write> dkv: array<vec4<f32>>;
 @group(0) @binding(15) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(16) var<storage, read> dbias_in: array<f32>;   // DBIAS_ACC: added to the sum
 
 const WG: u32 = 8u;       // one subgroup of 8 lanes: rows are shared within it
 override DH4: u32 = 4u;  // head size / 4, at most MAX_DH4
@@ -97,8 +99,11 @@ const BIAS: u32 = 1u;
 const MASK: u32 = 2u;
 const CAUSAL: u32 = 4u;
 const DBIAS: u32 = 8u;
+const DBIAS_SUM: u32 = 16u;   // the bias is shared by the batch: dbias is its sum [H, Lq, Lk]
+const DBIAS_ACC: u32 = 32u;   // ... plus dbias_in
 
 const MAX_DH4: u32 = 16u;
+const MAX_SUM_KEYS8: u32 = 32u;   // DBIAS_SUM: keys / 8 a lane's running sum of dS holds
 const LOWEST: f32 = -3.4028234663852886e38;
 const STEP = vec4<u32>(0u, 1u, 2u, 3u);
 
@@ -286,6 +291,17 @@ fn forward(
 
 // ---- backward ---------------------------------------------------------------------------------
 
+fn running_dbias(at: u32) -> f32 {
+  if (has(DBIAS_ACC)) { return dbias_in[at]; }
+  return 0.0;
+}
+
+// With DBIAS_SUM (a bias shared by the batch, at most 8 * MAX_SUM_KEYS8 keys) one workgroup
+// walks every batch for its rows, in order, and keeps each row's dS summed over them in a private
+// array indexed by the key step, the same index in every lane (one vector operation on lavapipe,
+// not a loop over the lanes); the sum is stored once, with dbias_in added (DBIAS_ACC). Otherwise
+// dbias is dS per batch [B, H, Lq, Lk] and the host sums it. The batch's order is the one a sum
+// over it would take, so both give the same floats.
 @compute @workgroup_size(WG)
 fn backward_q(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -293,56 +309,73 @@ fn backward_q(
   @builtin(subgroup_invocation_id) lane: u32,
 ) {
   let h = wid.y;
-  let b = wid.z;
   let first = wid.x * WG;
   let live = first + lid < p.lq;
   let i = min(first + lid, p.lq - 1u);
-  let row = (b * p.heads + h) * p.lq + i;
   let end = key_end(min(first + WG, p.lq) - 1u);
-  var qi: Row;
-  var gi: Row;
-  var acc: Row;
-  var kj: Row;
-  var vj: Row;
-  var dd = vec4(0.0);
-  for (var c = 0u; c < DH4; c++) {
-    qi[c] = q[p.q_offset + q_at(b, h, i) + c] * p.scale;
-    gi[c] = dout[o_at(b, h, i) + c];
-    dd += gi[c] * o[o_at(b, h, i) + c];
-    acc[c] = vec4(0.0);
-  }
-  let d_i = hsum(dd);
-  let lse_i = lse_in[row];
-  if (live) { d[row] = d_i; }
-  for (var j0 = 0u; j0 < end; j0 += 8u) {
-    let j = min(j0 + (lane & 7u), p.lk - 1u);
-    load_key(b, h, j, &kj, &vj);
-    var s = bias8(b, h, i, j0, 0u, 1u);
-    s = Eight(s.lo - lse_i, s.hi - lse_i);
-    var dp = Eight(vec4(-d_i), vec4(-d_i));
+  let summed = has(DBIAS_SUM);
+  var dsum: array<Eight, MAX_SUM_KEYS8>;
+  for (var n = 0u; n < select(1u, p.batch, summed); n++) {
+    let b = select(wid.z, n, summed);
+    let row = (b * p.heads + h) * p.lq + i;
+    var qi: Row;
+    var gi: Row;
+    var acc: Row;
+    var kj: Row;
+    var vj: Row;
+    var dd = vec4(0.0);
     for (var c = 0u; c < DH4; c++) {
-      s = plus(s, dots(qi[c], share(kj[c])));
-      dp = plus(dp, dots(gi[c], share(vj[c])));
+      qi[c] = q[p.q_offset + q_at(b, h, i) + c] * p.scale;
+      gi[c] = dout[o_at(b, h, i) + c];
+      dd += gi[c] * o[o_at(b, h, i) + c];
+      acc[c] = vec4(0.0);
     }
-    let ok = live8(i, j0, 0u, 1u, p.lq, end, share1(select(0.0, 1.0, kept(b, j))));
-    // s <= 0 wherever ok; the min keeps masked lanes' garbage from overflowing.
-    let ds = Eight(select(vec4(0.0), exp(min(s.lo, vec4(0.0))) * dp.lo, ok.lo),
-                   select(vec4(0.0), exp(min(s.hi, vec4(0.0))) * dp.hi, ok.hi));
-    for (var c = 0u; c < DH4; c++) { acc[c] += weighted(ds, share(kj[c])); }
-    if (has(DBIAS) && live) {
-      let at = row * p.lk + j0;
-      for (var u = 0u; u < 4u; u++) {
-        if (j0 + u < p.lk) { dbias[at + u] = ds.lo[u]; }
-        if (j0 + u + 4u < p.lk) { dbias[at + u + 4u] = ds.hi[u]; }
+    let d_i = hsum(dd);
+    let lse_i = lse_in[row];
+    if (live) { d[row] = d_i; }
+    for (var j0 = 0u; j0 < end; j0 += 8u) {
+      let j = min(j0 + (lane & 7u), p.lk - 1u);
+      load_key(b, h, j, &kj, &vj);
+      var s = bias8(b, h, i, j0, 0u, 1u);
+      s = Eight(s.lo - lse_i, s.hi - lse_i);
+      var dp = Eight(vec4(-d_i), vec4(-d_i));
+      for (var c = 0u; c < DH4; c++) {
+        s = plus(s, dots(qi[c], share(kj[c])));
+        dp = plus(dp, dots(gi[c], share(vj[c])));
+      }
+      let ok = live8(i, j0, 0u, 1u, p.lq, end, share1(select(0.0, 1.0, kept(b, j))));
+      // s <= 0 wherever ok; the min keeps masked lanes' garbage from overflowing.
+      let ds = Eight(select(vec4(0.0), exp(min(s.lo, vec4(0.0))) * dp.lo, ok.lo),
+                     select(vec4(0.0), exp(min(s.hi, vec4(0.0))) * dp.hi, ok.hi));
+      for (var c = 0u; c < DH4; c++) { acc[c] += weighted(ds, share(kj[c])); }
+      if (summed) {
+        dsum[j0 / 8u] = plus(dsum[j0 / 8u], ds);
+      } else if (has(DBIAS) && live) {
+        let at = row * p.lk + j0;
+        for (var u = 0u; u < 4u; u++) {
+          if (j0 + u < p.lk) { dbias[at + u] = ds.lo[u]; }
+          if (j0 + u + 4u < p.lk) { dbias[at + u + 4u] = ds.hi[u]; }
+        }
+      }
+    }
+    if (live) {
+      for (var c = 0u; c < DH4; c++) { dq[p.dq_offset + q_at(b, h, i) + c] = acc[c] * p.scale; }
+      // The keys no row of the workgroup sees (past a causal limit) get their zero gradient here,
+      // without the loads and arithmetic of the loop.
+      if (has(DBIAS) && !summed) {
+        for (var j = (end + 7u) & ~7u; j < p.lk; j++) { dbias[row * p.lk + j] = 0.0; }
       }
     }
   }
-  if (live) {
-    for (var c = 0u; c < DH4; c++) { dq[p.dq_offset + q_at(b, h, i) + c] = acc[c] * p.scale; }
-    // The keys no row of the workgroup sees (past a causal limit) get their zero gradient here,
-    // without the loads and arithmetic of the loop.
-    if (has(DBIAS)) {
-      for (var j = (end + 7u) & ~7u; j < p.lk; j++) { dbias[row * p.lk + j] = 0.0; }
+  if (summed && live) {
+    // Key steps past `end` were never added to: their sums are 0.
+    let at = (h * p.lq + i) * p.lk;
+    for (var j0 = 0u; j0 < p.lk; j0 += 8u) {
+      let s = dsum[j0 / 8u];
+      for (var u = 0u; u < 4u; u++) {
+        if (j0 + u < p.lk) { dbias[at + j0 + u] = s.lo[u] + running_dbias(at + j0 + u); }
+        if (j0 + u + 4u < p.lk) { dbias[at + j0 + u + 4u] = s.hi[u] + running_dbias(at + j0 + u + 4u); }
+      }
     }
   }
 }

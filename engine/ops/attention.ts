@@ -28,6 +28,8 @@ const BIAS = 1;
 const MASK = 2;
 const CAUSAL = 4;
 const DBIAS = 8;
+const DBIAS_SUM = 16;
+const DBIAS_ACC = 32;
 
 // The WGSL's copies of the numbers above, compared with these when each kernel is first used
 // (engine/kernel.ts).
@@ -42,7 +44,7 @@ const backwardKVKernel = new Kernel('attention', 'backward_kv', FUSED_CONSTS);
 // kernels/attention_subgroups.wgsl: lanes per workgroup (one subgroup), and the storage buffers
 // its backward_q binds.
 const SUBGROUPS_WG = 8;
-const SUBGROUPS_STORAGE_BUFFERS = 11;
+const SUBGROUPS_STORAGE_BUFFERS = 12;
 // Larger heads run slower there than materialized (BENCHMARKS.md): each lane's rows outgrow the
 // registers.
 const SUBGROUPS_MAX_HEAD_SIZE = 16;
@@ -50,7 +52,12 @@ const SUBGROUPS_MAX_HEAD_SIZE = 16;
 // per driver thread. Greedy decoding of tiny at batch 32 (64 pairs): 1.12-1.2x faster than the
 // split path.
 const SUBGROUPS_MIN_DECODE_WORKGROUPS = 16;
-const SUBGROUPS_CONSTS = { consts: { WG: SUBGROUPS_WG, BIAS, MASK, CAUSAL, DBIAS, MAX_DH4: MAX_HEAD_SIZE / 4 } };
+// The most keys whose shared-bias gradient backward_q sums over the batch itself (a private
+// array per lane); longer rows store dS per batch for a reduce pass.
+const SUBGROUPS_MAX_SUM_KEYS = 256;
+const SUBGROUPS_CONSTS = {
+  consts: { WG: SUBGROUPS_WG, BIAS, MASK, CAUSAL, DBIAS, DBIAS_SUM, DBIAS_ACC, MAX_DH4: MAX_HEAD_SIZE / 4, MAX_SUM_KEYS8: SUBGROUPS_MAX_SUM_KEYS / 8 },
+};
 const subgroupsForwardKernel = new Kernel('attention_subgroups', 'forward', SUBGROUPS_CONSTS);
 const subgroupsBackwardQKernel = new Kernel('attention_subgroups', 'backward_q', SUBGROUPS_CONSTS);
 const subgroupsBackwardKVKernel = new Kernel('attention_subgroups', 'backward_kv', SUBGROUPS_CONSTS);
@@ -496,6 +503,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
     o_batch_stride: os[0],
     o_head_stride: os[1],
     o_row_stride: os[2],
+    batch,
   };
   // Absent optional inputs are bound to q: the kernels never read them then.
   const reads = (l: string, t: { q: Tensor; k: Tensor; v: Tensor; bias?: Tensor | null; mask?: Tensor | null }) => ({
@@ -534,9 +542,13 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
       const apart = grads[at(k)] !== grads[at(v)];
       const dkv = apart ? Tensor.empty([2, ...kept[at(k)].shape]) : grads[at(k)];
       const d = Tensor.empty([batch, heads, lq]);
-      // With a bias to differentiate, backward_q stores dS per batch; a shared bias sums it.
+      // With a bias to differentiate, backward_q stores dS per batch, or for a bias shared by
+      // the batch (up to SUBGROUPS_MAX_SUM_KEYS keys) its sum over the batch, plus the gradient
+      // the bias already has from other consumers.
       const writeDbias = bias?.requiresGrad ?? false;
-      const ds = Tensor.empty(writeDbias ? [batch, heads, lq, lk] : [1]);
+      const summed = writeDbias && sumsBiasGrad(c) && lk <= SUBGROUPS_MAX_SUM_KEYS;
+      const running = summed ? acc[n] : null;
+      const ds = Tensor.empty(writeDbias ? (summed ? [heads, lq, lk] : [batch, heads, lq, lk]) : [1]);
       const gradParams = {
         ...params,
         dq_offset: q.offset / 4,
@@ -545,10 +557,11 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
       };
       subgroupsBackwardQKernel.dispatch({
         label: bl,
-        buffers: { ...common, o: so.arg(bl), d: d.arg(bl), dq: grads[at(q)].arg(bl), dbias: ds.arg(bl) },
-        params: { ...gradParams, flags: params.flags | (writeDbias ? DBIAS : 0) },
+        // Without a running gradient dbias_in is not read; q fills the slot.
+        buffers: { ...common, o: so.arg(bl), d: d.arg(bl), dq: grads[at(q)].arg(bl), dbias: ds.arg(bl), dbias_in: (running ?? kept[at(q)]).arg(bl) },
+        params: { ...gradParams, flags: params.flags | (writeDbias ? DBIAS : 0) | (summed ? DBIAS_SUM : 0) | (running ? DBIAS_ACC : 0) },
         constants,
-        workgroups: [Math.ceil(lq / SUBGROUPS_WG), heads, batch],
+        workgroups: [Math.ceil(lq / SUBGROUPS_WG), heads, summed ? 1 : batch],
       });
       subgroupsBackwardKVKernel.dispatch({
         label: bl,
@@ -576,6 +589,7 @@ function subgroups(q: Part, k: Part, v: Part, opts: AttentionOptions, c: Checked
         ds.dispose();
         return [...result, null];
       }
+      if (summed) return [...result, ds.view(bias.shape)];
       return [...result, biasGrad(ds, bias, c, acc[n])];
     },
     [...inputs, out, lse, ...(bias ? [bias] : []), ...(mask ? [mask] : [])],

@@ -107,7 +107,11 @@ export function matmulTiling(m: number, n: number, variant: MatmulVariant = defa
   switch (variant) {
     case 'shared-rows': {
       if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
-      const rows = m <= 8 ? 8 : m <= 16 ? 16 : 24;
+      // Per step of k a workgroup loads 4 vec4s of B and rows / 8 of A: the fewest loads over
+      // all workgroups wins, the tallest tile on ties. M = 32 (a weight gradient of tiny's width)
+      // takes two tiles of 16 rather than two of 24, one a third empty.
+      const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
+      const rows = [24, 16, 8].reduce((best, r) => (loads(r) < loads(best) ? r : best));
       // The fewest columns computed and thrown away, then the most lanes: N = 192 (xs's q, k and
       // v in one product) takes 16 lanes, 3 blocks of 64 columns, which ran 1.1x faster than 32
       // lanes' 2 blocks of 128; N = 96 (tiny's) takes 8.

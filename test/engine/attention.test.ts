@@ -136,6 +136,10 @@ const CASES: Case[] = [
   { B: 3, H: 2, Lq: 1, Lk: 33, Dh: 8, bias: 'shared3', mask: true, causal: true },
   { B: 2, H: 3, Lq: 3, Lk: 100, Dh: 12, bias: 'batched', mask: true, causal: true },
   { B: 1, H: 1, Lq: 7, Lk: 200, Dh: 64, bias: 'shared4', mask: true },
+  // A shared bias's gradient: summed over the batch in backward_q (subgroups, up to 256 keys),
+  // and past that stored per batch and reduced.
+  { B: 3, H: 2, Lq: 9, Lk: 250, Dh: 8, bias: 'shared3', mask: true, causal: true },
+  { B: 2, H: 2, Lq: 9, Lk: 261, Dh: 8, bias: 'shared4', mask: true, causal: true },
   // [B, L, H, Dh]: every entry point with the other strides, the split path included
   { B: 3, H: 2, Lq: 13, Lk: 13, Dh: 8, bias: 'shared4', mask: true, causal: true, headsLast: true },
   { B: 2, H: 3, Lq: 5, Lk: 33, Dh: 12, bias: 'batched', mask: true, scale: 0.3, headsLast: true },
@@ -309,8 +313,11 @@ describe.each(PATHS)('gradients vs finite differences (%s)', (path) => {
         e.startProfile();
         E.backward(out);
       });
-      const adds = (await e.stopProfile()).records.filter((r) => r.label.startsWith(`add ${E.fmtShape(d.biasShape!)}`));
+      const records = (await e.stopProfile()).records;
+      const adds = records.filter((r) => r.label.startsWith(`add ${E.fmtShape(d.biasShape!)}`));
       expect(adds).toHaveLength(path === 'fused' ? 1 : 0);
+      // The subgroups path sums the batch in backward_q itself: no reduce pass.
+      if (path === 'subgroups') expect(records.filter((r) => r.kernel.startsWith('reduce'))).toHaveLength(0);
       E.dispose([q2, ...xs.flatMap((x) => [x, x.grad])]);
     });
   }

@@ -105,6 +105,14 @@ describe('matmul forward', () => {
     else expect(chosen.constants.STAGE).toBe(e.adapter.isFallbackAdapter ? 0 : 1);
   });
 
+  it('shared-rows: the row tile that loads least over all workgroups, the tallest on ties', () => {
+    const e = E.engine();
+    if (!(e.adapter.features.includes('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8)) return;
+    const rows = (m: number) => matmulTiling(m, 32, 'shared-rows').tileM;
+    // 32 rows: two tiles of 16 (6 loads each a step of k) against two of 24 (7 each).
+    expect([1, 8, 9, 16, 17, 24, 25, 32, 33, 64, 96, 1664].map(rows)).toEqual([8, 8, 16, 16, 24, 24, 16, 16, 24, 24, 24, 24]);
+  });
+
   it('handles empty dims: K = 0 gives zeros, M = 0 or a zero batch gives an empty result', async () => {
     for (const variant of VARIANTS) {
       const z = E.tidy(() => matmul(E.zeros([3, 0]), E.zeros([0, 5]), { variant }));
