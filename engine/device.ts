@@ -53,9 +53,11 @@ const BROWSER_NO_ADAPTER =
  * imported, in Deno before its first adapter request; a browser loads its own). Only lavapipe
  * reads these, so they are set whatever the adapter turns out to be; a value the user set wins.
  * - XDG_RUNTIME_DIR: Mesa warns on every start when it is unset; any writable directory will do.
- * - LP_NUM_THREADS: the size of lavapipe's thread pool. The default, one thread per core, ran
- *   matmul 1.3-1.5x slower than 8 on 2 cores, in wall time and in CPU time per FLOP alike
- *   (BENCHMARKS.md).
+ * - LP_NUM_THREADS: the size of lavapipe's thread pool, whose threads are all woken for every
+ *   dispatch. On 2 cores the default, one thread per core, ran large products 1.3-1.5x slower
+ *   than 4 or 8 (a worker the JavaScript thread preempts holds up the whole dispatch), and a
+ *   400-step experiment cell took less time with 4 than with 8 in 13 of 14 alternated pairs,
+ *   6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md).
  */
 function prepareSoftwareDriver(runtime: Runtime): void {
   const g = globalThis as any;
@@ -66,7 +68,7 @@ function prepareSoftwareDriver(runtime: Runtime): void {
         ? { get: (k) => g.Deno.env.get(k), set: (k, v) => g.Deno.env.set(k, v) }
         : null;
   if (!env) return;
-  for (const [k, v] of [['XDG_RUNTIME_DIR', '/tmp'], ['LP_NUM_THREADS', '8']]) {
+  for (const [k, v] of [['XDG_RUNTIME_DIR', '/tmp'], ['LP_NUM_THREADS', '4']]) {
     try {
       if (env.get(k) === undefined) env.set(k, v);
     } catch {
