@@ -31,3 +31,14 @@ it('names the file, preset and rule of a bad grid file', async () => {
   await expect(resolveGrid(path.join(dir, 'none.json'))).rejects.toThrow(`${path.join(dir, 'none.json')}: no such grid file`);
   await expect(resolveGrid('nope')).rejects.toThrow('unknown grid "nope"; valid grids: explanations, modsum, data-size, generalization, or the path of a grid file (*.json)');
 });
+
+it("bench/cell.json (issue 9's timed cell) is a valid grid: the medium tiny cell of the explanations grid's data", async () => {
+  const grid = await resolveGrid(path.resolve(import.meta.dirname, '../../bench/cell.json'));
+  const quick = loadGrid('explanations').presets.quick;
+  for (const name of ['cell', 'short']) {
+    const p = grid.presets[name];
+    expect(p.taskOptions).toEqual(quick.taskOptions);
+    expect(p.arms).toEqual([{ explanation: ['medium'], model: 'tiny', trainSize: 2000 }]);
+  }
+  expect(grid.presets.cell.training.maxSteps).toBe(5000);
+});
