@@ -25,9 +25,10 @@
 // projection are all read in place; Dh is a multiple of 4 (the op pads). out and dout have
 // strides of their own; dq is written with q's strides at dq_offset, dk and dv with k's at
 // dk_offset and dv_offset of one buffer (the packed gradient holds both, and one dispatch may not
-// bind a buffer writable twice). lse and d are [B,H,Lq], dbias [B,H,Lq,Lk]. bias is [Bb,H,Lq,Lk]
-// (batch stride 0 when shared). keep [B,Lk] is read as raw words: nonzero ignoring the sign bit =
-// attend. Causal: query i sees keys j <= i + causal_offset.
+// bind a buffer writable twice). lse and d are [B,H,Lq], dbias [B,H,Lq,Lk], or [H,Lq,Lk] summed
+// over the batch with DBIAS_SUM. bias is [Bb,H,Lq,Lk] (batch stride 0 when shared). keep [B,Lk]
+// is read as raw words: nonzero ignoring the sign bit = attend. Causal: query i sees keys
+// j <= i + causal_offset.
 //
 // Tiling: one subgroup of 8 consecutive rows of one (batch, head) per workgroup, one row per
 // lane. The head size is a pipeline constant (DH4), so the loops over a row unroll and the
