@@ -55,9 +55,8 @@ const BROWSER_NO_ADAPTER =
  * - XDG_RUNTIME_DIR: Mesa warns on every start when it is unset; any writable directory will do.
  * - LP_NUM_THREADS: the size of lavapipe's thread pool, whose threads are all woken for every
  *   dispatch. On 2 cores the default, one thread per core, ran large products 1.3-1.5x slower
- *   than 4 or 8 (a worker the JavaScript thread preempts holds up the whole dispatch), and a
- *   400-step experiment cell took less time with 4 than with 8 in 13 of 14 alternated pairs,
- *   6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md).
+ *   than 4 or 8, and a 400-step experiment cell took less time with 4 than with 8 in 13 of 14
+ *   alternated pairs, 6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md).
  */
 function prepareSoftwareDriver(runtime: Runtime): void {
   const g = globalThis as any;
