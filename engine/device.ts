@@ -56,7 +56,8 @@ const BROWSER_NO_ADAPTER =
  * - LP_NUM_THREADS: the size of lavapipe's thread pool, whose threads are all woken for every
  *   dispatch. On 2 cores the default, one thread per core, ran large products 1.3-1.5x slower
  *   than 4 or 8, and a 400-step experiment cell took less time with 4 than with 8 in 13 of 14
- *   alternated pairs, 6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md).
+ *   alternated pairs, 6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md). Processes
+ *   that share the cores with others like them get theirs from driverThreadsFor.
  */
 function prepareSoftwareDriver(runtime: Runtime): void {
   const g = globalThis as any;
@@ -67,13 +68,28 @@ function prepareSoftwareDriver(runtime: Runtime): void {
         ? { get: (k) => g.Deno.env.get(k), set: (k, v) => g.Deno.env.set(k, v) }
         : null;
   if (!env) return;
-  for (const [k, v] of [['XDG_RUNTIME_DIR', '/tmp'], ['LP_NUM_THREADS', '4']]) {
+  for (const [k, v] of [['XDG_RUNTIME_DIR', '/tmp'], ['LP_NUM_THREADS', String(DRIVER_THREADS)]]) {
     try {
       if (env.get(k) === undefined) env.set(k, v);
     } catch {
       // Deno without --allow-env: the driver keeps its defaults.
     }
   }
+}
+
+/** lavapipe's thread pool for a process that has the CPU to itself (prepareSoftwareDriver). */
+export const DRIVER_THREADS = 4;
+
+/**
+ * LP_NUM_THREADS for each of `processes` engine processes that share `cores` CPU cores (the
+ * workers of a --jobs run). With a core or less per process, 0: lavapipe then runs each dispatch
+ * on its own queue thread, with no pool to wake, and the other processes keep the cores busy
+ * while one waits. A grid of four 400-step cells in two processes on 2 cores took 43-46 s that
+ * way against 48-49 s with pools of 4 (BENCHMARKS.md). A single process keeps its pool: alone, a
+ * queue thread would leave a core idle.
+ */
+export function driverThreadsFor(processes: number, cores: number): number {
+  return processes >= cores ? 0 : DRIVER_THREADS;
 }
 
 async function loadDawn(): Promise<GPU> {

@@ -27,10 +27,12 @@ import { describeAdapter, GPUOutOfMemoryError } from '../engine/index.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
 import { readCheckpoint } from '../model/hub.ts';
+import { PRESET_NAMES, type PresetName } from '../model/config.ts';
 import { isHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore, Trainer } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
+import { EXPLANATION_FORMATS } from './tasks/explain.ts';
 import { lockRun, readJson, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
 import { buildReport, textReport, type ReportSpec, type Results } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
@@ -80,22 +82,44 @@ export interface WorkerSpec {
   dir: string;
 }
 
+/**
+ * The environment a worker of `count` starts with on a machine of `cores` cores: its parent's,
+ * with lavapipe's thread pool sized for processes that share the cores (engine/device.ts,
+ * driverThreadsFor), unless the user set LP_NUM_THREADS.
+ */
+export function workerEnv(env: Record<string, string | undefined>, count: number, cores: number): Record<string, string | undefined> {
+  if (env.LP_NUM_THREADS !== undefined) return env;
+  return { ...env, LP_NUM_THREADS: String(E.driverThreadsFor(count, cores)) };
+}
+
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
-/** The mean wall time of the cells this process has trained, which its grid time-left estimates go by. */
-function cellTiming() {
-  let cells = 0;
+/**
+ * A cell's cost guessed from the grid, in no particular unit: larger model presets (in
+ * PRESET_NAMES order, a Hugging Face model above them all) and longer explanation formats
+ * (EXPLANATION_FORMATS order) train slower. On the explanations grid xs with long explanations
+ * took 12 times as long as tiny without (guessed: 8).
+ */
+function cellCost(c: Cell): number {
+  const size = PRESET_NAMES.includes(c.model as PresetName) ? PRESET_NAMES.indexOf(c.model as PresetName) + 1 : PRESET_NAMES.length + 1;
+  return size * (EXPLANATION_FORMATS.indexOf(c.explanation) + 1);
+}
+
+/** Wall time per unit of cost (cellCost) over the cells this process has trained: what its grid
+ *  time-left estimates go by. `now` in milliseconds. */
+export function cellTiming(now: () => number = () => performance.now()) {
+  let cost = 0;
   let seconds = 0;
   return {
-    async time<T>(cell: () => Promise<T>): Promise<T> {
-      const t0 = performance.now();
-      const result = await cell();
-      cells += 1;
-      seconds += (performance.now() - t0) / 1000;
+    async time<T>(cell: Cell, run: () => Promise<T>): Promise<T> {
+      const t0 = now();
+      const result = await run();
+      cost += cellCost(cell);
+      seconds += (now() - t0) / 1000;
       return result;
     },
-    /** NaN until a cell has finished. */
-    perCell: () => (cells > 0 ? seconds / cells : NaN),
+    /** The seconds `cells` should take; NaN until a cell has finished. */
+    estimate: (cells: readonly Cell[]) => (cost > 0 ? (seconds / cost) * cells.reduce((sum, c) => sum + cellCost(c), 0) : NaN),
   };
 }
 
@@ -237,10 +261,10 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
       continue;
     }
     const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    const cellRows = await timing.time(() =>
+    const cellRows = await timing.time(cell, () =>
       runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
-        const perCell = timing.perCell();
-        return Number.isFinite(perCell) ? ` | grid left ~${fmtTime(perCell * (cells.length - ci - 1))}` : '';
+        const left = timing.estimate(cells.slice(ci + 1));
+        return Number.isFinite(left) ? ` | grid left ~${fmtTime(left)}` : '';
       }),
     );
     rows.push(...cellRows);
@@ -274,8 +298,18 @@ async function runInWorkers(dir: string, claims: string, jobs: number, todo: num
   if (failed.length > 0) log(`${failed.join('; ')}`);
 }
 
+/**
+ * The order workers claim cells in, with each cell's index in the grid: the dearest first
+ * (cellCost), so that the last cells of a run are short ones and the workers finish together. A
+ * worker left alone with a long cell leaves the cores it shared idle (a whole one when workers
+ * run without a driver pool, engine/device.ts driverThreadsFor). Ties keep the grid's order.
+ */
+export function claimOrder(cells: readonly Cell[]): [number, Cell][] {
+  return [...cells.entries()].sort(([i, a], [j, b]) => cellCost(b) - cellCost(a) || i - j);
+}
+
 /** A worker: claims cells one at a time (whichever process creates claims/<cell> first owns
- *  it) until none is left; the parent writes the results. */
+ *  it) until none is left, dearest first (claimOrder); the parent writes the results. */
 async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprint: string, adapter: string, log: (l: string) => void) {
   const { dir, index, count } = o.worker!;
   const config = await readJson(path.join(dir, 'config.json'));
@@ -284,22 +318,21 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
   const cells = ownedCells(cellsOf(p, seeds), o.shard);
   const claims = claimsDir(dir, o.shard);
   // The grid's time left, as this worker sees it: the cells nobody has claimed yet, shared among
-  // the workers at this worker's mean time per cell (the cells under way not counted, as in a
+  // the workers at this worker's time per unit of cost (the cells under way not counted, as in a
   // single process's estimate).
-  const finishedBefore = (await finishedCells(dir, cells)).length;
+  const finishedBefore = new Set((await finishedCells(dir, cells)).map((f) => f.cell.id));
   const timing = cellTiming();
   const gridEta = () => {
-    if (!Number.isFinite(timing.perCell())) return '';
-    let claimed: number;
+    let claimed: Set<string>;
     try {
-      claimed = readdirSync(claims).length;
+      claimed = new Set(readdirSync(claims));
     } catch {
       return '';
     }
-    const unclaimed = Math.max(0, cells.length - finishedBefore - claimed);
-    return ` | grid left ~${fmtTime((timing.perCell() * unclaimed) / count)}`;
+    const left = timing.estimate(cells.filter((c) => !finishedBefore.has(c.id) && !claimed.has(c.id)));
+    return Number.isFinite(left) ? ` | grid left ~${fmtTime(left / count)}` : '';
   };
-  for (const [ci, cell] of cells.entries()) {
+  for (const [ci, cell] of claimOrder(cells)) {
     const cellDir = path.join(dir, 'cells', cell.id);
     if (await readJson(path.join(cellDir, 'result.json'))) continue;
     try {
@@ -309,7 +342,7 @@ async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprin
       throw e;
     }
     const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
-    await timing.time(() => runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta));
+    await timing.time(cell, () => runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta));
   }
   return dir;
 }

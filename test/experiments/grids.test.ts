@@ -5,8 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GRID_NAMES, cellsOf, loadGrid } from '../../experiments/grid.ts';
-import { runGrid } from '../../experiments/runner.ts';
+import { GRID_NAMES, cellsOf, loadGrid, type Cell } from '../../experiments/grid.ts';
+import { cellTiming, claimOrder, runGrid, workerEnv } from '../../experiments/runner.ts';
 import { setupEngine } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -79,6 +79,34 @@ describe('grid smoke runs (tiny presets)', () => {
 
 describe('several cells at once (--jobs)', () => {
   const accuracies = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).rows.map((r: { accuracy: number }) => r.accuracy);
+
+  it("sizes lavapipe's thread pool for workers that share the cores, unless LP_NUM_THREADS is set", () => {
+    // A core or less per worker: no pool, each dispatch on the driver's queue thread.
+    expect(workerEnv({ HOME: '/h' }, 2, 2)).toEqual({ HOME: '/h', LP_NUM_THREADS: '0' });
+    expect(workerEnv({}, 3, 2).LP_NUM_THREADS).toBe('0');
+    // Cores to spare: the single-process default.
+    expect(workerEnv({}, 2, 16).LP_NUM_THREADS).toBe('4');
+    expect(workerEnv({ LP_NUM_THREADS: '8' }, 2, 2)).toEqual({ LP_NUM_THREADS: '8' });
+  });
+
+  it('workers claim the dearest cells first: larger models, longer explanations, else the grid order', () => {
+    const cell = (model: string, explanation: string, seed = 1) => ({ id: `${explanation}-${model}-${seed}`, task: 'listops', explanation, model, trainSize: 2000, seed }) as Cell;
+    const cells = [cell('tiny', 'none'), cell('tiny', 'long'), cell('xs', 'none'), cell('xs', 'long'), cell('xs', 'long', 2), cell('hf:google-t5/t5-small', 'none')];
+    // costs 1, 4, 2, 8, 8 and, a Hugging Face model being larger than every preset, 6
+    expect(claimOrder(cells).map(([i]) => i)).toEqual([3, 4, 5, 1, 2, 0]);
+    expect(claimOrder(cells).map(([, c]) => c)).toEqual([3, 4, 5, 1, 2, 0].map((i) => cells[i]));
+  });
+
+  it('estimates the time left from the cost of the cells left, not their number', async () => {
+    const cell = (model: string, explanation: string) => ({ id: `${explanation}-${model}`, task: 'listops', explanation, model, trainSize: 2000, seed: 1 }) as Cell;
+    let clock = 0;
+    const timing = cellTiming(() => clock);
+    expect(timing.estimate([cell('tiny', 'none')])).toBeNaN();
+    // xs with long explanations (cost 8) took 80 s: 10 s a unit
+    await timing.time(cell('xs', 'long'), async () => void (clock += 80_000));
+    expect(timing.estimate([cell('tiny', 'none'), cell('tiny', 'short'), cell('xs', 'medium')])).toBeCloseTo(10 * (1 + 2 + 6));
+    expect(timing.estimate([])).toBe(0);
+  });
 
   it('worker processes split the cells and give the results of a single process', async () => {
     const grid = loadGrid('modsum');
