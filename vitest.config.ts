@@ -1,14 +1,23 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import { driverThreadsFor } from './engine/device.ts';
+
+// Each test file opens its own WebGPU device; on a 2-core machine with a software adapter, two
+// files at a time keep both cores busy.
+const workers = 2;
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Each test file opens its own WebGPU device; on a 2-core machine with a software adapter,
-    // two files at a time keeps both cores busy without starving the driver's threads.
     pool: 'forks',
-    maxWorkers: 2,
+    maxWorkers: workers,
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    env: { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+    env: {
+      XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp',
+      // Files that share the cores, like a --jobs run's workers (engine/device.ts): on 2 cores no
+      // driver pool, which took the suite 188-196 s against 206-217 s with pools of 4.
+      LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? String(driverThreadsFor(workers, availableParallelism())),
+    },
   },
 });
