@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
-import { driverThreadsFor } from './engine/device.ts';
+import { driverThreadsFor } from './engine/index.ts';
 
 // Each test file opens its own WebGPU device; on a 2-core machine with a software adapter, two
 // files at a time keep both cores busy.
