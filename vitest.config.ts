@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
-import { driverThreadsFor } from './engine/index.ts';
+import { withDriverThreads } from './engine/index.ts';
 
 // Each test file opens its own WebGPU device; on a 2-core machine with a software adapter, two
 // files at a time keep both cores busy.
@@ -17,7 +17,7 @@ export default defineConfig({
       XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp',
       // Files that share the cores, like a --jobs run's workers (engine/device.ts): on 2 cores no
       // driver pool, which took the suite 188-196 s against 206-217 s with pools of 4.
-      LP_NUM_THREADS: process.env.LP_NUM_THREADS ?? String(driverThreadsFor(workers, availableParallelism())),
+      LP_NUM_THREADS: withDriverThreads(process.env, workers, availableParallelism()).LP_NUM_THREADS,
     },
   },
 });

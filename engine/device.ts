@@ -57,7 +57,7 @@ const BROWSER_NO_ADAPTER =
  *   dispatch. On 2 cores the default, one thread per core, ran large products 1.3-1.5x slower
  *   than 4 or 8, and a 400-step experiment cell took less time with 4 than with 8 in 13 of 14
  *   alternated pairs, 6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md). Processes
- *   that share the cores with others like them get theirs from driverThreadsFor.
+ *   that share the cores with others like them may take theirs from withDriverThreads.
  */
 function prepareSoftwareDriver(runtime: Runtime): void {
   const g = globalThis as any;
@@ -78,18 +78,20 @@ function prepareSoftwareDriver(runtime: Runtime): void {
 }
 
 /** lavapipe's thread pool for a process that has the CPU to itself (prepareSoftwareDriver). */
-export const DRIVER_THREADS = 4;
+const DRIVER_THREADS = 4;
 
 /**
- * LP_NUM_THREADS for each of `processes` engine processes that share `cores` CPU cores (the
- * workers of a --jobs run). With a core or less per process, 0: lavapipe then runs each dispatch
- * on its own queue thread, with no pool to wake, and the other processes keep the cores busy
- * while one waits. A grid of four 400-step cells in two processes on 2 cores took 43-46 s that
- * way against 48-49 s with pools of 4 (BENCHMARKS.md). A single process keeps its pool: alone, a
- * queue thread would leave a core idle.
+ * `env` for one of `processes` engine processes that share `cores` CPU cores (the test files
+ * vitest runs side by side): with a core or less per process, LP_NUM_THREADS=0, unless `env`
+ * sets it. lavapipe then runs each dispatch on its own queue thread, with no pool to wake, and
+ * the other processes keep the cores busy while one waits: the test suite took 188-196 s that
+ * way against 206-217 s with pools of 4, and 400-step cells in two processes about 10 % less
+ * time. The main job's workers gained nothing (BENCHMARKS.md), so --jobs leaves them their pool;
+ * a single process keeps its pool too: alone, a queue thread would leave a core idle.
  */
-export function driverThreadsFor(processes: number, cores: number): number {
-  return processes >= cores ? 0 : DRIVER_THREADS;
+export function withDriverThreads(env: Record<string, string | undefined>, processes: number, cores: number): Record<string, string | undefined> {
+  if (env.LP_NUM_THREADS !== undefined) return env;
+  return { ...env, LP_NUM_THREADS: String(processes >= cores ? 0 : DRIVER_THREADS) };
 }
 
 async function loadDawn(): Promise<GPU> {

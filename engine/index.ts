@@ -3,7 +3,7 @@
 export { initEngine, engine, destroyEngine, hasEngine } from './runtime.ts';
 export { GPUDeviceLostError, GPUHangError, GPUValidationError, GPUOutOfMemoryError } from './errors.ts';
 export type { ProfileRecord, ProfileResult } from './profiler.ts';
-export { describeAdapter, driverThreadsFor, GPUUnavailableError, type AdapterReport } from './device.ts';
+export { describeAdapter, GPUUnavailableError, withDriverThreads, type AdapterReport } from './device.ts';
 export { Tensor, tensor, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, type DType, type Shape, type TypedArray } from './tensor.ts';
 export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
 export type { CrossEntropyOptions } from './ops/cross_entropy.ts';

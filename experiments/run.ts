@@ -2,14 +2,13 @@
 // npm run experiment -- <grid> --merge RUN_DIR
 // deno task experiment <grid> [...]   (the same code under Deno)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { optionHelp, parseNumber, parseOptions, UsageError } from '../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 import { GRID_NAMES, presetOf } from './grid.ts';
 import { resolveGrid } from './grid-file.ts';
-import { mergeRun, runGrid, workerEnv, type WorkerSpec } from './runner.ts';
+import { mergeRun, runGrid, type WorkerSpec } from './runner.ts';
 import { parseShard } from './shard.ts';
 
 const OPTIONS = {
@@ -41,7 +40,6 @@ function launcher(argv: string[]): (w: WorkerSpec) => Promise<void> {
     new Promise((resolve, reject) => {
       const child = spawn(command, [...runtimeArgs, fileURLToPath(import.meta.url), ...argv, `--worker=${w.index}/${w.count}`, `--run-dir=${w.dir}`], {
         stdio: 'inherit',
-        env: workerEnv(process.env, w.count, availableParallelism()),
       });
       children.add(child);
       child.on('error', reject);

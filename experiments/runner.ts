@@ -82,16 +82,6 @@ export interface WorkerSpec {
   dir: string;
 }
 
-/**
- * The environment a worker of `count` starts with on a machine of `cores` cores: its parent's,
- * with lavapipe's thread pool sized for processes that share the cores (engine/device.ts,
- * driverThreadsFor), unless the user set LP_NUM_THREADS.
- */
-export function workerEnv(env: Record<string, string | undefined>, count: number, cores: number): Record<string, string | undefined> {
-  if (env.LP_NUM_THREADS !== undefined) return env;
-  return { ...env, LP_NUM_THREADS: String(E.driverThreadsFor(count, cores)) };
-}
-
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
 /**
@@ -301,8 +291,7 @@ async function runInWorkers(dir: string, claims: string, jobs: number, todo: num
 /**
  * The order workers claim cells in, with each cell's index in the grid: the dearest first
  * (cellCost), so that the last cells of a run are short ones and the workers finish together. A
- * worker left alone with a long cell leaves the cores it shared idle (a whole one when workers
- * run without a driver pool, engine/device.ts driverThreadsFor). Ties keep the grid's order.
+ * worker left alone with a long cell leaves the cores it shared idle. Ties keep the grid's order.
  */
 export function claimOrder(cells: readonly Cell[]): [number, Cell][] {
   return [...cells.entries()].sort(([i, a], [j, b]) => cellCost(b) - cellCost(a) || i - j);

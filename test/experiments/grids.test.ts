@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GRID_NAMES, cellsOf, loadGrid, type Cell } from '../../experiments/grid.ts';
-import { cellTiming, claimOrder, runGrid, workerEnv } from '../../experiments/runner.ts';
+import { withDriverThreads } from '../../engine/index.ts';
+import { cellTiming, claimOrder, runGrid } from '../../experiments/runner.ts';
 import { setupEngine } from '../helpers.ts';
 
 beforeAll(setupEngine);
@@ -80,13 +81,13 @@ describe('grid smoke runs (tiny presets)', () => {
 describe('several cells at once (--jobs)', () => {
   const accuracies = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).rows.map((r: { accuracy: number }) => r.accuracy);
 
-  it("sizes lavapipe's thread pool for workers that share the cores, unless LP_NUM_THREADS is set", () => {
-    // A core or less per worker: no pool, each dispatch on the driver's queue thread.
-    expect(workerEnv({ HOME: '/h' }, 2, 2)).toEqual({ HOME: '/h', LP_NUM_THREADS: '0' });
-    expect(workerEnv({}, 3, 2).LP_NUM_THREADS).toBe('0');
+  it("sizes lavapipe's thread pool for processes that share the cores, unless LP_NUM_THREADS is set", () => {
+    // A core or less per process: no pool, each dispatch on the driver's queue thread.
+    expect(withDriverThreads({ HOME: '/h' }, 2, 2)).toEqual({ HOME: '/h', LP_NUM_THREADS: '0' });
+    expect(withDriverThreads({}, 3, 2).LP_NUM_THREADS).toBe('0');
     // Cores to spare: the single-process default.
-    expect(workerEnv({}, 2, 16).LP_NUM_THREADS).toBe('4');
-    expect(workerEnv({ LP_NUM_THREADS: '8' }, 2, 2)).toEqual({ LP_NUM_THREADS: '8' });
+    expect(withDriverThreads({}, 2, 16).LP_NUM_THREADS).toBe('4');
+    expect(withDriverThreads({ LP_NUM_THREADS: '8' }, 2, 2)).toEqual({ LP_NUM_THREADS: '8' });
   });
 
   it('workers claim the dearest cells first: larger models, longer explanations, else the grid order', () => {
