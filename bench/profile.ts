@@ -1,18 +1,23 @@
 // Where a training step and a greedy-decoding batch spend their time: dispatches, GPU time per
 // kernel entry point (timestamp queries where the adapter has them, otherwise the wall time of
-// dispatches submitted one by one), and the JavaScript time spent recording.
+// dispatches submitted one by one), and, over steps run back to back as the trainer runs them,
+// the CPU time of the JavaScript thread (recording) and of the others (on a software adapter,
+// the driver's threads, which run the kernels; Linux only).
 //
 //   npm run bench -- profile [--model tiny] [--batch 32] [--source-length 60] [--target-length 60]
-//                            [--decode-tokens 40] [--top 12] [--by-label] [--json]
+//                            [--decode-tokens 40] [--top 12] [--by-label] [--steady-steps 30] [--json]
 //
 // Profiling puts each dispatch in its own pass (or submit), so the profiled step is slower than
 // a real one; the unprofiled step time is printed beside it.
 
+import { availableParallelism } from 'node:os';
 import * as E from '../engine/index.ts';
+import { politely } from '../engine/polling.ts';
 import type { PresetName } from '../model/config.ts';
 import { greedyDecode } from '../model/decode.ts';
 import { benchStep } from './lib/step.ts';
 import { numberOption, option } from './lib/args.ts';
+import { cpuByThread, splitCpu } from './lib/threads.ts';
 
 interface Row {
   kernel: string;
@@ -32,6 +37,35 @@ function summarize(records: { kernel: string; label: string; ms: number }[], byL
   return [...by.values()].sort((a, b) => b.ms - a.ms);
 }
 
+interface SteadyState {
+  steps: number;
+  stepMs: number;
+  /** CPU per step of the JavaScript thread and of all other threads; null without /proc. */
+  jsCpuMs: number | null;
+  otherCpuMs: number | null;
+}
+
+/** `steps` steps recorded back to back with at most two in flight (the trainer reads each
+ *  step's loss one step late), timed and their CPU split by thread. */
+async function steadyState(step: () => void, steps: number): Promise<SteadyState> {
+  const e = E.engine();
+  const inFlight: Promise<unknown>[] = [];
+  const before = cpuByThread();
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) {
+    step();
+    e.flush();
+    inFlight.push(e.device.queue.onSubmittedWorkDone());
+    if (inFlight.length > 2) await politely(e.adapter.implementation, inFlight.shift()!);
+  }
+  await E.sync();
+  const stepMs = (performance.now() - t0) / steps;
+  const after = cpuByThread();
+  if (!before || !after) return { steps, stepMs, jsCpuMs: null, otherCpuMs: null };
+  const { mainMs, otherMs } = splitCpu(before, after, process.pid);
+  return { steps, stepMs, jsCpuMs: mainMs / steps, otherCpuMs: otherMs / steps };
+}
+
 export async function run(args: string[]): Promise<void> {
   const preset = (option(args, '--model') ?? 'tiny') as PresetName;
   const B = numberOption(args, '--batch', 32);
@@ -39,6 +73,7 @@ export async function run(args: string[]): Promise<void> {
   const Lt = numberOption(args, '--target-length', 60);
   const decodeTokens = numberOption(args, '--decode-tokens', 40);
   const top = numberOption(args, '--top', 12);
+  const steadySteps = numberOption(args, '--steady-steps', 30, { type: 'int', min: 1 });
   const json = args.includes('--json');
   // --by-label: one row per kernel and op label (shapes), not per kernel.
   const byLabel = args.includes('--by-label');
@@ -47,15 +82,11 @@ export async function run(args: string[]): Promise<void> {
   const sources = Array.from({ length: B }, () => [...ids(Ls - 1), config.eosTokenId]);
   const decode = () => greedyDecode(model, sources, { maxNewTokens: decodeTokens });
 
-  // Warm-up compiles every pipeline, then one timed unprofiled run of each.
+  // Warm-up compiles every pipeline, then the unprofiled runs.
   for (let i = 0; i < 2; i++) step();
   await E.sync();
   await decode();
-  const t0 = performance.now();
-  step();
-  const recordMs = performance.now() - t0;
-  await E.sync();
-  const stepMs = performance.now() - t0;
+  const steady = await steadyState(step, steadySteps);
   const t1 = performance.now();
   await decode();
   const decodeMs = performance.now() - t1;
@@ -76,12 +107,19 @@ export async function run(args: string[]): Promise<void> {
     for (const [what, p] of Object.entries(profiled)) {
       for (const row of summarize(p.records)) console.log(JSON.stringify({ op: 'profile', what, ...shapes, method: p.method, ...row }));
     }
-    console.log(JSON.stringify({ op: 'profile-summary', ...shapes, stepMs, recordMs, decodeMs, stepDispatches: profiled['train step'].records.length, decodeDispatches: profiled['greedy decode'].records.length }));
+    console.log(JSON.stringify({ op: 'profile-summary', ...shapes, stepMs: steady.stepMs, steadySteps: steady.steps, jsCpuMs: steady.jsCpuMs, otherCpuMs: steady.otherCpuMs, decodeMs, stepDispatches: profiled['train step'].records.length, decodeDispatches: profiled['greedy decode'].records.length }));
     return;
   }
   console.log(`profile: ${E.describeAdapter(e.adapter)}`);
   console.log(`model ${preset}, batch ${B}, source ${Ls}, target ${Lt}; greedy decoding of ${decodeTokens} tokens`);
-  console.log(`train step: ${stepMs.toFixed(1)} ms unprofiled, of which ${recordMs.toFixed(1)} ms recording in JS`);
+  console.log(`train step: ${steady.stepMs.toFixed(1)} ms unprofiled (${steady.steps} steps back to back, at most two in flight)`);
+  if (steady.jsCpuMs !== null && steady.otherCpuMs !== null) {
+    const cores = (steady.jsCpuMs + steady.otherCpuMs) / steady.stepMs;
+    console.log(
+      `  CPU a step: ${steady.jsCpuMs.toFixed(1)} ms on the JavaScript thread (recording), ${steady.otherCpuMs.toFixed(1)} ms on the others ` +
+        `(a software adapter's kernels, V8's helpers); ${cores.toFixed(2)} of ${availableParallelism()} cores busy`,
+    );
+  }
   console.log(`greedy decode: ${decodeMs.toFixed(1)} ms unprofiled`);
   for (const [what, p] of Object.entries(profiled)) {
     const rows = summarize(p.records, byLabel);
