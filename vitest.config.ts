@@ -15,8 +15,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     env: {
       XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp',
-      // Files that share the cores, like a --jobs run's workers (engine/device.ts): on 2 cores no
-      // driver pool, which took the suite 188-196 s against 206-217 s with pools of 4.
+      // Files that share the cores (withDriverThreads, engine/device.ts): on 2 cores no driver
+      // pool, which took the suite 188-196 s against 206-217 s with pools of 4.
       LP_NUM_THREADS: withDriverThreads(process.env, workers, availableParallelism()).LP_NUM_THREADS,
     },
   },

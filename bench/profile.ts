@@ -1,8 +1,8 @@
 // Where a training step and a greedy-decoding batch spend their time: dispatches, GPU time per
 // kernel entry point (timestamp queries where the adapter has them, otherwise the wall time of
-// dispatches submitted one by one), and, over steps run back to back as the trainer runs them,
-// the CPU time of the JavaScript thread (recording) and of the others (on a software adapter,
-// the driver's threads, which run the kernels; Linux only).
+// dispatches submitted one by one), and, over steps run back to back, the CPU time of the
+// JavaScript thread (recording) and of the others (on a software adapter, the driver's threads,
+// which run the kernels; Linux only).
 //
 //   npm run bench -- profile [--model tiny] [--batch 32] [--source-length 60] [--target-length 60]
 //                            [--decode-tokens 40] [--top 12] [--by-label] [--steady-steps 30] [--json]
@@ -12,7 +12,6 @@
 
 import { availableParallelism } from 'node:os';
 import * as E from '../engine/index.ts';
-import { politely } from '../engine/polling.ts';
 import type { PresetName } from '../model/config.ts';
 import { greedyDecode } from '../model/decode.ts';
 import { benchStep } from './lib/step.ts';
@@ -45,19 +44,12 @@ interface SteadyState {
   otherCpuMs: number | null;
 }
 
-/** `steps` steps recorded back to back with at most two in flight (the trainer reads each
- *  step's loss one step late), timed and their CPU split by thread. */
+/** `steps` steps recorded back to back and waited for once, as `bench -- train` times them, and
+ *  their CPU split by thread. */
 async function steadyState(step: () => void, steps: number): Promise<SteadyState> {
-  const e = E.engine();
-  const inFlight: Promise<unknown>[] = [];
   const before = cpuByThread();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
-    step();
-    e.flush();
-    inFlight.push(e.device.queue.onSubmittedWorkDone());
-    if (inFlight.length > 2) await politely(e.adapter.implementation, inFlight.shift()!);
-  }
+  for (let i = 0; i < steps; i++) step();
   await E.sync();
   const stepMs = (performance.now() - t0) / steps;
   const after = cpuByThread();
@@ -112,7 +104,7 @@ export async function run(args: string[]): Promise<void> {
   }
   console.log(`profile: ${E.describeAdapter(e.adapter)}`);
   console.log(`model ${preset}, batch ${B}, source ${Ls}, target ${Lt}; greedy decoding of ${decodeTokens} tokens`);
-  console.log(`train step: ${steady.stepMs.toFixed(1)} ms unprofiled (${steady.steps} steps back to back, at most two in flight)`);
+  console.log(`train step: ${steady.stepMs.toFixed(1)} ms unprofiled (${steady.steps} steps back to back)`);
   if (steady.jsCpuMs !== null && steady.otherCpuMs !== null) {
     const cores = (steady.jsCpuMs + steady.otherCpuMs) / steady.stepMs;
     console.log(
