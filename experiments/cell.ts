@@ -13,14 +13,30 @@ import type { EvalResult } from '../training/evaluate.ts';
 import { stepCounts } from '../training/schedule.ts';
 import { Trainer, type EvalRecord, type Progress, type TrainConfig, type TrainResult } from '../training/trainer.ts';
 import { parseAnswer } from './tasks/answer.ts';
-import { generateSplits, type Example } from './tasks/dataset.ts';
-import type { Cell, GridPreset } from './grid.ts';
-import type { MetricRecord, ResultRow } from './report/stats.ts';
+import { createTask, generateSplits, type Example, type Task } from './tasks/dataset.ts';
+import { trainingOf, type Cell, type GridPreset } from './grid.ts';
+import type { Baselines, Breakdown, MetricRecord, ResultRow } from './report/stats.ts';
 
 export interface CellSplits {
   train: Example[];
   validation: Example[];
-  tests: { name: string; examples: Example[] }[];
+  /** Each test set with the task as it generated it (for its baselines). */
+  tests: { name: string; examples: Example[]; task: Task }[];
+}
+
+/** One test example's line of predictions.jsonl: what the model wrote and how it was scored. */
+export interface PredictionLine {
+  test: string;
+  source: string;
+  reference: string;
+  generated: string;
+  answer: number;
+  /** The final answer parsed from `generated`; null when none could be read. */
+  predicted: number | null;
+  correct: boolean;
+  depth: number;
+  /** The root operator (ListOps). */
+  root?: string;
 }
 
 /** A generated explanation next to its reference, as samples.json keeps them. */
@@ -52,17 +68,19 @@ function splitsFor(p: GridPreset, cell: Cell): CellSplits {
     options: { ...p.taskOptions, ...p.trainOptions } as never,
     format: cell.explanation,
   });
-  const trainSources = new Set(base.train.map((e) => e.source));
+  // Test sets hold no source of the training or validation split, and exactly testSize examples.
+  const seen = new Set([...base.train, ...base.validation].map((e) => e.source));
   const testSets = tests.map(([name, overrides], i) => {
     const s = generateSplits({
       task: cell.task,
       seed: cell.seed * 1000 + i + 1,
-      // train here only reserves sources: test sets must not repeat the training data
       sizes: { train: 0, validation: 0, test: p.testSize },
       options: { ...p.taskOptions, ...overrides } as never,
       format: cell.explanation,
+      exclude: seen,
     });
-    return { name, examples: s.test.filter((e) => !trainSources.has(e.source)) };
+    const task = createTask(cell.task, { ...p.taskOptions, ...overrides } as never);
+    return { name, examples: s.test, task };
   });
   return { train: base.train, validation: base.validation, tests: testSets };
 }
@@ -98,7 +116,7 @@ function truncate(examples: EncodedExample[], max: number | undefined): { exampl
  */
 export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): PreparedCell {
   const splits = splitsFor(p, cell);
-  const t = p.training;
+  const t = trainingOf(p, cell);
   const notes: string[] = [];
   let tokenizer: Tokenizer;
   let model: T5;
@@ -156,21 +174,92 @@ export function samplesOf(test: string, examples: readonly Example[], r: EvalRes
   return r.predictions.slice(0, n).map((pr) => ({ test, source: examples[pr.index].source, reference: examples[pr.index].target!, generated: pr.generated, correct: pr.correct }));
 }
 
-/** Scores the model as it stands on every test set: one result row each, and a few samples. */
+/** The answer most common in `answers`, the smallest of those tied. */
+export function majorityAnswer(answers: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const a of answers) counts.set(a, (counts.get(a) ?? 0) + 1);
+  let best = NaN;
+  for (const [a, n] of counts) if (Number.isNaN(best) || n > counts.get(best)! || (n === counts.get(best)! && a < best)) best = a;
+  return best;
+}
+
+/** Accuracy of the majority answer and of the task's shortcut on a test set. */
+export function baselinesOf(examples: readonly Example[], task: Task, majority: number): Baselines {
+  const share = (right: (e: Example) => boolean) => examples.filter(right).length / Math.max(1, examples.length);
+  const out: Baselines = { majority: share((e) => e.answer === majority) };
+  const shortcut = task.shortcut;
+  if (shortcut) out.shortcut = share((e) => (shortcut(e.source) ?? majority) === e.answer);
+  return out;
+}
+
+/** FNV-1a over the sources, as hex: the identity of a test set. */
+export function testSetHash(examples: readonly Example[]): string {
+  let h = 0x811c9dc5;
+  for (const e of examples) {
+    for (let i = 0; i < e.source.length; i++) h = Math.imul(h ^ e.source.charCodeAt(i), 0x01000193);
+    h = Math.imul(h ^ 10, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+function breakdownOf(lines: readonly PredictionLine[]): Breakdown {
+  const tally = (key: (l: PredictionLine) => string | undefined) => {
+    const out: Record<string, [number, number]> = {};
+    for (const l of lines) {
+      const k = key(l);
+      if (k === undefined) continue;
+      const t = (out[k] ??= [0, 0]);
+      t[0] += l.correct ? 1 : 0;
+      t[1] += 1;
+    }
+    return out;
+  };
+  const root = tally((l) => l.root);
+  return Object.keys(root).length > 0 ? { depth: tally((l) => String(l.depth)), root } : { depth: tally((l) => String(l.depth)) };
+}
+
+/** Scores the model as it stands on every test set: one result row each (with its baselines and
+ *  per-example outcomes), every prediction, and a few samples. */
 export async function testCell(
   prepared: PreparedCell,
   cell: Cell,
   result: Pick<TrainResult, 'steps' | 'seconds'>,
   onTest?: (name: string, r: EvalResult) => void,
-): Promise<{ rows: ResultRow[]; samples: Sample[] }> {
+): Promise<{ rows: ResultRow[]; samples: Sample[]; predictions: PredictionLine[] }> {
   const { splits, tokenizer, trainer, params } = prepared;
   const rows: ResultRow[] = [];
   const samples: Sample[] = [];
+  const predictions: PredictionLine[] = [];
+  const majority = majorityAnswer(splits.train.map((e) => e.answer));
   for (const test of splits.tests) {
     const r = await trainer.evaluate(encodeExamples(test.examples.map(text), tokenizer));
-    rows.push({ task: cell.task, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed, test: test.name, accuracy: r.accuracy, steps: result.steps, seconds: result.seconds, params });
+    const lines = r.predictions.map((pr): PredictionLine => {
+      const e = test.examples[pr.index];
+      const line: PredictionLine = { test: test.name, source: e.source, reference: e.target!, generated: pr.generated, answer: e.answer, predicted: pr.predicted, correct: pr.correct, depth: e.depth };
+      if (test.task.rootOperator) line.root = test.task.rootOperator(e.source);
+      return line;
+    });
+    rows.push({
+      task: cell.task,
+      explanation: cell.explanation,
+      model: cell.model,
+      trainSize: cell.trainSize,
+      seed: cell.seed,
+      test: test.name,
+      accuracy: r.accuracy,
+      steps: result.steps,
+      seconds: result.seconds,
+      params,
+      correct: r.correct,
+      total: r.total,
+      outcomes: lines.map((l) => (l.correct ? '1' : '0')).join(''),
+      testSet: testSetHash(test.examples),
+      baselines: baselinesOf(test.examples, test.task, majority),
+      breakdown: breakdownOf(lines),
+    });
+    predictions.push(...lines);
     samples.push(...samplesOf(test.name, test.examples, r));
     onTest?.(test.name, r);
   }
-  return { rows, samples };
+  return { rows, samples, predictions };
 }

@@ -61,6 +61,9 @@ export interface Arm {
   explanation: ExplanationFormat | ExplanationFormat[];
   model: ModelName | ModelName[];
   trainSize: number | number[];
+  /** Training settings over the preset's for this arm's cells: a learning rate chosen for them
+   *  on validation, or the steps their data size needs. */
+  training?: Partial<TrainingSettings>;
 }
 
 export interface GridPreset {
@@ -95,12 +98,47 @@ export interface Cell {
   model: ModelName;
   trainSize: number;
   seed: number;
+  /** Its arm's training settings over the preset's (trainingOf merges them). */
+  training?: Partial<TrainingSettings>;
+}
+
+/** The training settings a cell runs with: the preset's, with its arm's over them. */
+export function trainingOf(p: GridPreset, cell: Pick<Cell, 'training'>): TrainingSettings {
+  return { ...p.training, ...cell.training };
 }
 
 const list = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
 function fail(where: string, message: string): never {
   throw new Error(`${where}: ${message}`);
+}
+
+// Every training setting, so that an arm's overrides can be checked by name.
+const TRAINING_KEYS: Record<keyof TrainingSettings, true> = {
+  batchSize: true,
+  epochs: true,
+  maxSteps: true,
+  lr: true,
+  schedule: true,
+  warmupSteps: true,
+  decayEveryEpochs: true,
+  weightDecay: true,
+  maxGradNorm: true,
+  evalEvery: true,
+  patience: true,
+  maxNewTokens: true,
+  dropout: true,
+  maxLength: true,
+};
+
+function checkTraining(t: any, where: string, name: string): void {
+  const int = (v: any) => Number.isInteger(v) && v > 0;
+  for (const k of ['batchSize', 'epochs', 'evalEvery', 'maxNewTokens']) if (!int(t[k])) fail(where, `${name}.${k} must be a positive integer`);
+  if (!(t.lr > 0)) fail(where, `${name}.lr must be positive`);
+  for (const k of ['weightDecay', 'maxGradNorm', 'patience']) if (!(typeof t[k] === 'number' && t[k] >= 0)) fail(where, `${name}.${k} must be a number >= 0`);
+  if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, `${name}.schedule must be constant, linear or step`);
+  if (t.maxLength !== undefined && !(int(t.maxLength) && t.maxLength >= 2)) fail(where, `${name}.maxLength must be an integer >= 2`);
+  if (t.maxSteps !== undefined && !int(t.maxSteps)) fail(where, `${name}.maxSteps must be a positive integer`);
 }
 
 function checkPreset(p: any, where: string): GridPreset {
@@ -123,11 +161,18 @@ function checkPreset(p: any, where: string): GridPreset {
     for (const n of list(a.trainSize)) if (!int(n)) fail(where, `arms[${i}].trainSize must be positive integers`);
   });
   const t = p.training ?? fail(where, '"training" is missing');
-  for (const k of ['batchSize', 'epochs', 'evalEvery', 'maxNewTokens']) if (!int(t[k])) fail(where, `training.${k} must be a positive integer`);
-  if (!(t.lr > 0)) fail(where, 'training.lr must be positive');
-  for (const k of ['weightDecay', 'maxGradNorm', 'patience']) if (!(typeof t[k] === 'number' && t[k] >= 0)) fail(where, `training.${k} must be a number >= 0`);
-  if (!['constant', 'linear', 'step'].includes(t.schedule)) fail(where, 'training.schedule must be constant, linear or step');
-  if (t.maxLength !== undefined && !(int(t.maxLength) && t.maxLength >= 2)) fail(where, 'training.maxLength must be an integer >= 2');
+  checkTraining(t, where, 'training');
+  p.arms.forEach((a: any, i: number) => {
+    if (a.training === undefined) return;
+    if (!a.training || typeof a.training !== 'object' || Array.isArray(a.training)) fail(where, `arms[${i}].training must be an object of training settings`);
+    for (const k of Object.keys(a.training)) if (!(k in TRAINING_KEYS)) fail(where, `arms[${i}].training.${k} is not a training setting; valid: ${Object.keys(TRAINING_KEYS).join(', ')}`);
+    checkTraining({ ...t, ...a.training }, where, `arms[${i}].training (over training)`);
+  });
+  try {
+    cellsOf(p as GridPreset, 1);
+  } catch (e) {
+    fail(where, (e as Error).message);
+  }
   return p as GridPreset;
 }
 
@@ -161,21 +206,29 @@ export function presetOf(grid: Grid, preset: string): GridPreset {
 const modelSlug = (m: ModelName): string => m.replace(/[:/@]/g, '-');
 
 export function makeCell(c: Omit<Cell, 'id'>): Cell {
-  return { id: `${c.task}-${c.explanation}-${modelSlug(c.model)}-n${c.trainSize}-seed${c.seed}`, task: c.task, explanation: c.explanation, model: c.model, trainSize: c.trainSize, seed: c.seed };
+  const cell: Cell = { id: `${c.task}-${c.explanation}-${modelSlug(c.model)}-n${c.trainSize}-seed${c.seed}`, task: c.task, explanation: c.explanation, model: c.model, trainSize: c.trainSize, seed: c.seed };
+  if (c.training) cell.training = c.training;
+  return cell;
 }
 
-/** Every run of a preset, seed by seed, so that partial results already cover every arm. */
-export function cellsOf(p: GridPreset, seeds = p.seeds): Cell[] {
+/** Every run of a preset, seed by seed (seeds firstSeed .. firstSeed + seeds - 1), so that
+ *  partial results already cover every arm. */
+export function cellsOf(p: GridPreset, seeds = p.seeds, firstSeed = 1): Cell[] {
   const cells: Cell[] = [];
-  const seen = new Set<string>();
-  for (let seed = 1; seed <= seeds; seed++) {
+  const seen = new Map<string, Cell>();
+  for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
     for (const arm of p.arms) {
       for (const model of list(arm.model)) {
         for (const trainSize of list(arm.trainSize)) {
           for (const explanation of list(arm.explanation)) {
-            const cell = makeCell({ task: p.task, explanation, model, trainSize, seed });
-            if (seen.has(cell.id)) continue;
-            seen.add(cell.id);
+            const cell = makeCell({ task: p.task, explanation, model, trainSize, seed, ...(arm.training && { training: arm.training }) });
+            const before = seen.get(cell.id);
+            if (before) {
+              // Arms may overlap, but one cell cannot train two ways.
+              if (JSON.stringify(before.training ?? {}) !== JSON.stringify(cell.training ?? {})) throw new Error(`two arms make cell ${cell.id} with different training settings`);
+              continue;
+            }
+            seen.set(cell.id, cell);
             cells.push(cell);
           }
         }

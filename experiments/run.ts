@@ -1,4 +1,4 @@
-// npm run experiment -- <grid | path/to/grid.json> [--preset quick|full|tiny] [--seeds N] [--jobs N] [--out DIR] [--shard I/N]
+// npm run experiment -- <grid | path/to/grid.json> [--preset quick|full|tiny] [--seeds N] [--first-seed N] [--jobs N] [--out DIR] [--shard I/N]
 // npm run experiment -- <grid> --merge RUN_DIR
 // deno task experiment <grid> [...]   (the same code under Deno)
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import { parseShard } from './shard.ts';
 const OPTIONS = {
   preset: { type: 'string', help: 'the grid preset (default quick)' },
   seeds: { type: 'int', min: 1, help: 'seeds per cell (default: the preset says)' },
+  'first-seed': { type: 'int', min: 1, help: 'seeds N .. N+seeds-1 (default 1): confirm on seeds that took no part in choosing the settings' },
   jobs: { type: 'int', min: 1, help: 'cells trained at once, each in its own process (on a 2-core CPU, 2 finish a grid sooner)' },
   out: { type: 'string', help: 'results root (default results)' },
   'restart-damaged': { type: 'flag', help: 'restart a cell whose checkpoint is damaged instead of stopping' },
@@ -94,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     grid,
     preset,
     seeds: o.seeds,
+    firstSeed: o['first-seed'],
     out: o.out ?? 'results',
     jobs: o.jobs,
     launch: launcher(argv),

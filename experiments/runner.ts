@@ -13,7 +13,8 @@
 //   time.json       the seconds those sessions took, kept up to date while one runs
 //                   (time-shard<I>of<N>.json per shard, see shard.ts)
 //   table.md, *.svg the paper-style table and charts (experiments/report)
-//   cells/<cell>/   result.json and samples.json when the cell is done, checkpoint/ while it runs
+//   cells/<cell>/   result.json, predictions.jsonl (every test example) and samples.json when
+//                   the cell is done, checkpoint/ while it runs
 //   claims/<cell>   while several processes share the run (--jobs): which cells are taken
 //                   (claims-shard<I>of<N>/ for the processes of one shard, see shard.ts)
 //   lock.json       while a run command owns the folder: its process, host and start time
@@ -31,10 +32,10 @@ import { PRESET_NAMES, type PresetName } from '../model/config.ts';
 import { isHubRef } from '../model/hub-ref.ts';
 import type { CheckpointStore, Trainer } from '../training/trainer.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
-import { cellsOf, type Cell, type Grid, type GridPreset } from './grid.ts';
+import { cellsOf, trainingOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { EXPLANATION_FORMATS } from './tasks/explain.ts';
 import { lockRun, readJson, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
-import { buildReport, textReport, type ReportSpec, type Results } from './report/index.ts';
+import { buildReport, statistics, textReport, type ReportSpec, type Results } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
 import { claimsDir, clockFile, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, wallTime, type Shard } from './shard.ts';
 
@@ -42,6 +43,8 @@ export interface RunOptions {
   grid: Grid;
   preset: string;
   seeds?: number;
+  /** The first seed (default 1): seeds firstSeed .. firstSeed + seeds - 1 run. */
+  firstSeed?: number;
   /** Results root; the run folder goes under <out>/<grid>/. */
   out: string;
   log?: (line: string) => void;
@@ -65,6 +68,8 @@ interface RunConfig {
   grid: string;
   preset: string;
   seeds: number;
+  /** The first of the seeds; absent in runs from before it could be chosen, which started at 1. */
+  firstSeed?: number;
   /** The adapter: in config.json the one the run started on, in results.json the latest session's. */
   adapter: string;
   /** Grid, preset, seeds and settings in one string: a resumed run must match it. */
@@ -113,6 +118,16 @@ export function cellTiming(now: () => number = () => performance.now()) {
   };
 }
 
+/**
+ * What makes a run's results what they are, as one string: a resumed run, a worker and a shard
+ * must match it. A preset's description is words about the run, so editing it leaves the run
+ * as it was; seeds from 1 leave the string as runs had it before the first seed could be chosen.
+ */
+export function runIdentity(grid: string, preset: string, seeds: number, firstSeed: number, p: GridPreset): string {
+  const { description: _, ...settings } = p;
+  return JSON.stringify({ grid, preset, seeds, ...(firstSeed !== 1 && { firstSeed }), config: settings });
+}
+
 /** The unfinished run of the same grid, preset and settings, if one exists. */
 async function findUnfinished(root: string, fingerprint: string): Promise<string | null> {
   const names = await readdir(root).catch(() => [] as string[]);
@@ -156,12 +171,13 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const log = o.log ?? ((l: string) => console.log(l));
   const p = o.grid.presets[o.preset];
   const seeds = o.seeds ?? p.seeds;
+  const firstSeed = o.firstSeed ?? 1;
   const engine = await E.initEngine();
   const adapter = describeAdapter(engine.adapter);
   const root = path.join(o.out, o.grid.name);
-  const fingerprint = JSON.stringify({ grid: o.grid.name, preset: o.preset, seeds, config: p });
-  const config: RunConfig = { grid: o.grid.name, preset: o.preset, seeds, adapter, fingerprint, settings: p };
-  if (o.worker) return runWorker(o, p, seeds, fingerprint, adapter, log);
+  const fingerprint = runIdentity(o.grid.name, o.preset, seeds, firstSeed, p);
+  const config: RunConfig = { grid: o.grid.name, preset: o.preset, seeds, firstSeed, adapter, fingerprint, settings: p };
+  if (o.worker) return runWorker(o, p, config, log);
   if (o.shard) {
     const dir = await shardRunDir(root, o.preset, o.shard, config);
     log(`${shardLabel(o.shard).trim()} of ${dir}`);
@@ -207,7 +223,7 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
   // A sharded run's cells keep their own metrics files, repaired by the cell (runCell).
   if (!o.shard) await repairTornTail(path.join(dir, 'metrics.jsonl'), log);
 
-  const allCells = cellsOf(p, config.seeds);
+  const allCells = cellsOf(p, config.seeds, config.firstSeed);
   const cells = ownedCells(allCells, o.shard);
   const warn = o.log ?? ((l: string) => console.error(l));
   // results.json reports the run's time so far: the clock is saved before each write.
@@ -299,12 +315,12 @@ export function claimOrder(cells: readonly Cell[]): [number, Cell][] {
 
 /** A worker: claims cells one at a time (whichever process creates claims/<cell> first owns
  *  it) until none is left, dearest first (claimOrder); the parent writes the results. */
-async function runWorker(o: RunOptions, p: GridPreset, seeds: number, fingerprint: string, adapter: string, log: (l: string) => void) {
+async function runWorker(o: RunOptions, p: GridPreset, mine: RunConfig, log: (l: string) => void) {
   const { dir, index, count } = o.worker!;
   const config = await readJson(path.join(dir, 'config.json'));
-  if (config?.fingerprint !== fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset or settings`);
-  if (config.adapter !== adapter) log(`worker ${index + 1}/${count}: adapter ${adapter}, the run was started on ${config.adapter}`);
-  const cells = ownedCells(cellsOf(p, seeds), o.shard);
+  if (config?.fingerprint !== mine.fingerprint) throw new Error(`worker ${index + 1}/${count}: ${dir} holds a different grid, preset, seeds or settings`);
+  if (config.adapter !== mine.adapter) log(`worker ${index + 1}/${count}: adapter ${mine.adapter}, the run was started on ${config.adapter}`);
+  const cells = ownedCells(cellsOf(p, mine.seeds, mine.firstSeed), o.shard);
   const claims = claimsDir(dir, o.shard);
   // The grid's time left, as this worker sees it: the cells nobody has claimed yet, shared among
   // the workers at this worker's time per unit of cost (the cells under way not counted, as in a
@@ -360,7 +376,7 @@ export async function mergeRun(dir: string, grid: string, log: (l: string) => vo
   const config: RunConfig | null = await readJson(path.join(dir, 'config.json'));
   if (!config?.settings) throw new Error(`${dir} is not a run folder: it has no config.json`);
   if (config.grid !== grid) throw new Error(`${dir} is a run of grid ${config.grid}, not ${grid}`);
-  const cells = cellsOf(config.settings, config.seeds);
+  const cells = cellsOf(config.settings, config.seeds, config.firstSeed);
   const r = await publishRun(dir, cells, config, (l) => console.error(l));
   log(`merged ${r.finished}/${cells.length} finished cells${r.complete ? ' (the run is complete)' : ''}: ${path.join(dir, 'table.md')}`);
   return r;
@@ -384,8 +400,9 @@ async function writeResults(dir: string, config: RunConfig, rows: ResultRow[], c
     complete,
     ...(await wallTime(dir, config.shards)),
     // What ran, so that a result can be checked against the grid file as it stands now.
-    config: { grid: config.grid, preset: config.preset, seeds: config.seeds, settings: config.settings },
+    config: { grid: config.grid, preset: config.preset, seeds: config.seeds, firstSeed: config.firstSeed ?? 1, settings: config.settings },
     rows,
+    statistics: statistics(rows),
   };
   await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
   const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), warn);
@@ -417,7 +434,7 @@ async function runCell(
     prepared = prepareCell(p, cell, pretrained);
   }
   const { model, tokenizer, trainer, params } = prepared;
-  const t = p.training;
+  const t = trainingOf(p, cell);
   log(`${tag}: model ${cell.model}, ${params.toLocaleString('en-US')} parameters, vocabulary ${tokenizer.vocabSize}`);
   for (const note of prepared.notes) log(`${tag}: ${note}`);
   if (resumed === true) log(`${tag}: resumed at step ${trainer.step}`);
@@ -449,7 +466,7 @@ async function runCell(
       throw e;
     });
   await trainer.restoreBest();
-  const { rows, samples } = await testCell(prepared, cell, result, (name, r) => {
+  const { rows, samples, predictions } = await testCell(prepared, cell, result, (name, r) => {
     log(`${tag}: test ${name} accuracy ${(r.accuracy * 100).toFixed(1)}% (${r.correct}/${r.total})`);
   });
   // The trained model (best validation weights) stays, ready for `model/cli.ts generate`; the
@@ -458,6 +475,7 @@ async function runCell(
   trainer.optimizer.dispose();
   model.dispose();
   await writeAtomic(path.join(cellDir, 'samples.json'), JSON.stringify(samples, null, 2));
+  await writeAtomic(path.join(cellDir, 'predictions.jsonl'), predictions.map((l) => JSON.stringify(l) + '\n').join(''));
   await writeAtomic(path.join(cellDir, 'result.json'), JSON.stringify({ cell, rows }, null, 2));
   await rm(path.join(cellDir, 'checkpoint'), { recursive: true, force: true });
   return rows;

@@ -3,7 +3,9 @@
 // web/worker.ts; this thread only draws what the worker reports.
 
 import type { Sample } from '../experiments/cell.ts';
-import { lineChart, seriesStyles, tableCells, type MetricRecord, type ResultRow, type TableSpec } from '../experiments/report/index.ts';
+import { lineChart, seriesStyles, statistics, tableCells, type MetricRecord, type ResultRow, type TableSpec } from '../experiments/report/index.ts';
+import { statisticsSections } from '../experiments/report/statistics-tables.ts';
+import { modelParams } from '../experiments/report/stats.ts';
 import { formatParams } from '../experiments/report/table.ts';
 import { countParameters, withVocab } from '../model/config.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
@@ -365,11 +367,36 @@ function renderComparison(): void {
   const table = $('comparison');
   if (rows.length === 0) {
     table.replaceChildren();
+    renderStatistics([]);
     return;
   }
   const spec: TableSpec = { rows: ['task', 'model', 'trainSize', ...(new Set(rows.map((r) => r.test)).size > 1 ? ['test'] : [])], columns: 'explanation' };
   const t = tableCells(rows, spec);
   table.replaceChildren(cellsRow('th', t.header), ...t.lines.map((l) => cellsRow('td', l)));
+  renderStatistics(rows);
+}
+
+/** Under the table: each explained run against the plain one of the same data and seed (the
+ *  example-level interval: one seed has no seed-level one), and the baselines of the test set. */
+function renderStatistics(rows: readonly ResultRow[]): void {
+  const sections = rows.length === 0 ? [] : statisticsSections(statistics(rows), modelParams(rows)).filter((s) => !s.title.startsWith('Test accuracy (%) by depth'));
+  $('statistics').replaceChildren(
+    ...sections.flatMap((sec) => {
+      const caption = document.createElement('h3');
+      caption.textContent = sec.title;
+      const table = document.createElement('table');
+      table.className = 'comparison';
+      table.replaceChildren(cellsRow('th', sec.cells.header), ...sec.cells.lines.map((l) => cellsRow('td', l)));
+      const nodes: Node[] = [caption, table];
+      if (sec.note) {
+        const note = document.createElement('p');
+        note.className = 'note';
+        note.textContent = sec.note;
+        nodes.push(note);
+      }
+      return nodes;
+    }),
+  );
 }
 
 function renderRuns(): void {

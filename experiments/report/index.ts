@@ -3,12 +3,15 @@
 // varies in the rows, so one function serves every grid.
 
 import { KEY_FIELDS, groupBy, modelParams, orderValues, varyingFields, type FieldValue, type Group, type KeyField, type MetricRecord, type ResultRow } from './stats.ts';
-import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, textTable, valueLabel, type TableSpec } from './table.ts';
+import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, percent, textTable, valueLabel, type TableSpec } from './table.ts';
 import { barChart, lineChart, seriesStyles, xyChart, type Reference } from './svg.ts';
+import { statistics, type Statistics } from './compare.ts';
+import { statisticsMarkdown, statisticsText } from './statistics-tables.ts';
 
 export { summarize, summarizeBy, groupBy, orderValues, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
 export { markdownTable, textTable, tableCells, csv, type TableSpec, type TableCells } from './table.ts';
 export { barChart, lineChart, xyChart, seriesStyles, escapeXml } from './svg.ts';
+export { statistics, type Statistics, type Comparison } from './compare.ts';
 
 export interface Results {
   grid: string;
@@ -19,7 +22,12 @@ export interface Results {
   /** Wall-clock time the run has taken so far (see runner.ts). */
   wallSeconds?: number;
   rows: readonly ResultRow[];
+  /** Computed from the rows when results.json is written (statistics()). */
+  statistics?: Statistics;
 }
+
+/** The statistics results.json carries, or computed from its rows (results from before it carried them). */
+const statisticsOf = (r: Results) => r.statistics ?? statistics(r.rows);
 
 /** The grid config's table, with what the charts and the text around the table may use. */
 export interface ReportSpec extends TableSpec {
@@ -60,6 +68,24 @@ interface Chart {
   svg: string;
 }
 
+/**
+ * The reference lines of an accuracy chart: guessing, and the baselines the rows carry, as their
+ * mean over the chart's rows. A chart whose x axis is the test set would mix test sets of
+ * different difficulty in one line, so it draws guessing only.
+ */
+function referencesOf(rows: readonly ResultRow[], chance: Reference | undefined, x: KeyField): Reference[] {
+  const refs: Reference[] = chance ? [chance] : [];
+  if (x === 'test' || rows.length === 0 || !rows.every((r) => r.baselines)) return refs;
+  const mean = (f: (r: ResultRow) => number) => rows.reduce((a, r) => a + f(r), 0) / rows.length;
+  const majority = mean((r) => r.baselines!.majority);
+  refs.push({ value: majority, label: `majority answer ${percent(majority)} %` });
+  if (rows.every((r) => r.baselines!.shortcut !== undefined)) {
+    const shortcut = mean((r) => r.baselines!.shortcut!);
+    refs.push({ value: shortcut, label: `shortcut ${percent(shortcut)} %` });
+  }
+  return refs;
+}
+
 /** What varies across the rows and what does not, which the tables, the charts and their titles follow. */
 function shapeOf(rows: readonly ResultRow[], spec: ReportSpec) {
   const table = checkTableSpec(spec);
@@ -96,7 +122,7 @@ function overview(results: Results, spec: ReportSpec) {
   text.count = `${runs.length} trained models, ${duration(seconds)} of training${wall}; ${seeds} seed${most > 1 ? 's' : ''} per table cell.`;
   const sectionFields = varying.filter((f) => !table.rows.includes(f) && f !== table.columns);
   text.tables = facetsOf(rows, sectionFields).map((g) => ({ title: ['Test accuracy (%)', ...tableContext, ...describe(g.key, params)].join(' · '), rows: g.rows }));
-  text.note = `Accuracy in %: mean ± sample standard deviation over seeds, with their number n.${chancePercent ? ` Guessing scores ${chancePercent}.` : ''}`;
+  text.note = `Accuracy in %: mean ± sample standard deviation over seeds [95 % Student t interval of the mean], and the number of seeds n.${chancePercent ? ` Guessing scores ${chancePercent}.` : ''}`;
   return text;
 }
 
@@ -110,6 +136,7 @@ export function textReport(results: Results, spec: ReportSpec): string {
   out.push(text.count, '');
   for (const t of text.tables) out.push(textTable(t.rows, spec, { title: t.title }));
   if (text.note) out.push(text.note);
+  if (results.rows.length > 0) out.push('', statisticsText(statisticsOf(results), modelParams(results.rows)));
   return out.join('\n');
 }
 
@@ -127,27 +154,27 @@ export function buildReport(results: Results, metrics: readonly MetricRecord[], 
     for (let i = 2; charts.some((c) => c.file === `${file}.svg`); i++) file = slug(`${base}-${parts.join('-')}-${i}`);
     charts.push({ file: `${file}.svg`, alt: [alt, ...describe(key, params)].join(', '), svg });
   };
-  const accuracyCharts = (x: KeyField, base: string, title: string, draw: (rows: ResultRow[], title: string, subtitle: string) => string) => {
-    for (const g of facetsOf(rows, varying.filter((f) => f !== x && f !== 'explanation'))) add(base, g.key, title, draw(g.rows, title, subtitleFor(g.key)));
+  const accuracyCharts = (x: KeyField, base: string, title: string, draw: (rows: ResultRow[], title: string, subtitle: string, refs: Reference[]) => string) => {
+    for (const g of facetsOf(rows, varying.filter((f) => f !== x && f !== 'explanation'))) add(base, g.key, title, draw(g.rows, title, subtitleFor(g.key), referencesOf(g.rows, chance, x)));
   };
   if (varying.includes('model')) {
-    accuracyCharts('model', 'accuracy-by-model', 'Test accuracy by model size and explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'model', series: 'explanation', reference: chance, styles }));
+    accuracyCharts('model', 'accuracy-by-model', 'Test accuracy by model size and explanation', (r, title, subtitle, refs) => barChart(r, { title, subtitle, x: 'model', series: 'explanation', reference: refs, styles }));
   }
   if (varying.includes('trainSize')) {
-    accuracyCharts('trainSize', 'accuracy-by-train-size', 'Test accuracy against the number of training examples', (r, title, subtitle) => xyChart(r, { title, subtitle, x: 'trainSize', series: 'explanation', reference: chance, styles }));
+    accuracyCharts('trainSize', 'accuracy-by-train-size', 'Test accuracy against the number of training examples', (r, title, subtitle, refs) => xyChart(r, { title, subtitle, x: 'trainSize', series: 'explanation', reference: refs, styles }));
   }
   if (varying.includes('test')) {
-    accuracyCharts('test', 'accuracy-by-test-set', 'Accuracy by test set and explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'test', series: 'explanation', reference: chance, styles }));
+    accuracyCharts('test', 'accuracy-by-test-set', 'Accuracy by test set and explanation', (r, title, subtitle, refs) => barChart(r, { title, subtitle, x: 'test', series: 'explanation', reference: refs, styles }));
   }
   if (charts.length === 0 && rows.length > 0) {
-    accuracyCharts('explanation', 'accuracy', 'Test accuracy by explanation', (r, title, subtitle) => barChart(r, { title, subtitle, x: 'explanation', series: 'explanation', reference: chance, styles }));
+    accuracyCharts('explanation', 'accuracy', 'Test accuracy by explanation', (r, title, subtitle, refs) => barChart(r, { title, subtitle, x: 'explanation', series: 'explanation', reference: refs, styles }));
   }
   const curveFacets = varyingFields(metrics, ['model', 'trainSize']);
   for (const g of facetsOf(metrics, curveFacets)) {
     const subtitle = subtitleFor(g.key);
     if (g.rows.some((r) => r.valAccuracy !== undefined)) {
       const title = 'Validation accuracy during training';
-      add('curves-accuracy', g.key, title, lineChart(g.rows, { title, subtitle, metric: 'valAccuracy', series: 'explanation', reference: chance, styles }));
+      add('curves-accuracy', g.key, title, lineChart(g.rows, { title, subtitle, metric: 'valAccuracy', series: 'explanation', reference: referencesOf(rows.filter((r) => Object.entries(g.key).every(([f, v]) => r[f as KeyField] === v)), chance, 'model'), styles }));
     }
     if (g.rows.some((r) => r.loss !== undefined)) {
       const title = 'Training loss';
@@ -163,6 +190,7 @@ export function buildReport(results: Results, metrics: readonly MetricRecord[], 
   md.push(text.count, '');
   for (const t of text.tables) md.push(markdownTable(t.rows, spec, { title: t.title }));
   if (text.note) md.push(text.note, '');
+  if (rows.length > 0) md.push(statisticsMarkdown(statisticsOf(results), params));
   if (charts.length > 0) {
     md.push('## Charts', '');
     for (const c of charts) md.push(`[![${c.alt.replace(/[[\]]/g, '')}](${c.file})](${c.file})`, '');

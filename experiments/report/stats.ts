@@ -1,6 +1,8 @@
 // Grouping and summary statistics over experiment results, and the order in which a field's
 // values are shown: every table and chart sorts through here, so they agree with one another.
 
+import { meanInterval, type Interval } from './inference.ts';
+
 /** One test-set evaluation of one trained cell (as experiments/runner.ts writes it). */
 export interface ResultRow {
   task: string;
@@ -14,6 +16,31 @@ export interface ResultRow {
   steps: number;
   seconds: number;
   params: number;
+  /** Right answers and test examples behind `accuracy`. */
+  correct?: number;
+  total?: number;
+  /** One character per test example in test-set order, "1" right, "0" wrong: what the paired
+   *  bootstrap resamples. */
+  outcomes?: string;
+  /** A hash of the test set's sources: two rows are paired only when they scored the same examples. */
+  testSet?: string;
+  /** Accuracy, 0..1, of answers that need no trained model, on the same test set. */
+  baselines?: Baselines;
+  /** [right, total] per depth and per root operator of the test sources. */
+  breakdown?: Breakdown;
+}
+
+export interface Baselines {
+  /** Always the most common answer of the training split. */
+  majority: number;
+  /** The task's shortcut (ListOps: the root operator over its direct digits, nested expressions
+   *  ignored; the majority answer where the root has none). */
+  shortcut?: number;
+}
+
+export interface Breakdown {
+  depth: Record<string, [number, number]>;
+  root?: Record<string, [number, number]>;
 }
 
 /** One line of metrics.jsonl: a training step (loss) or an evaluation (valAccuracy). */
@@ -40,21 +67,15 @@ export function isKeyField(name: string): name is KeyField {
 
 export type FieldValue = string | number;
 
-export interface Summary {
-  n: number;
-  mean: number;
-  /** Sample standard deviation (n - 1 in the denominator); 0 for a single value, whose spread is unknown, so show n with it. */
-  std: number;
+export interface Summary extends Interval {
   min: number;
   max: number;
 }
 
+/** n, mean, sample standard deviation (0 for a single value, whose spread is unknown, so show n
+ *  with it), the 95 % Student t interval of the mean (NaN bounds for one value), min and max. */
 export function summarize(values: readonly number[]): Summary {
-  const n = values.length;
-  if (n === 0) throw new Error('summarize: no values');
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const squares = values.reduce((a, v) => a + (v - mean) ** 2, 0);
-  return { n, mean, std: n > 1 ? Math.sqrt(squares / (n - 1)) : 0, min: Math.min(...values), max: Math.max(...values) };
+  return { ...meanInterval(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 // Paper order rather than alphabetical: explanations by length, models by size.

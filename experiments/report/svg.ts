@@ -36,12 +36,18 @@ export interface ChartText {
   subtitle?: string;
 }
 
-/** A dashed horizontal line, such as the accuracy of guessing. */
+/** A dashed horizontal line, such as the accuracy of guessing or of a baseline. */
 export interface Reference {
   /** In the data's units: a fraction 0..1 for accuracy. */
   value: number;
   label: string;
 }
+
+/** One reference line or several; each of several gets a dash pattern of its own. */
+export type References = Reference | readonly Reference[] | undefined;
+
+const REFERENCE_DASHES = ['5 4', '2 3', '10 3 2 3', '1 5'];
+const referenceList = (r: References): readonly Reference[] => (r === undefined ? [] : Array.isArray(r) ? r : [r as Reference]);
 
 // ---- text and elements ------------------------------------------------------------------------
 
@@ -242,7 +248,7 @@ function legendSwatch({ item, x, y }: PlacedLegend): string {
   const { color, dash } = item.style;
   const mid = y - 4;
   if (item.kind === 'bar') return tag('rect', { x, y: mid - 6, width: 18, height: 12, rx: 2, fill: color });
-  if (item.kind === 'reference') return line(x, mid, x + 20, mid, { stroke: color, 'stroke-width': 1.5, 'stroke-dasharray': '5 4' });
+  if (item.kind === 'reference') return line(x, mid, x + 20, mid, { stroke: color, 'stroke-width': 1.5, 'stroke-dasharray': dash ?? REFERENCE_DASHES[0] });
   const stroke = line(x, mid, x + 20, mid, { stroke: color, 'stroke-width': 2.5, 'stroke-dasharray': dash });
   if (item.kind === 'line') return stroke;
   return [stroke, tag('circle', { cx: x + 10, cy: mid, r: 3.5, fill: color, stroke: '#ffffff', 'stroke-width': 1 })].join('');
@@ -282,15 +288,16 @@ function noData(plot: Plot): string {
   return text((plot.left + plot.right) / 2, (plot.top + plot.bottom) / 2, 'no data yet', { 'text-anchor': 'middle', fill: MUTED, 'font-size': 14 });
 }
 
-function referenceMarks(ref: Reference | undefined, y: (v: number) => number, plot: Plot): string[] {
-  if (!ref) return [];
-  const ry = y(ref.value);
+function referenceMarks(refs: References, y: (v: number) => number, plot: Plot): string[] {
   // Labelled in the legend only: a label on the line would sit under the bars of the last group.
-  return [line(plot.left, ry, plot.right, ry, { stroke: MUTED, 'stroke-width': 1.5, 'stroke-dasharray': '5 4' })];
+  return referenceList(refs).map((ref, i) => {
+    const ry = y(ref.value);
+    return line(plot.left, ry, plot.right, ry, { stroke: MUTED, 'stroke-width': 1.5, 'stroke-dasharray': REFERENCE_DASHES[i % REFERENCE_DASHES.length] });
+  });
 }
 
-function referenceLegend(ref: Reference | undefined): LegendItem[] {
-  return ref ? [{ label: ref.label, style: { color: MUTED }, kind: 'reference' }] : [];
+function referenceLegend(refs: References): LegendItem[] {
+  return referenceList(refs).map((ref, i) => ({ label: ref.label, style: { color: MUTED, dash: REFERENCE_DASHES[i % REFERENCE_DASHES.length] }, kind: 'reference' as const }));
 }
 
 /** y axis 0..100 %, with headroom above 100 for the value labels. */
@@ -324,13 +331,14 @@ export interface BarChartOptions extends ChartText {
   x: KeyField;
   /** Field whose values make the bars within a group, by colour (e.g. explanation). */
   series: KeyField;
-  reference?: Reference;
+  reference?: References;
   styles?: Readonly<Record<string, SeriesStyle>>;
 }
 
 /**
  * Grouped bars of accuracy: each bar the mean over the rows of its group and series (the seeds),
- * with a ± 1 sample-std whisker, the single values as dots and the mean written above it.
+ * with a whisker over the 95 % interval of the mean, the single values as dots and the mean
+ * written above it.
  */
 export function barChart(rows: readonly ResultRow[], o: BarChartOptions): string {
   const params = modelParams(rows);
@@ -343,7 +351,7 @@ export function barChart(rows: readonly ResultRow[], o: BarChartOptions): string
     legend: [...series.map((s) => ({ label: valueLabel(o.series, s, params), style: style(s), kind: 'bar' as const })), ...referenceLegend(o.reference)],
     xLabel: FIELD_LABELS[o.x],
     yLabel: 'accuracy (%)',
-    caption: 'bar: mean over seeds · whisker: ± 1 std · dots: single seeds',
+    caption: 'bar: mean over seeds · whisker: 95 % interval of the mean · dots: single seeds',
     xTickLines,
   };
   const { plot, legend } = layout(spec);
@@ -370,12 +378,12 @@ export function barChart(rows: readonly ResultRow[], o: BarChartOptions): string
       const name = `${valueLabel(o.x, g, params)}, ${valueLabel(o.series, c.key[o.series], params)}`;
       const spread = s.n > 1 ? ` ± ${percent(s.std)}` : '';
       body.push(
-        tag('rect', { class: 'bar', x: cx - barWidth / 2, y: top, width: barWidth, height: y(0) - top, fill: st.color }, tooltip(`${name}: ${percent(s.mean)}${spread} % (n=${s.n})`)),
+        tag('rect', { class: 'bar', x: cx - barWidth / 2, y: top, width: barWidth, height: y(0) - top, fill: st.color }, tooltip(`${name}: ${percent(s.mean)}${spread} %${s.n > 1 ? `, 95 % CI ${percent(s.low)}-${percent(s.high)}` : ''} (n=${s.n})`)),
       );
       let highest = top;
       if (s.n > 1) {
-        const hi = y(Math.min(1, s.mean + s.std));
-        const lo = y(Math.max(0, s.mean - s.std));
+        const hi = y(Math.min(1, s.high));
+        const lo = y(Math.max(0, s.low));
         const cap = Math.min(10, barWidth * 0.4) / 2;
         body.push(whisker(cx, lo, hi, cap, INK));
         highest = Math.min(highest, hi);
@@ -401,13 +409,13 @@ export interface XyChartOptions extends ChartText {
   series: KeyField;
   /** Logarithmic x axis; default true, as sizes usually grow geometrically. */
   logX?: boolean;
-  reference?: Reference;
+  reference?: References;
   styles?: Readonly<Record<string, SeriesStyle>>;
 }
 
 /**
  * Accuracy against a numeric field, one line per series through the means over seeds, with
- * ± 1 std whiskers and the single seeds as faint dots. A series measured at a single x is drawn
+ * whiskers over the 95 % interval of the mean and the single seeds as faint dots. A series measured at a single x is drawn
  * as a dashed level across the whole chart, so it can be read against every x of the others
  * (the data-size experiment: a few explained examples against many plain ones).
  */
@@ -422,7 +430,7 @@ export function xyChart(rows: readonly ResultRow[], o: XyChartOptions): string {
     legend: [...series.map((s) => ({ label: valueLabel(o.series, s, params), style: style(s), kind: 'point-line' as const })), ...referenceLegend(o.reference)],
     xLabel: `${FIELD_LABELS[o.x]}${log ? ' (log scale)' : ''}`,
     yLabel: 'accuracy (%)',
-    caption: 'point: mean over seeds · whisker: ± 1 std · faint dots: single seeds',
+    caption: 'point: mean over seeds · whisker: 95 % interval of the mean · faint dots: single seeds',
     xTickLines: 1,
   };
   const { plot, legend } = layout(spec);
@@ -463,8 +471,8 @@ export function xyChart(rows: readonly ResultRow[], o: XyChartOptions): string {
       const px = x(p.at) + dodge;
       for (const v of p.values) marks.push(tag('circle', { class: 'seed', cx: px, cy: y(v), r: 2.2, fill: st.color, 'fill-opacity': '0.45' }));
       if (p.summary.n > 1) {
-        const hi = y(Math.min(1, p.summary.mean + p.summary.std));
-        const lo = y(Math.max(0, p.summary.mean - p.summary.std));
+        const hi = y(Math.min(1, p.summary.high));
+        const lo = y(Math.max(0, p.summary.low));
         marks.push(whisker(px, lo, hi, 4, st.color));
       }
       const name = `${valueLabel(o.series, s, params)}, ${valueLabel(o.x, p.at, params)}`;
@@ -489,7 +497,7 @@ export interface LineChartOptions extends ChartText {
   logY?: boolean;
   /** Longer curves are averaged into this many buckets of steps, which also smooths a noisy loss. */
   maxPoints?: number;
-  reference?: Reference;
+  reference?: References;
   styles?: Readonly<Record<string, SeriesStyle>>;
 }
 

@@ -42,9 +42,11 @@ export function formatCount(n: number): string {
 
 export const percent = (fraction: number): string => (fraction * 100).toFixed(1);
 
-/** "87.8 ± 1.2 (n=3)"; a single seed has no spread to show. */
+/** "87.8 ± 1.2 [84.8, 90.8] n=3": mean ± standard deviation, the 95 % interval of the mean, the
+ *  number of seeds; a single seed has no spread to show. */
 export function formatSummary(s: Summary): string {
-  return s.n > 1 ? `${percent(s.mean)} ± ${percent(s.std)} (n=${s.n})` : `${percent(s.mean)} (n=1)`;
+  // An accuracy lies in [0, 1]: the symmetric t interval is shown cut there (results.json keeps it whole).
+  return s.n > 1 ? `${percent(s.mean)} ± ${percent(s.std)} [${percent(Math.max(0, s.low))}, ${percent(Math.min(1, s.high))}] n=${s.n}` : `${percent(s.mean)} n=1`;
 }
 
 /** How a field's value is written in tables and on chart axes; models carry their size. */
@@ -119,9 +121,8 @@ export function tableCells(rows: readonly ResultRow[], spec: TableSpec): TableCe
   };
 }
 
-/** The paper-style table (see tableCells) in GitHub markdown. */
-export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
-  const t = tableCells(rows, spec);
+/** Any TableCells in GitHub markdown: names left-aligned, figures right-aligned. */
+export function renderMarkdown(t: TableCells, options: TableOptions = {}): string {
   const out: string[] = [];
   if (options.title) out.push(`**${options.title}**`, '');
   out.push(line(t.header));
@@ -131,17 +132,26 @@ export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, optio
   return out.join('\n') + '\n';
 }
 
-/** The paper-style table (see tableCells) as plain text in aligned columns, for a terminal. */
-export function textTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
-  const t = tableCells(rows, spec);
+/** Any TableCells as plain text in aligned columns, for a terminal. */
+export function renderText(t: TableCells, options: TableOptions = {}): string {
   const widths = t.header.map((_, i) => Math.max(...[t.header, ...t.lines].map((l) => l[i].length)));
-  // Names to the left, accuracies to the right, as the markdown table aligns them.
+  // Names to the left, figures to the right, as the markdown table aligns them.
   const format = (l: readonly string[]) => l.map((c, i) => (i < t.keyColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const out: string[] = [];
   if (options.title) out.push(options.title, '');
   out.push(format(t.header), widths.map((w) => '-'.repeat(w)).join('  '), ...t.lines.map(format));
   if (options.note) out.push('', options.note);
   return out.join('\n') + '\n';
+}
+
+/** The paper-style table (see tableCells) in GitHub markdown. */
+export function markdownTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
+  return renderMarkdown(tableCells(rows, spec), options);
+}
+
+/** The paper-style table (see tableCells) as plain text in aligned columns, for a terminal. */
+export function textTable(rows: readonly ResultRow[], spec: TableSpec, options: TableOptions = {}): string {
+  return renderText(tableCells(rows, spec), options);
 }
 
 const CSV_COLUMNS = [...KEY_FIELDS, 'accuracy', 'steps', 'seconds', 'params'];
@@ -154,7 +164,8 @@ function csvField(v: unknown): string {
 /** The rows as CSV, quoted as RFC 4180 says: the known fields first, then any others in order of appearance. */
 export function csv(rows: readonly ResultRow[]): string {
   const columns = [...CSV_COLUMNS];
-  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k)) columns.push(k);
+  // Per-example outcomes are predictions.jsonl's business, not a spreadsheet's.
+  for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k) && k !== 'outcomes') columns.push(k);
   const lines = [columns.join(',')];
   for (const r of rows) lines.push(columns.map((c) => csvField((r as unknown as Record<string, unknown>)[c])).join(','));
   return lines.join('\n') + '\n';

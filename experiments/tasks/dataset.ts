@@ -4,10 +4,12 @@
 import { explainListOps, explainModSum, type ExplanationFormat } from './explain.ts';
 import {
   DEFAULT_LISTOPS_OPTIONS,
+  applyOp,
   LISTOPS_PRESETS,
   depthOf,
   evaluate,
   generateTree,
+  parse,
   resolveListOpsOptions,
   serialize,
   sourceLength,
@@ -48,6 +50,14 @@ export interface Task {
   description: string;
   /** Draws one example; with a format, also its explanation target. */
   generate(rng: Rng, format?: ExplanationFormat): Example;
+  /**
+   * A baseline that reads the source without solving it, if the task has one worth beating:
+   * for ListOps, the root operator applied to its direct digits, nested expressions ignored
+   * (null when the root has no direct digit).
+   */
+  shortcut?(source: string): number | null;
+  /** The operator at the root of a source, for breakdowns by operator (ListOps). */
+  rootOperator?(source: string): string;
 }
 
 // Misspelt options would otherwise be ignored silently and change the experiment.
@@ -92,6 +102,12 @@ export function createTask<N extends TaskName>(taskName: N, options: TaskOptions
       if (format !== undefined) example.target = explainListOps(tree, format, o.sumModulus);
       return example;
     },
+    shortcut(source) {
+      const root = parse(source);
+      const digits = root.args.filter((a): a is number => typeof a === 'number');
+      return digits.length === 0 ? null : applyOp(root.op, digits, o.sumModulus);
+    },
+    rootOperator: (source) => parse(source).op,
   };
 }
 
@@ -107,6 +123,8 @@ export interface SplitConfig<N extends TaskName> {
   /** Per-split options over `options`, e.g. shallow train and deep test for a generalization run. */
   overrides?: Partial<Record<SplitName, TaskOptionsMap[N]>>;
   format?: ExplanationFormat;
+  /** Sources that validation and test must not hold (another call's splits, say). */
+  exclude?: ReadonlySet<string>;
 }
 
 /**
@@ -115,7 +133,7 @@ export interface SplitConfig<N extends TaskName> {
  * sources, as LRA's does; validation and test are distinct and disjoint from train and each other.
  */
 export function generateSplits<N extends TaskName>(config: SplitConfig<N>): Splits {
-  const seen = new Set<string>();
+  const seen = new Set<string>(config.exclude);
   const splits = {} as Splits;
   SPLIT_NAMES.forEach((split, index) => {
     const size = config.sizes[split];

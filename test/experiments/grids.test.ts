@@ -25,7 +25,7 @@ describe('grid smoke runs (tiny presets)', () => {
       const p = grid.presets.tiny;
       expect(results).toMatchObject({ grid: name, preset: 'tiny', complete: true });
       expect(results.adapter).toMatch(/via node/);
-      expect(results.config).toEqual({ grid: name, preset: 'tiny', seeds: p.seeds, settings: p });
+      expect(results.config).toEqual({ grid: name, preset: 'tiny', seeds: p.seeds, firstSeed: 1, settings: p });
       expect(results.wallSeconds).toBeGreaterThan(0);
       expect(results.rows.length).toBe(cellsOf(p).length * Object.keys(p.tests).length);
       for (const row of results.rows) {
@@ -44,8 +44,32 @@ describe('grid smoke runs (tiny presets)', () => {
       expect(metrics.some((m) => typeof m.valAccuracy === 'number')).toBe(true);
       const cell = cellsOf(p)[0];
       expect(existsSync(path.join(dir, 'cells', cell.id, 'model', 'model.safetensors'))).toBe(true);
+      // Every test prediction, one line per example, agreeing with the row's accuracy.
+      const lines = readFileSync(path.join(dir, 'cells', cell.id, 'predictions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const row = results.rows.find((r: { seed: number; explanation: string; test: string }) => r.seed === cell.seed && r.explanation === cell.explanation && r.test === lines[0].test);
+      const mine = lines.filter((l) => l.test === row.test);
+      expect(mine.length).toBe(row.total);
+      expect(mine.filter((l) => l.correct).length).toBe(row.correct);
+      expect(row.outcomes).toBe(mine.map((l) => (l.correct ? '1' : '0')).join(''));
+      for (const l of lines) {
+        expect(Object.keys(l)).toEqual(expect.arrayContaining(['test', 'source', 'reference', 'generated', 'answer', 'predicted', 'correct']));
+        expect(l.correct).toBe(l.predicted === l.answer);
+      }
+      expect(row.baselines.majority).toBeGreaterThanOrEqual(0);
+      expect(results.statistics.cells.length).toBeGreaterThan(0);
+      expect(table).toMatch(/95 %/);
     });
   }
+
+  it('--first-seed runs seeds N .. N+seeds-1', async () => {
+    const grid = loadGrid('modsum');
+    const p = grid.presets.tiny;
+    const dir = await runGrid({ grid, preset: 'tiny', firstSeed: 7, seeds: 2, out, log: quiet });
+    const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    expect(results.config).toMatchObject({ seeds: 2, firstSeed: 7 });
+    expect([...new Set(results.rows.map((r: { seed: number }) => r.seed))].sort()).toEqual([7, 8]);
+    expect(cellsOf(p, 2, 7).map((c) => c.seed)).toEqual(cellsOf(p, 2).map((c) => c.seed + 6));
+  });
 
   it('resumes an interrupted grid and never overwrites a finished one', async () => {
     const grid = loadGrid('modsum');
@@ -194,8 +218,9 @@ describe('experiment CLI', () => {
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full, paper/);
     const bad = run('modsum', '--colour', 'red');
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/experiment: unknown option --colour; valid options: --preset, --seeds, --jobs, --out, --restart-damaged, --shard, --merge\n/);
+    expect(bad.stderr).toMatch(/experiment: unknown option --colour; valid options: --preset, --seeds, --first-seed, --jobs, --out, --restart-damaged, --shard, --merge\n/);
     expect(run('modsum', '--seeds', 'x').stderr).toContain('experiment: --seeds must be an integer >= 1, got "x"');
+    expect(run('modsum', '--first-seed', '0').stderr).toContain('experiment: --first-seed must be an integer >= 1, got "0"');
     expect(run('modsum', '--jobs=0').stderr).toContain('experiment: --jobs must be an integer >= 1, got "0"');
   });
 });

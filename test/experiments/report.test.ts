@@ -106,7 +106,10 @@ describe('stats', () => {
     expect([s.min, s.max]).toEqual([0.8, 1.0]);
     // mean 5, squared deviations sum to 32, over n - 1 = 7
     expect(summarize([2, 4, 4, 4, 5, 5, 7, 9]).std).toBeCloseTo(Math.sqrt(32 / 7), 12);
-    expect(summarize([0.42])).toEqual({ n: 1, mean: 0.42, std: 0, min: 0.42, max: 0.42 });
+    expect(summarize([0.42])).toEqual({ n: 1, mean: 0.42, std: 0, low: NaN, high: NaN, min: 0.42, max: 0.42 });
+    // The 95 % Student t interval of the mean: mean ± t(0.975, 2) s / √3.
+    expect(s.low).toBeCloseTo(0.9 - (4.30265273 * 0.1) / Math.sqrt(3), 7);
+    expect(s.high).toBeCloseTo(0.9 + (4.30265273 * 0.1) / Math.sqrt(3), 7);
     expect(() => summarize([])).toThrow();
   });
 
@@ -148,8 +151,8 @@ describe('markdownTable', () => {
         '',
         '| model | none | short |',
         '| --- | ---: | ---: |',
-        '| tiny (45k) | 90.0 ± 10.0 (n=3) | 50.0 (n=1) |',
-        '| xs (212k) | 75.0 ± 7.1 (n=2) | – |',
+        '| tiny (45k) | 90.0 ± 10.0 [65.2, 100.0] n=3 | 50.0 n=1 |',
+        '| xs (212k) | 75.0 ± 7.1 [11.5, 100.0] n=2 | – |',
         '',
         'Three seeds.',
         '',
@@ -168,9 +171,9 @@ describe('markdownTable', () => {
       [
         '| explanation | training examples | deeper | same \\| depth |',
         '| --- | --- | ---: | ---: |',
-        '| none | 500 | 30.0 (n=1) | – |',
-        '| none | 8,000 | 40.0 (n=1) | 60.0 (n=1) |',
-        '| medium | 500 | 50.0 (n=1) | – |',
+        '| none | 500 | 30.0 n=1 | – |',
+        '| none | 8,000 | 40.0 n=1 | 60.0 n=1 |',
+        '| medium | 500 | 50.0 n=1 | – |',
         '',
       ].join('\n'),
     );
@@ -181,10 +184,10 @@ describe('markdownTable', () => {
       [
         'Main table',
         '',
-        'model                    none       short',
-        '----------  -----------------  ----------',
-        'tiny (45k)  90.0 ± 10.0 (n=3)  50.0 (n=1)',
-        'xs (212k)    75.0 ± 7.1 (n=2)           –',
+        'model                                none     short',
+        '----------  -----------------------------  --------',
+        'tiny (45k)  90.0 ± 10.0 [65.2, 100.0] n=3  50.0 n=1',
+        'xs (212k)    75.0 ± 7.1 [11.5, 100.0] n=2         –',
         '',
         'Three seeds.',
         '',
@@ -236,7 +239,7 @@ describe('barChart', () => {
     const t = texts(doc);
     expect(t).toContain('Accuracy <by> model & "explanation"');
     for (const label of ['none', 'long', 'tiny', 'xs', '45k params', 'model', 'accuracy (%)', 'chance 10 %', '100', '22.0', '72.0']) expect(t).toContain(label);
-    expect(byClass(doc, 'bar')[3].children[0].text).toBe('xs (212k), long: 72.0 ± 1.0 % (n=3)');
+    expect(byClass(doc, 'bar')[3].children[0].text).toBe('xs (212k), long: 72.0 ± 1.0 %, 95 % CI 69.5-74.5 (n=3)');
   });
 
   it('keeps bars within the axes: taller bars for higher accuracy', () => {
@@ -350,7 +353,7 @@ describe('buildReport', () => {
     expect(md).toContain('Still running');
     expect(md).toContain('16 trained models, 16 min of training; 2 seeds per table cell.');
     expect(md).toContain('| model | none | short | medium | long |');
-    expect(md).toContain('| tiny (45k) | 23.0 ± 1.4 (n=2) | 38.0 ± 1.4 (n=2) | 53.0 ± 1.4 (n=2) | 68.0 ± 1.4 (n=2) |');
+    expect(md).toContain('| tiny (45k) | 23.0 ± 1.4 [10.3, 35.7] n=2 | 38.0 ± 1.4 [25.3, 50.7] n=2 | 53.0 ± 1.4 [40.3, 65.7] n=2 | 68.0 ± 1.4 [55.3, 80.7] n=2 |');
     for (const svg of names.filter((n) => n.endsWith('.svg'))) {
       expect(md).toContain(`](${svg})`);
       expect(parseXml(report[svg]).name).toBe('svg');
@@ -391,7 +394,7 @@ describe('buildReport', () => {
       '',
       '16 trained models, 16 min of training; 2 seeds per table cell.',
     ]);
-    expect(text).toMatch(/\ntiny \(45k\) +23\.0 ± 1\.4 \(n=2\) +38\.0 ± 1\.4 \(n=2\)/);
+    expect(text).toMatch(/\ntiny \(45k\) +23\.0 ± 1\.4 \[10\.3, 35\.7\] n=2 +38\.0 ± 1\.4 \[25\.3, 50\.7\] n=2/);
     expect(text).toContain('Guessing scores 10 %.');
     expect(text).not.toMatch(/\*\*|\||\.svg|&lt;/);
   });

@@ -117,7 +117,7 @@ describe('shards as processes into one --out', () => {
     const results = resultsOf(dir);
     expect(results.complete).toBe(true);
     expect(rowKeys(results.rows)).toEqual(allRowKeys);
-    expect(results.config).toEqual({ grid: 'modsum', preset: 'tiny', seeds: grid.presets.tiny.seeds, settings: grid.presets.tiny });
+    expect(results.config).toEqual({ grid: 'modsum', preset: 'tiny', seeds: grid.presets.tiny.seeds, firstSeed: 1, settings: grid.presets.tiny });
     expectShardTimes(results);
     expect(readFileSync(path.join(dir, 'table.md'), 'utf8')).toContain('# modsum: preset tiny');
     expect(readdirSync(dir).filter((f) => f.endsWith('.svg')).length).toBeGreaterThanOrEqual(2);

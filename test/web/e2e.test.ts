@@ -58,7 +58,7 @@ describe('the experiment page in Chromium', () => {
 
   it('offers the comparison first, saying what it trains and for how long, the custom settings folded away', async () => {
     const plan = (await page.textContent('#plan'))!;
-    expect(plan).toMatch(/a T5 of size xs \(~[\d.]+[kM] parameters\) from scratch on [\d,]+ ListOps examples for [\d,]+ steps/);
+    expect(plan).toMatch(/a T5 of size tiny \(~[\d.]+[kM] parameters\) from scratch on [\d,]+ ListOps examples for [\d,]+ steps/);
     expect(plan).toContain('bare answers ("none"), then with medium explanations');
     expect(plan).toContain('a few minutes on a laptop GPU');
     expect(plan).toContain('which run is training, its step, loss and time left');
@@ -102,6 +102,11 @@ describe('the experiment page in Chromium', () => {
     ]);
     expect(await page.$$eval('#comparison tr', (trs) => trs.length)).toBe(2);
     expect(await page.textContent('#comparison tr:first-child')).toMatch(/none.*medium/);
+    // Under it, medium against none on the same seed and test examples, with the baselines.
+    const stats = (await page.textContent('#statistics'))!;
+    expect(stats).toContain('Against none');
+    expect(stats).toMatch(/medium[+−]\d+\.\d–.*\[[+−]\d+\.\d, [+−]\d+\.\d\]/);
+    expect(stats).toMatch(/majority answer.*shortcut/s);
 
     const metrics = (await downloadText(page, '#download-metrics')).trim().split('\n').map((l) => JSON.parse(l));
     for (const explanation of ['none', 'medium']) {
@@ -132,11 +137,11 @@ describe('the experiment page in Chromium', () => {
     expect(results).toMatchObject({ grid: 'browser', preset: 'tiny', complete: true });
     expect(results.adapter).toMatch(/via browser/);
     expect(results.rows).toHaveLength(1);
-    expect(Object.keys(results.rows[0]).sort()).toEqual(['accuracy', 'explanation', 'model', 'params', 'seconds', 'seed', 'steps', 'task', 'test', 'trainSize']);
+    expect(Object.keys(results.rows[0]).sort()).toEqual(['accuracy', 'baselines', 'breakdown', 'correct', 'explanation', 'model', 'outcomes', 'params', 'seconds', 'seed', 'steps', 'task', 'test', 'testSet', 'total', 'trainSize']);
     expect(results.rows[0]).toMatchObject({ task: 'listops', explanation: 'medium', model: 'tiny', trainSize: 48, seed: 1, test: 'test', steps: 6 });
 
     // The comparison table: a line for the task, model and data, a column for medium explanations.
-    expect(await page.textContent('#comparison')).toMatch(/listops.*tiny.*48.*\d+\.\d \(n=1\)/s);
+    expect(await page.textContent('#comparison')).toMatch(/listops.*tiny.*48.*\d+\.\d n=1/s);
     expect(await page.textContent('#comparison tr:first-child')).toContain('medium');
     // Samples: the model's generation next to a medium explanation ending in the answer.
     const samples = await page.$$eval('#samples tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent ?? '')));

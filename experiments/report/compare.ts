@@ -1,0 +1,159 @@
+// What a run's rows say beyond their means: each cell's interval, each explained format against
+// the plain one (`none`) trained on the same seeds, each cell against the baselines that need no
+// trained model, and accuracy by depth and root operator. results.json keeps all of it, computed
+// from unrounded values; table.md and the terminal show it.
+
+import { groupBy, summarize, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
+import { pairedBootstrap, pairedT, type BootstrapTest, type PairedTest } from './inference.ts';
+
+/** What a comparison holds fixed: everything but the explanation and the seed. */
+const SETTING: readonly KeyField[] = ['task', 'model', 'trainSize', 'test'];
+export const PLAIN = 'none';
+
+export interface CellStatistics {
+  key: Record<string, FieldValue>;
+  /** Test accuracy over seeds, 0..1. */
+  accuracy: Summary;
+  /** The same over the same seeds' test sets, for the baselines the rows carry. */
+  majority?: Summary;
+  shortcut?: Summary;
+}
+
+export interface Comparison {
+  /** The setting both sides share, and the explained format compared. */
+  key: Record<string, FieldValue>;
+  explanation: string;
+  /** `none`, or a baseline's name. */
+  against: string;
+  /** The training-set size of the `none` side, when the grid varies it: explained N against
+   *  plain N, 4N, 16N... (the data-size question). */
+  againstTrainSize?: number;
+  /** The seeds present on both sides. */
+  seeds: number[];
+  /** Per-seed differences (explained minus the other side, 0..1), paired t across seeds. */
+  seedLevel: PairedTest;
+  /** Paired bootstrap over test examples within each seed (against `none` only, when every
+   *  seed's two rows scored the same test set). */
+  exampleLevel?: BootstrapTest;
+}
+
+export interface BreakdownRow {
+  key: Record<string, FieldValue>;
+  /** 'depth' or 'root'. */
+  by: string;
+  value: string;
+  correct: number;
+  total: number;
+}
+
+export interface Statistics {
+  cells: CellStatistics[];
+  /** Explained formats against `none` at the same setting. */
+  comparisons: Comparison[];
+  /** Every cell against the shortcut baseline on its own test sets. */
+  baselineComparisons: Comparison[];
+  /** Right answers by depth and by root operator, pooled over seeds. */
+  breakdown: BreakdownRow[];
+  notes: string[];
+}
+
+const BOOTSTRAP = { resamples: 10000, seed: 1 };
+
+export const STATISTICS_NOTES = [
+  'Intervals are 95 %. A cell: mean over seeds ± sample standard deviation, and the Student t interval of the mean.',
+  'Against none: the mean over seeds of each seed\'s accuracy difference (same seed, same test examples). Seed-level: paired t across seeds, n - 1 degrees of freedom; it counts the variation between training runs and is the conservative one. Example-level: paired bootstrap over test examples within each seed (10,000 resamples, percentile interval); it holds the trained models fixed, so it only measures the finite test set.',
+  'Baselines need no trained model: majority, always the training split\'s most common answer; shortcut (ListOps), the root operator applied to its direct digits, nested expressions ignored (the majority answer where the root has none).',
+];
+
+function outcomes(row: ResultRow): Uint8Array | null {
+  if (row.outcomes === undefined) return null;
+  return Uint8Array.from(row.outcomes, (c) => (c === '1' ? 1 : 0));
+}
+
+function compareRows(key: Record<string, FieldValue>, explanation: string, mine: readonly ResultRow[], theirs: readonly ResultRow[]): Comparison | null {
+  const bySeed = new Map(theirs.map((r) => [r.seed, r]));
+  const pairs = mine.filter((r) => bySeed.has(r.seed)).map((r) => ({ a: r, b: bySeed.get(r.seed)! }));
+  if (pairs.length === 0) return null;
+  const c: Comparison = {
+    key,
+    explanation,
+    against: PLAIN,
+    seeds: pairs.map((p) => p.a.seed),
+    seedLevel: pairedT(pairs.map((p) => p.a.accuracy - p.b.accuracy)),
+  };
+  const lists = pairs.map((p) => ({ a: outcomes(p.a), b: outcomes(p.b), same: p.a.testSet !== undefined && p.a.testSet === p.b.testSet }));
+  if (lists.every((l) => l.a && l.b && l.same && l.a.length === l.b.length)) {
+    c.exampleLevel = pairedBootstrap(
+      lists.map((l) => ({ a: l.a!, b: l.b! })),
+      BOOTSTRAP,
+    );
+  }
+  return c;
+}
+
+function tally(rows: readonly ResultRow[], by: 'depth' | 'root'): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  for (const r of rows) {
+    for (const [value, [right, total]] of Object.entries(r.breakdown?.[by] ?? {})) {
+      const t = out.get(value) ?? [0, 0];
+      out.set(value, [t[0] + right, t[1] + total]);
+    }
+  }
+  return out;
+}
+
+export function statistics(rows: readonly ResultRow[]): Statistics {
+  const cells = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'test']).map((g): CellStatistics => {
+    const c: CellStatistics = { key: g.key, accuracy: summarize(g.rows.map((r) => r.accuracy)) };
+    if (g.rows.every((r) => r.baselines)) {
+      c.majority = summarize(g.rows.map((r) => r.baselines!.majority));
+      if (g.rows.every((r) => r.baselines!.shortcut !== undefined)) c.shortcut = summarize(g.rows.map((r) => r.baselines!.shortcut!));
+    }
+    return c;
+  });
+  const comparisons: Comparison[] = [];
+  const baselineComparisons: Comparison[] = [];
+  const breakdown: BreakdownRow[] = [];
+  // Against none at every training-set size of the same task, model and test set: at the same
+  // size the paper's main comparison, at others the data-size one.
+  const plainBySize = new Map<string, ResultRow[]>();
+  for (const r of rows) {
+    if (r.explanation !== PLAIN) continue;
+    const id = JSON.stringify([r.task, r.model, r.test]);
+    const list = plainBySize.get(id) ?? [];
+    list.push(r);
+    plainBySize.set(id, list);
+  }
+  for (const setting of groupBy(rows, [...SETTING])) {
+    const byFormat = groupBy(setting.rows, ['explanation']);
+    const plainRows = plainBySize.get(JSON.stringify([setting.key.task, setting.key.model, setting.key.test])) ?? [];
+    const plainSizes = groupBy(plainRows, ['trainSize']);
+    const varied = plainSizes.length > 1 || (plainSizes.length === 1 && plainSizes[0].key.trainSize !== setting.key.trainSize);
+    for (const f of byFormat) {
+      const explanation = String(f.key.explanation);
+      if (explanation !== PLAIN) {
+        for (const plain of plainSizes) {
+          const c = compareRows(setting.key, explanation, f.rows, plain.rows);
+          if (!c) continue;
+          if (varied) c.againstTrainSize = Number(plain.key.trainSize);
+          comparisons.push(c);
+        }
+      }
+      const withShortcut = f.rows.filter((r) => r.baselines?.shortcut !== undefined);
+      if (withShortcut.length > 0) {
+        baselineComparisons.push({
+          key: setting.key,
+          explanation,
+          against: 'shortcut',
+          seeds: withShortcut.map((r) => r.seed),
+          seedLevel: pairedT(withShortcut.map((r) => r.accuracy - r.baselines!.shortcut!)),
+        });
+      }
+      for (const by of ['depth', 'root'] as const) {
+        const counts = [...tally(f.rows, by)].sort(([a], [b]) => (by === 'depth' ? Number(a) - Number(b) : a.localeCompare(b)));
+        for (const [value, [correct, total]] of counts) breakdown.push({ key: { ...setting.key, explanation }, by, value, correct, total });
+      }
+    }
+  }
+  return { cells, comparisons, baselineComparisons, breakdown, notes: STATISTICS_NOTES };
+}
