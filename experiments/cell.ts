@@ -214,8 +214,10 @@ function breakdownOf(lines: readonly PredictionLine[]): Breakdown {
     }
     return out;
   };
+  const out: Breakdown = { depth: tally((l) => String(l.depth)) };
   const root = tally((l) => l.root);
-  return Object.keys(root).length > 0 ? { depth: tally((l) => String(l.depth)), root } : { depth: tally((l) => String(l.depth)) };
+  if (Object.keys(root).length > 0) out.root = root;
+  return out;
 }
 
 /** Scores the model as it stands on every test set: one result row each (with its baselines and

@@ -379,7 +379,7 @@ function renderComparison(): void {
 /** Under the table: each explained run against the plain one of the same data and seed (the
  *  example-level interval: one seed has no seed-level one), and the baselines of the test set. */
 function renderStatistics(rows: readonly ResultRow[]): void {
-  const sections = rows.length === 0 ? [] : statisticsSections(statistics(rows), modelParams(rows)).filter((s) => !s.title.startsWith('Test accuracy (%) by depth'));
+  const sections = rows.length === 0 ? [] : statisticsSections(statistics(rows), modelParams(rows)).filter((s) => !s.breakdown);
   $('statistics').replaceChildren(
     ...sections.flatMap((sec) => {
       const caption = document.createElement('h3');

@@ -7,7 +7,7 @@ import { groupBy, summarize, type FieldValue, type KeyField, type ResultRow, typ
 import { pairedBootstrap, pairedT, type BootstrapTest, type PairedTest } from './inference.ts';
 
 /** What a comparison holds fixed: everything but the explanation and the seed. */
-const SETTING: readonly KeyField[] = ['task', 'model', 'trainSize', 'test'];
+export const SETTING: readonly KeyField[] = ['task', 'model', 'trainSize', 'test'];
 export const PLAIN = 'none';
 
 export interface CellStatistics {

@@ -2,11 +2,10 @@
 // intervals, cells against the shortcut baseline, the baselines themselves, and accuracy by depth
 // and root operator. Markdown and terminal text share the cells.
 
-import type { Comparison, Statistics } from './compare.ts';
+import { SETTING, type Comparison, type Statistics } from './compare.ts';
 import { FIELD_LABELS, percent, renderMarkdown, renderText, valueLabel, type TableCells } from './table.ts';
 import { varyingFields, type FieldValue, type KeyField } from './stats.ts';
 
-const SETTING: readonly KeyField[] = ['task', 'model', 'trainSize', 'test'];
 
 /** A difference in percentage points, signed: "+12.3". */
 const points = (d: number) => `${d >= 0 ? '+' : '−'}${Math.abs(d * 100).toFixed(1)}`;
@@ -88,6 +87,8 @@ function breakdownCells(s: Statistics, params: ReadonlyMap<string, number>): Tab
 
 export interface StatisticsSection {
   title: string;
+  /** The per-depth and per-operator table: long, so the terminal and the page leave it to table.md. */
+  breakdown?: boolean;
   cells: TableCells;
   note?: string;
 }
@@ -108,7 +109,7 @@ export function statisticsSections(s: Statistics, params: ReadonlyMap<string, nu
     out.push({ title: 'Against the shortcut: accuracy minus the shortcut on each seed\'s test set', cells: comparisonCells(s.baselineComparisons, params, false) });
   }
   const breakdown = breakdownCells(s, params);
-  if (breakdown) out.push({ title: 'Test accuracy (%) by depth and root operator, pooled over seeds (examples in brackets)', cells: breakdown });
+  if (breakdown) out.push({ title: 'Test accuracy (%) by depth and root operator, pooled over seeds (examples in brackets)', cells: breakdown, breakdown: true });
   return out;
 }
 
@@ -120,7 +121,7 @@ export function statisticsMarkdown(s: Statistics, params: ReadonlyMap<string, nu
 
 export function statisticsText(s: Statistics, params: ReadonlyMap<string, number>): string {
   return statisticsSections(s, params)
-    .filter((sec) => !sec.title.startsWith('Test accuracy (%) by depth'))
+    .filter((sec) => !sec.breakdown)
     .map((sec) => renderText(sec.cells, { title: sec.title }))
     .join('\n');
 }
