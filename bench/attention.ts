@@ -10,7 +10,7 @@
 
 import * as E from '../engine/index.ts';
 import { attention, attentionUnfused, subgroupsPathAvailable, type AttentionOptions, type AttentionPath } from '../engine/ops/attention.ts';
-import { option } from './lib/args.ts';
+import { parseNumber, parseOptions, type OptionSpecs } from '../util/args.ts';
 
 type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;
 
@@ -25,11 +25,19 @@ async function time(iters: number, step: () => void): Promise<number> {
   return (performance.now() - t0) / iters;
 }
 
+const OPTIONS = {
+  iters: { type: 'int', min: 1, help: 'calls timed per size (default 5)' },
+  sizes: { type: 'string', help: 'B,H,L,Dh sizes separated by / (default 8,8,128,64/8,4,64,32)' },
+  causal: { type: 'flag', help: 'a causal mask' },
+  json: { type: 'flag', help: 'one JSON object per line' },
+} as const satisfies OptionSpecs;
+
 export async function run(args: string[]): Promise<void> {
-  const iters = Number(option(args, '--iters') ?? 5);
-  const sizes = (option(args, '--sizes') ?? '8,8,128,64/8,4,64,32').split('/').map((s) => s.split(',').map(Number));
-  const causal = args.includes('--causal');
-  const json = args.includes('--json');
+  const { values: o } = parseOptions(args, OPTIONS, 'bench attention');
+  const iters = o.iters ?? 5;
+  const sizes = (o.sizes ?? '8,8,128,64/8,4,64,32').split('/').map((s) => s.split(',').map((x) => parseNumber('--sizes', x, { type: 'int', min: 1 })));
+  const causal = o.causal ?? false;
+  const json = o.json ?? false;
   const e = await E.initEngine();
   console.log(`attention, ${E.describeAdapter(e.adapter)}, ${iters} iterations${causal ? ', causal' : ''}`);
   console.log('B  H   L    Dh  op                forward ms  fwd+bwd ms');

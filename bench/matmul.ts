@@ -20,7 +20,7 @@
 
 import * as E from '../engine/index.ts';
 import { formatTiles, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../engine/ops/matmul.ts';
-import { option } from './lib/args.ts';
+import { parseNumber, parseOptions, type OptionSpecs } from '../util/args.ts';
 
 interface Shape {
   m: number;
@@ -147,14 +147,26 @@ function usable(v: MatmulVariant): boolean {
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
+const OPTIONS = {
+  json: { type: 'flag', help: 'one JSON object per line' },
+  repeat: { type: 'int', min: 1, help: 'timed batches per shape and engine (default 3)' },
+  only: { type: 'string', choices: ['this', 'tfjs-webgpu'], help: 'one engine only' },
+  seconds: { type: 'number', min: 0.01, help: 'length of a timed batch (default 0.5)' },
+  check: { type: 'flag', help: 'check each product against a float64 reference' },
+  sizes: { type: 'string', help: 'square sizes, comma-separated (default: the built-in shapes)' },
+  variants: { type: 'flag', help: 'also time each kernel variant' },
+  tiles: { type: 'string', help: 'tile shapes to time, separated by /' },
+} as const satisfies OptionSpecs;
+
 export async function run(args: string[]): Promise<void> {
-  const json = args.includes('--json');
-  const repeat = Number(option(args, '--repeat') ?? 3);
-  const only = option(args, '--only');
-  const batchSeconds = Number(option(args, '--seconds') ?? 0.5);
-  const checkValues = args.includes('--check');
-  const sizes = option(args, '--sizes');
-  const shapes = sizes ? sizes.split(',').map((x) => sq(Number(x))) : SHAPES;
+  const { values: o } = parseOptions(args, OPTIONS, 'bench matmul');
+  const json = o.json ?? false;
+  const repeat = o.repeat ?? 3;
+  const only = o.only;
+  const batchSeconds = o.seconds ?? 0.5;
+  const checkValues = o.check ?? false;
+  const sizes = o.sizes;
+  const shapes = sizes ? sizes.split(',').map((x) => sq(parseNumber('--sizes', x, { type: 'int', min: 1 }))) : SHAPES;
   const e = await E.initEngine();
   const adapter = E.describeAdapter(e.adapter);
   const engines: [string, (s: Shape) => Runner][] = [];
@@ -163,12 +175,12 @@ export async function run(args: string[]): Promise<void> {
     const tf = await loadTfjs();
     engines.push(['tfjs-webgpu', (s) => theirs(tf, s)]);
   }
-  if (args.includes('--variants')) {
+  if (o.variants) {
     for (const v of ['shared-rows', 'direct', 'tiled'] as const) {
       if (usable(v)) engines.push([`this:${v}`, (s) => ours(s, v)]);
     }
   }
-  for (const text of option(args, '--tiles')?.split('/') ?? []) {
+  for (const text of o.tiles?.split('/') ?? []) {
     const tiles = parseTiles(text);
     try {
       matmulTiling(1, 1, 'tiled', tiles);

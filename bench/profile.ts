@@ -12,10 +12,10 @@
 
 import { availableParallelism } from 'node:os';
 import * as E from '../engine/index.ts';
-import type { PresetName } from '../model/config.ts';
+import { PRESET_NAMES, type PresetName } from '../model/config.ts';
 import { greedyDecode } from '../model/decode.ts';
 import { benchStep } from './lib/step.ts';
-import { numberOption, option } from './lib/args.ts';
+import { parseOptions, type OptionSpecs } from '../util/args.ts';
 import { cpuByThread, splitCpu } from './lib/threads.ts';
 
 interface Row {
@@ -58,17 +58,29 @@ async function steadyState(step: () => void, steps: number): Promise<SteadyState
   return { steps, stepMs, jsCpuMs: mainMs / steps, otherCpuMs: otherMs / steps };
 }
 
+const OPTIONS = {
+  model: { type: 'string', choices: PRESET_NAMES, help: 'model preset (default tiny)' },
+  batch: { type: 'int', min: 1, help: 'examples per step (default 32)' },
+  'source-length': { type: 'int', min: 2, help: 'source tokens (default 60)' },
+  'target-length': { type: 'int', min: 2, help: 'target tokens (default 60)' },
+  'decode-tokens': { type: 'int', min: 1, help: 'tokens of the profiled decoding (default 40)' },
+  top: { type: 'int', min: 1, help: 'rows of the kernel table (default 12)' },
+  'steady-steps': { type: 'int', min: 1, help: 'steps timed back to back (default 30)' },
+  json: { type: 'flag', help: 'one JSON object per line' },
+  'by-label': { type: 'flag', help: 'one row per kernel and op label (shapes), not per kernel' },
+} as const satisfies OptionSpecs;
+
 export async function run(args: string[]): Promise<void> {
-  const preset = (option(args, '--model') ?? 'tiny') as PresetName;
-  const B = numberOption(args, '--batch', 32);
-  const Ls = numberOption(args, '--source-length', 60);
-  const Lt = numberOption(args, '--target-length', 60);
-  const decodeTokens = numberOption(args, '--decode-tokens', 40);
-  const top = numberOption(args, '--top', 12);
-  const steadySteps = numberOption(args, '--steady-steps', 30, { type: 'int', min: 1 });
-  const json = args.includes('--json');
-  // --by-label: one row per kernel and op label (shapes), not per kernel.
-  const byLabel = args.includes('--by-label');
+  const { values: o } = parseOptions(args, OPTIONS, 'bench profile');
+  const preset = (o.model ?? 'tiny') as PresetName;
+  const B = o.batch ?? 32;
+  const Ls = o['source-length'] ?? 60;
+  const Lt = o['target-length'] ?? 60;
+  const decodeTokens = o['decode-tokens'] ?? 40;
+  const top = o.top ?? 12;
+  const steadySteps = o['steady-steps'] ?? 30;
+  const json = o.json ?? false;
+  const byLabel = o['by-label'] ?? false;
   const e = await E.initEngine();
   const { model, config, step, ids } = benchStep(preset, B, Ls, Lt);
   const sources = Array.from({ length: B }, () => [...ids(Ls - 1), config.eosTokenId]);

@@ -4,6 +4,7 @@
 //   npm run bench -- attention [--iters N]
 
 import { readdirSync } from 'node:fs';
+import { UsageError } from '../util/args.ts';
 
 const [name, ...args] = process.argv.slice(2);
 const here = new URL('.', import.meta.url);
@@ -16,6 +17,12 @@ if (!name || !available.includes(name)) {
   process.exit(2);
 }
 const bench: { run: (args: string[]) => Promise<void> } = await import(new URL(`./${name}.ts`, here).href);
-await bench.run(args);
+try {
+  await bench.run(args);
+} catch (e) {
+  // A bad option or a lost device ends in one line that says why, not a stack trace.
+  console.error(`error: ${(e as Error).message}`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+}
 // Dawn's device keeps the event loop alive.
 process.exit(0);

@@ -1,6 +1,6 @@
 // The same training step (bench/train.ts) under Node and under Deno, side by side: each round
 // runs `bench train` once in each runtime, in alternating order, so that both see the same load,
-// and the ratio is Deno's median time over Node's (below 1.25: the issue's bound). Deno takes
+// and the ratio is Deno's median time over Node's (below 1.25: the bound this project holds Deno to). Deno takes
 // Dawn when it loads (engine/device.ts); `--builtin` adds a third column, Deno's own WebGPU.
 //
 //   npm run bench -- runtimes [--presets tiny,xs] [--rounds 3] [--builtin] [--json]
@@ -11,7 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { numberOption } from './lib/args.ts';
+import { parseOptions, type OptionSpecs } from '../util/args.ts';
+import { TRAIN_OPTIONS } from './train.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -22,6 +23,12 @@ interface Runtime {
   args: string[];
   env: Record<string, string>;
 }
+
+const OPTIONS = {
+  rounds: { type: 'int', min: 1, help: 'rounds, each runtime in turn (default 3)' },
+  builtin: { type: 'flag', help: "add Deno's own WebGPU as a third column" },
+  json: { type: 'flag', help: 'one JSON object per line' },
+} as const satisfies OptionSpecs;
 
 /** Options passed through to `bench train`: everything but this bench's own. */
 function trainArgs(args: string[]): string[] {
@@ -34,8 +41,11 @@ function trainArgs(args: string[]): string[] {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const rounds = numberOption(args, '--rounds', 3);
-  const json = args.includes('--json');
+  // This bench's options and those it passes on to `bench train`, checked here before any round.
+  const { rounds: _, json: __, ...passed } = TRAIN_OPTIONS;
+  const { values: o } = parseOptions(args, { ...OPTIONS, ...passed }, 'bench runtimes');
+  const rounds = o.rounds ?? 3;
+  const json = o.json ?? false;
   const say = (line: string) => json || console.log(line);
   if (!existsSync(path.join(root, 'bench/run.ts'))) {
     say('runtimes: runs bench/run.ts under each runtime, so it needs the project checkout (npm ci), not the bundle');
@@ -50,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
   const runtimes: Runtime[] = [
     { name: 'node', command: process.execPath, args: ['--import', 'tsx', ...train], env: {} },
     { name: 'deno', command: deno, args: ['run', '-A', ...train], env: { WEBGPU_IMPL: 'dawn' } },
-    ...(args.includes('--builtin') ? [{ name: 'deno-builtin', command: deno, args: ['run', '-A', ...train], env: { WEBGPU_IMPL: 'builtin' } }] : []),
+    ...(o.builtin ? [{ name: 'deno-builtin', command: deno, args: ['run', '-A', ...train], env: { WEBGPU_IMPL: 'builtin' } }] : []),
   ];
   // seconds[runtime][model], one per round
   const seconds = new Map<string, Map<string, number[]>>(runtimes.map((r) => [r.name, new Map()]));

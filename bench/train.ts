@@ -13,23 +13,39 @@
 // `--peer-device cuda` runs it on the GPU instead (float32), next to this engine on a real GPU.
 
 import * as E from '../engine/index.ts';
-import { countParameters, type PresetName } from '../model/config.ts';
-import { numberOption, option } from './lib/args.ts';
+import { countParameters, PRESET_NAMES, type PresetName } from '../model/config.ts';
+import { parseOptions, type OptionSpecs } from '../util/args.ts';
 import { startPytorchPeer, type Peer } from './lib/pytorch.ts';
 import { benchStep } from './lib/step.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+export const TRAIN_OPTIONS = {
+  presets: { type: 'string', help: 'model presets, comma-separated (default tiny,xs)' },
+  batch: { type: 'int', min: 1, help: 'examples per step (default 32)' },
+  length: { type: 'int', min: 2, help: 'source and target tokens (default 60)' },
+  'source-length': { type: 'int', min: 2, help: 'source tokens (default --length)' },
+  'target-length': { type: 'int', min: 2, help: 'target tokens (default --length)' },
+  iters: { type: 'int', min: 1, help: 'steps per round (default 5)' },
+  rounds: { type: 'int', min: 1, help: 'rounds, each side in turn (default 3)' },
+  'no-peer': { type: 'flag', help: 'this engine only' },
+  'peer-device': { type: 'string', choices: ['cpu', 'cuda'], help: "PyTorch's device (default cpu)" },
+  json: { type: 'flag', help: 'one JSON object per line' },
+} as const satisfies OptionSpecs;
+
 export async function run(args: string[]): Promise<void> {
-  const presets = (option(args, '--presets') ?? 'tiny,xs').split(',') as PresetName[];
-  const B = numberOption(args, '--batch', 32);
-  const length = numberOption(args, '--length', 60);
-  const Ls = numberOption(args, '--source-length', length);
-  const Lt = numberOption(args, '--target-length', length);
-  const iters = numberOption(args, '--iters', 5);
-  const rounds = numberOption(args, '--rounds', 3);
-  const json = args.includes('--json');
-  const peerDevice = option(args, '--peer-device') ?? 'cpu';
+  const { values: o } = parseOptions(args, TRAIN_OPTIONS, 'bench train');
+  const presets = (o.presets ?? 'tiny,xs').split(',') as PresetName[];
+  const unknown = presets.find((p) => !PRESET_NAMES.includes(p));
+  if (unknown !== undefined) throw new Error(`--presets: unknown model preset "${unknown}"; valid presets: ${PRESET_NAMES.join(', ')}`);
+  const B = o.batch ?? 32;
+  const length = o.length ?? 60;
+  const Ls = o['source-length'] ?? length;
+  const Lt = o['target-length'] ?? length;
+  const iters = o.iters ?? 5;
+  const rounds = o.rounds ?? 3;
+  const json = o.json ?? false;
+  const peerDevice = o['peer-device'] ?? 'cpu';
   const peerName = `pytorch-${peerDevice}`;
   const e = await E.initEngine();
   const say = (line: string) => json || console.log(line);
@@ -37,7 +53,7 @@ export async function run(args: string[]): Promise<void> {
   for (const preset of presets) {
     const bench = benchStep(preset, B, Ls, Lt);
     const { config, step } = bench;
-    let peer: Peer | string = args.includes('--no-peer')
+    let peer: Peer | string = o['no-peer']
       ? 'no peer (--no-peer)'
       : await startPytorchPeer({ model: preset, batch: B, sourceLength: Ls, targetLength: Lt, device: peerDevice }).catch((err: Error) => `failed to start: ${err.message}`);
     if (typeof peer === 'string') say(`  ${peerName}: ${peer}`);

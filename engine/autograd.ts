@@ -15,7 +15,7 @@
 // gradient summed so far for them (a leaf's `.grad`, for a parameter) and returns the total, and
 // the add disappears.
 
-import { Tensor, keep, setNodeReleaser, tidy, trackNode, fmtShape } from './tensor.ts';
+import { Tensor, keep, releaseNode as release, tidy, trackNode, fmtShape } from './tensor.ts';
 import { sameShape } from './shape.ts';
 
 /**
@@ -78,30 +78,6 @@ export function record(op: string, inputs: Tensor[], out: Tensor, backward: Back
   trackNode(node);
   return out;
 }
-
-function release(node: GradNode): void {
-  if (node.released) return;
-  node.released = true;
-  for (const t of node.saved) t.dispose();
-  node.saved = [];
-}
-
-setNodeReleaser((nodes, kept) => {
-  const reachable = new Set<GradNode>();
-  const stack = kept.map((t) => t.node).filter((n): n is GradNode => n !== null);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (reachable.has(n)) continue;
-    reachable.add(n);
-    for (const t of n.inputs) if (t.node) stack.push(t.node);
-  }
-  const surviving: GradNode[] = [];
-  for (const n of nodes) {
-    if (reachable.has(n)) surviving.push(n);
-    else release(n);
-  }
-  return surviving;
-});
 
 /**
  * Computes d(loss)/d(leaf) for every leaf reachable from `loss` and adds it into `leaf.grad`.
@@ -218,7 +194,8 @@ export function isOnesSeed(g: Tensor): boolean {
 }
 
 function addOwned(a: Tensor, b: Tensor): Tensor {
-  const sum = keep(ops!.add(a, b));
+  if (!ops) throw new Error('backward: the engine\'s ops are not bound; import the engine from engine/index.ts, which binds the add that sums gradients');
+  const sum = keep(ops.add(a, b));
   a.dispose();
   b.dispose();
   return sum;

@@ -5,7 +5,7 @@
 // resolve it. Browsers expose `navigator.gpu`. Deno has both: its built-in `navigator.gpu` (wgpu)
 // and, through its Node compatibility, the same Dawn package. Deno takes Dawn when it loads
 // (`-A`, or `--allow-ffi`, and node_modules installed): wgpu in Deno 2.9 exposes no subgroups,
-// and without them the products and attention on a software adapter run 2-3x slower
+// and without them the products and attention on a software adapter run markedly slower
 // (BENCHMARKS.md). WEBGPU_IMPL=builtin picks Deno's own; WEBGPU_IMPL=dawn insists on Dawn.
 
 export type Runtime = 'node' | 'deno' | 'browser';
@@ -54,10 +54,10 @@ const BROWSER_NO_ADAPTER =
  * reads these, so they are set whatever the adapter turns out to be; a value the user set wins.
  * - XDG_RUNTIME_DIR: Mesa warns on every start when it is unset; any writable directory will do.
  * - LP_NUM_THREADS: the size of lavapipe's thread pool, whose threads are all woken for every
- *   dispatch. On 2 cores the default, one thread per core, ran large products 1.3-1.5x slower
- *   than 4 or 8, and a 400-step experiment cell took less time with 4 than with 8 in 13 of 14
- *   alternated pairs, 6 % on average (fewer wake-ups per dispatch; BENCHMARKS.md). Processes
- *   that share the cores with others like them may take theirs from withDriverThreads.
+ *   dispatch. On 2 cores the default, one thread per core, measured slower on large products
+ *   than 4 or 8, and a short experiment cell measured faster with 4 than with 8 (fewer wake-ups
+ *   per dispatch; BENCHMARKS.md). Processes that share the cores with others like them may take
+ *   theirs from withDriverThreads.
  */
 function prepareSoftwareDriver(runtime: Runtime): void {
   const g = globalThis as any;
@@ -84,9 +84,9 @@ const DRIVER_THREADS = 4;
  * `env` for one of `processes` engine processes that share `cores` CPU cores (the test files
  * vitest runs side by side): with a core or less per process, LP_NUM_THREADS=0, unless `env`
  * sets it. lavapipe then runs each dispatch on its own queue thread, with no pool to wake, and
- * the other processes keep the cores busy while one waits: the test suite took 188-196 s that
- * way against 206-217 s with pools of 4, and 400-step cells in two processes about 10 % less
- * time. The main job's workers gained nothing (BENCHMARKS.md), so --jobs leaves them their pool;
+ * the other processes keep the cores busy while one waits: the test suite and short cells in two
+ * processes measured faster that way than with pools of 4. The main job's workers gained nothing
+ * (BENCHMARKS.md), so --jobs leaves them their pool;
  * a single process keeps its pool too: alone, a queue thread would leave a core idle.
  */
 export function withDriverThreads(env: Record<string, string | undefined>, processes: number, cores: number): Record<string, string | undefined> {

@@ -123,9 +123,9 @@ export class Kernel {
   }
 
   private getPipeline(constants: Record<string, number>): GPUComputePipeline {
-    // Built by hand, once a dispatch: JSON.stringify took about a third more of a step's
-    // JavaScript (3.0 % against 2.2 % in a CPU profile), and so did comparing values against
-    // every cached pipeline in turn.
+    // Built by hand, once a dispatch: JSON.stringify took a larger share of a step's JavaScript
+    // in a CPU profile, and so did comparing values against every cached pipeline in turn (a
+    // matmul entry point has dozens; BENCHMARKS.md).
     let key = '';
     for (const name in constants) key += `${name}=${constants[name]} `;
     const cached = this.pipelines.get(key);

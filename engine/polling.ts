@@ -3,13 +3,12 @@
 // Dawn's Node bindings poll for finished GPU work by rescheduling themselves with setImmediate for
 // as long as anything is pending, a busy loop that takes a whole core from a software adapter's
 // own worker threads while we wait for them. Dawn looks setImmediate up on every poll, so during
-// the wait polls are spaced 1 ms apart instead (measured on lavapipe: about 35% less CPU time per
-// read back), and 4 ms apart once a wait has lasted QUICK_POLLS polls. Short waits (a decode step,
-// a few ms) keep their 1 ms latency; a long one (a training step, 30-60 ms, read one step late
-// while the next is already queued, so a later wake-up costs nothing) polls less than half as
-// often.
-// Each poll costs the main thread about 0.1 ms on lavapipe, taken from the driver's threads on a
-// 2-core machine: a 400-step training run took 5 % less time (BENCHMARKS.md).
+// the wait polls are spaced 1 ms apart instead (measured on lavapipe: less CPU time per read
+// back), and 4 ms apart once a wait has lasted QUICK_POLLS polls. Short waits (a decode step)
+// keep their 1 ms latency; a long one (a training step, read one step late while the next is
+// already queued, so a later wake-up costs nothing) polls less often.
+// Each poll takes main-thread time that, on a software adapter with few cores, the driver's
+// threads could have had: fewer polls measured faster on a short training run (BENCHMARKS.md).
 
 import type { AdapterReport } from './device.ts';
 

@@ -61,8 +61,8 @@ export class Engine {
    * How long a read or sync may wait for submitted work before the engine gives up on the
    * device. A driver that stops answering (a shader that never ends, a wedged software driver)
    * would otherwise leave a run waiting forever; a run that stops with an error resumes from its
-   * checkpoint. The default is far above the longest batch seen here (a t5-small training step on
-   * lavapipe: about 30 s).
+   * checkpoint. The default is far above the longest batch measured (a t5-small training step on
+   * lavapipe; BENCHMARKS.md).
    */
   get hangSeconds(): number {
     return this.readback.hangSeconds;

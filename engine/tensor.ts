@@ -53,10 +53,31 @@ interface Scope {
 }
 const scopes: Scope[] = [];
 
-/** Hook set by autograd: frees the graph nodes of a finished scope that `kept` does not reach. */
-let releaseNodes: (nodes: GradNode[], kept: Tensor[]) => GradNode[] = (n) => n;
-export function setNodeReleaser(f: typeof releaseNodes): void {
-  releaseNodes = f;
+/** Frees a graph node's saved tensors, once (backward() passing it, or its scope ending). */
+export function releaseNode(node: GradNode): void {
+  if (node.released) return;
+  node.released = true;
+  for (const t of node.saved) t.dispose();
+  node.saved = [];
+}
+
+/** Frees the graph nodes of a finished scope that no tensor of `kept` reaches by backward();
+ *  returns the ones that survive. */
+function releaseNodes(nodes: GradNode[], kept: Tensor[]): GradNode[] {
+  const reachable = new Set<GradNode>();
+  const stack = kept.map((t) => t.node).filter((n): n is GradNode => n !== null);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (reachable.has(n)) continue;
+    reachable.add(n);
+    for (const t of n.inputs) if (t.node) stack.push(t.node);
+  }
+  const surviving: GradNode[] = [];
+  for (const n of nodes) {
+    if (reachable.has(n)) surviving.push(n);
+    else releaseNode(n);
+  }
+  return surviving;
 }
 
 export function trackNode(n: GradNode): void {

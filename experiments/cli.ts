@@ -2,7 +2,7 @@
 // Commands live in one table so that new ones only add an entry.
 
 import { readFileSync } from 'node:fs';
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
 import { countParameters, withVocab, PRESET_NAMES, type PresetName } from '../model/config.ts';
@@ -20,6 +20,8 @@ import { LISTOPS_PRESETS } from './tasks/listops.ts';
 import { readTsv, writeTsv } from './tasks/tsv.ts';
 import { optionHelp, parseOptions, UsageError, type OptionSpecs, type Values } from '../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
+import { fsReason, onFile } from '../util/fs-errors.ts';
+import { alive } from './run-folder.ts';
 
 interface Command<S extends OptionSpecs = OptionSpecs> {
   summary: string;
@@ -40,7 +42,8 @@ const TRAIN_OPTIONS = {
   train: { type: 'string', required: true, help: 'training TSV' },
   validation: { type: 'string', required: true, help: 'validation TSV (picks the best weights)' },
   test: { type: 'string', help: 'test TSV (optional)' },
-  out: { type: 'string', required: true, help: 'output folder' },
+  out: { type: 'string', required: true, help: 'output folder, new or empty' },
+  overwrite: { type: 'flag', help: 'replace what --out holds (otherwise a folder that holds files is refused)' },
   model: { type: 'string', choices: PRESET_NAMES, help: `model size: ${PRESET_NAMES.join(' | ')} (default xs)` },
   init: { type: 'string', help: 'fine-tune a pretrained model instead: a model folder or hf:OWNER/NAME[@REVISION]; its tokenizer encodes the data' },
   epochs: { type: 'int', min: 1, help: 'passes over the training data (default 5)' },
@@ -151,6 +154,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
       }
     }
   }
+  const staging = await stagingFor(o.out, o.overwrite ?? false);
   const t5 = init?.model ?? T5.init(config, seed);
   const longest = Math.max(...train.map((e) => tokenizer.encode(e.target).length));
   const trainer = new Trainer(t5, tokenizer, encodeExamples(train, tokenizer), encodeExamples(validation, tokenizer), parseAnswer, {
@@ -163,8 +167,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
     maxNewTokens: Math.ceil(longest * 1.25) + 8,
     seed,
   });
-  await mkdir(o.out, { recursive: true });
-  const metrics = path.join(o.out, 'metrics.jsonl');
+  const metrics = path.join(staging, 'metrics.jsonl');
   console.log(`model ${o.init ?? model}: ${countParameters(config).toLocaleString('en-US')} parameters; ${train.length} training examples`);
   const result = await trainer.run({
     onProgress: async (p) => {
@@ -181,7 +184,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
   await trainer.restoreBest();
   const scored = test.length ? await trainer.evaluate(encodeExamples(test, tokenizer)) : null;
   if (scored) console.log(`test accuracy ${(scored.accuracy * 100).toFixed(1)}% (${scored.correct}/${scored.total})`);
-  await writeCheckpointDir(path.join(o.out, 'model'), await modelFiles(t5, tokenizer));
+  await writeCheckpointDir(path.join(staging, 'model'), await modelFiles(t5, tokenizer));
   const summary = {
     files: { train: o.train, validation: o.validation, test: o.test ?? null },
     model: o.init ?? model,
@@ -193,7 +196,46 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
     testAccuracy: scored?.accuracy ?? null,
     adapter: E.describeAdapter(E.engine().adapter),
   };
-  await writeFile(path.join(o.out, 'results.json'), JSON.stringify(summary, null, 2));
+  await writeFile(path.join(staging, 'results.json'), JSON.stringify(summary, null, 2));
+  await replaceFolder(staging, o.out);
+  console.log(`wrote ${o.out}: model/, metrics.jsonl, results.json`);
+}
+
+/**
+ * The folder a training run writes into until it ends, beside --out: --out itself changes only
+ * at the end, as a whole (its model, metrics and results always belong to one run), and a run
+ * killed half-way leaves it as it was. A folder that holds files is replaced only when told to.
+ */
+async function stagingFor(out: string, overwrite: boolean): Promise<string> {
+  const held = await readdir(out).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    if (e.code === 'ENOTDIR') throw new Error(`--out ${out}: it is a file, not a folder`);
+    throw new Error(`--out ${out}: cannot read the folder (${fsReason(e)})`);
+  });
+  if (held.length > 0 && !overwrite) {
+    throw new Error(`--out ${out} already holds ${held.slice(0, 3).join(', ')}${held.length > 3 ? ', ...' : ''}; choose a new or empty folder, or pass --overwrite to replace what it holds`);
+  }
+  const base = path.resolve(out);
+  // What runs killed before they ended left beside it.
+  for (const name of await readdir(path.dirname(base)).catch(() => [] as string[])) {
+    const rest = name.startsWith(`${path.basename(base)}.`) ? name.slice(path.basename(base).length + 1) : '';
+    const pid = /^(?:tmp|old)-(\d+)$/.exec(rest)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) await rm(path.join(path.dirname(base), name), { recursive: true, force: true });
+  }
+  const staging = `${base}.tmp-${process.pid}`;
+  await onFile(staging, 'create the folder that training writes into', () => mkdir(staging, { recursive: true }));
+  return staging;
+}
+
+/** Puts `staging` where `out` is, replacing it whole. */
+async function replaceFolder(staging: string, out: string): Promise<void> {
+  const old = `${path.resolve(out)}.old-${process.pid}`;
+  const exists = await readdir(out).then(() => true, () => false);
+  await onFile(out, 'replace the folder', async () => {
+    if (exists) await rename(out, old);
+    await rename(staging, out);
+  });
+  if (exists) await rm(old, { recursive: true, force: true });
 }
 
 function usage(): string {

@@ -3,11 +3,12 @@
 // (a write cut short) is dropped rather than trusted, a lock naming the process that owns the
 // folder, and a clock file that adds up the wall time of the sessions that worked on it.
 
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { link, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
+import { onFile } from '../util/fs-errors.ts';
 
 let tmpCount = 0;
 
@@ -15,8 +16,36 @@ let tmpCount = 0;
  *  never share a temporary file. */
 export async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${++tmpCount}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  try {
+    await onFile(file, 'write', async () => {
+      await writeFile(tmp, text);
+      await rename(tmp, file);
+    });
+  } finally {
+    await rm(tmp, { force: true }).catch(() => {});
+  }
+}
+
+/**
+ * Clears what writers that died left behind in `dir` and its cells: temporary files and folders
+ * named `*.tmp-<pid>...` go, a checkpoint `*.old-<pid>` goes or, if its replacement never landed,
+ * back to its name. Only those of processes that are gone, so a live writer keeps its own.
+ */
+export async function removeLeftovers(dir: string): Promise<string[]> {
+  const folders = [dir, ...(await readdir(path.join(dir, 'cells')).catch(() => [] as string[])).map((c) => path.join(dir, 'cells', c))];
+  const removed: string[] = [];
+  for (const folder of folders) {
+    for (const name of await readdir(folder).catch(() => [] as string[])) {
+      const m = /^(.*)\.(tmp|old)-(\d+)/.exec(name);
+      if (!m || alive(Number(m[3]))) continue;
+      const [file, base] = [path.join(folder, name), path.join(folder, m[1])];
+      // An old checkpoint whose replacement never landed is the checkpoint: it goes back.
+      if (m[2] === 'old' && !existsSync(base)) await rename(file, base);
+      else await rm(file, { recursive: true, force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
 }
 
 /** A JSON file's value, or null when it is missing or torn (a torn write is never trusted). */
@@ -114,7 +143,8 @@ interface LockHolder {
   since: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether the process `pid` of this host is alive. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

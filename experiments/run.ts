@@ -76,11 +76,14 @@ function exitWithParent(): void {
 async function main(argv: string[]): Promise<number> {
   const { values: o, positionals } = parseOptions(argv, OPTIONS, 'experiment', 1);
   if (positionals.length === 0) throw new UsageError('no grid given');
+  const grid = await resolveGrid(positionals[0]);
   if (o.merge !== undefined) {
-    await mergeRun(o.merge, positionals[0]);
+    // A merge rewrites what a run folder holds; the folder says which preset and seeds it ran.
+    const beside = Object.keys(o).filter((k) => k !== 'merge');
+    if (beside.length > 0) throw new UsageError(`--merge takes only the grid and the run folder; ${beside.map((k) => `--${k}`).join(', ')} would do nothing beside it`);
+    await mergeRun(o.merge, grid.name);
     return 0;
   }
-  const grid = await resolveGrid(positionals[0]);
   const preset = o.preset ?? 'quick';
   presetOf(grid, preset);
   let worker: WorkerSpec | undefined;

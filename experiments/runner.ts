@@ -20,7 +20,7 @@
 //   lock.json       while a run command owns the folder: its process, host and start time
 //                   (lock-shard<I>of<N>.json per shard of a sharded run)
 
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readdir, appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
@@ -30,11 +30,12 @@ import { modelFiles } from '../model/checkpoint.ts';
 import { readCheckpoint } from '../model/hub.ts';
 import { PRESET_NAMES, type PresetName } from '../model/config.ts';
 import { isHubRef } from '../model/hub-ref.ts';
-import type { CheckpointStore, Trainer } from '../training/trainer.ts';
+import { TrainingDivergedError, type CheckpointStore, type Trainer } from '../training/trainer.ts';
+import { fsReason, onFile } from '../util/fs-errors.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellsOf, trainingOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { EXPLANATION_FORMATS } from './tasks/explain.ts';
-import { lockRun, readJson, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
+import { lockRun, readJson, removeLeftovers, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
 import { buildReport, statistics, textReport, type ReportSpec, type Results } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
 import { claimsDir, clockFile, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, wallTime, type Shard } from './shard.ts';
@@ -128,14 +129,44 @@ export function runIdentity(grid: string, preset: string, seeds: number, firstSe
   return JSON.stringify({ grid, preset, seeds, ...(firstSeed !== 1 && { firstSeed }), config: settings });
 }
 
-/** The unfinished run of the same grid, preset and settings, if one exists. */
+/**
+ * The unfinished run of the same grid, preset and settings, if one exists. A complete run that
+ * a kill left with its lock, or without its table, counts as unfinished: resuming it trains
+ * nothing and writes its end again.
+ */
 async function findUnfinished(root: string, fingerprint: string): Promise<string | null> {
   const names = await readdir(root).catch(() => [] as string[]);
   for (const name of names.sort().reverse()) {
-    const config = await readJson(path.join(root, name, 'config.json'));
-    const results = await readJson(path.join(root, name, 'results.json'));
+    const dir = path.join(root, name);
+    const config = await readJson(path.join(dir, 'config.json'));
     // a sharded run is resumed by its shards only: cells there have owners
-    if (config?.fingerprint === fingerprint && !config.shards && !results?.complete) return path.join(root, name);
+    if (config?.fingerprint !== fingerprint || config.shards) continue;
+    const results = await readJson(path.join(dir, 'results.json'));
+    if (!results?.complete || existsSync(path.join(dir, 'lock.json')) || !existsSync(path.join(dir, 'table.md'))) return dir;
+  }
+  return null;
+}
+
+/** The key paths at which two JSON values differ (`training.lr`, `arms.0.model`, `seeds`). */
+function differences(a: unknown, b: unknown, at = ''): string[] {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+}
+
+/** The latest unfinished run of the same preset whose settings are not this run's, and where
+ *  they differ: a changed setting starts a new run, and the user should hear which one stays. */
+async function unfinishedWithOtherSettings(root: string, preset: string, config: RunConfig): Promise<{ dir: string; differ: string[] } | null> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names.sort().reverse()) {
+    const dir = path.join(root, name);
+    const them: RunConfig | null = await readJson(path.join(dir, 'config.json'));
+    if (!them?.settings || them.preset !== preset || them.shards || (await readJson(path.join(dir, 'results.json')))?.complete) continue;
+    const what = (c: RunConfig) => ({ ...c.settings, description: undefined, seeds: c.seeds, firstSeed: c.firstSeed ?? 1 });
+    const differ = differences(what(them), what(config));
+    if (differ.length > 0) return { dir, differ };
   }
   return null;
 }
@@ -148,14 +179,14 @@ function runId(preset: string): string {
 
 /** A new folder that did not exist before: two runs started in the same second get -2, -3... */
 async function freshDir(root: string, id: string): Promise<string> {
-  await mkdir(root, { recursive: true });
+  await onFile(root, 'create the results folder', () => mkdir(root, { recursive: true }));
   for (let n = 1; ; n++) {
     const dir = path.join(root, n === 1 ? id : `${id}-${n}`);
     try {
       await mkdir(dir);
       return dir;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${dir}: cannot create the run folder (${fsReason(e)})`);
     }
   }
 }
@@ -195,6 +226,8 @@ export async function runGrid(o: RunOptions): Promise<string> {
     unlock = await lockRun(dir);
     log(`resuming ${dir}`);
   } else {
+    const other = await unfinishedWithOtherSettings(root, o.preset, config);
+    if (other) log(`the unfinished run ${other.dir} of preset ${o.preset} ran other settings (${other.differ.join(', ')}); it stays as it is, and this run starts a new folder`);
     dir = await freshDir(root, runId(o.preset));
     // Locked before config.json exists: whoever finds the folder by its config finds it locked.
     unlock = await lockRun(dir);
@@ -210,6 +243,7 @@ export async function runGrid(o: RunOptions): Promise<string> {
 
 /** Trains the run's (or the shard's) unfinished cells, timing the session into the run's clock. */
 async function runLocked(o: RunOptions, config: RunConfig, dir: string, log: (l: string) => void): Promise<string> {
+  for (const f of await removeLeftovers(dir)) log(`cleared ${f}, left by a process that is gone`);
   const clock = await startClock(clockFile(dir, o.shard));
   try {
     return await trainRun(o, config, dir, clock, log);
@@ -266,7 +300,7 @@ async function trainRun(o: RunOptions, config: RunConfig, dir: string, clock: Cl
       rows.push(...done.rows);
       continue;
     }
-    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    const tag = cellTag(o, '', ci, cells.length, cell);
     const cellRows = await timing.time(cell, () =>
       runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, () => {
         const left = timing.estimate(cells.slice(ci + 1));
@@ -346,11 +380,15 @@ async function runWorker(o: RunOptions, p: GridPreset, mine: RunConfig, log: (l:
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
     }
-    const tag = `[${o.grid.name} ${o.preset}${shardLabel(o.shard)} worker ${index + 1}/${count}] cell ${ci + 1}/${cells.length} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+    const tag = cellTag(o, ` worker ${index + 1}/${count}`, ci, cells.length, cell);
     await timing.time(cell, () => runCell(o, p, cell, cellDir, metricsDir(dir, cellDir, o.shard), tag, log, gridEta));
   }
   return dir;
 }
+
+/** How a cell's lines start: `[grid preset (shard) (worker)] cell 3/16 medium tiny n=2000 seed 1`. */
+const cellTag = (o: RunOptions, worker: string, index: number, count: number, cell: Cell) =>
+  `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}${worker}] cell ${index + 1}/${count} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
 
 /** Resumes the cell from its checkpoint, if it has one; a damaged one stops the run naming it,
  *  or with `restart`, is deleted and the cell starts over. */
@@ -404,10 +442,12 @@ async function writeResults(dir: string, config: RunConfig, rows: ResultRow[], c
     rows,
     statistics: statistics(rows),
   };
-  await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
   const metrics = await readMetrics(path.join(dir, 'metrics.jsonl'), warn);
   const report = buildReport(results, metrics, reportSpec(config.settings));
   for (const [name, content] of Object.entries(report)) await writeAtomic(path.join(dir, name), content);
+  // results.json last: its `complete` is what marks the run finished, so a kill before it leaves
+  // a run that the same command resumes and ends again, never a finished run with stale tables.
+  await writeAtomic(path.join(dir, 'results.json'), JSON.stringify(results, null, 2));
   return { results, files: Object.keys(report) };
 }
 
@@ -463,6 +503,7 @@ async function runCell(
       if (e instanceof GPUOutOfMemoryError) {
         throw new GPUOutOfMemoryError(`${tag}: ${e.message} Here: lower training.batchSize (${t.batchSize}) or use a smaller model than ${cell.model}.`);
       }
+      if (e instanceof TrainingDivergedError) throw new TrainingDivergedError(`cell ${cell.id}: ${e.message} (training.lr is ${t.lr}); the finished cells are kept`);
       throw e;
     });
   await trainer.restoreBest();

@@ -25,9 +25,9 @@
 // only switch lanes off near the diagonal; lanes past the last row return at once.
 // Nothing is specialized with override constants: the head size, the options (flags) and the
 // sizes are uniforms, so the file compiles to one pipeline per entry point. On lavapipe each
-// pipeline costs 0.3-1.5 s of LLVM time on first use, every option combination would cost that
-// again, and a constant head size made it unroll the loops over the private arrays, which
-// compiled for tens of seconds and ran 1.5-3x slower. The arrays are sized for Dh <= 64.
+// pipeline costs a noticeable LLVM compile on first use, every option combination would cost
+// that again, and a constant head size made it unroll the loops over the private arrays, which
+// compiled far longer and ran slower (BENCHMARKS.md). The arrays are sized for Dh <= 64.
 //
 // Entry points (each binds at most 8 storage buffers, WebGPU's guaranteed limit):
 //   forward:        rows = queries. Streams over the keys with an online softmax (running max m

@@ -33,13 +33,13 @@
 // Tiling: one subgroup of 8 consecutive rows of one (batch, head) per workgroup, one row per
 // lane. The head size is a pipeline constant (DH4), so the loops over a row unroll and the
 // Dh-wide private rows are registers; with the size a uniform they were stack arrays indexed at
-// run time, and the whole kernel ran 1.3-1.5x slower. Loop bounds come from the workgroup (its
+// run time, and the whole kernel measured clearly slower. Loop bounds come from the workgroup (its
 // last row's causal limit), so control flow stays uniform, as subgroupBroadcast needs; rows past
 // the end are clamped for loading and not written. Masks are selects: no infinity enters the
 // arithmetic, and a row that sees no key gets O = 0, LSE = LOWEST and zero gradients. Measured
 // against materialized (BENCHMARKS.md): faster at Dh = 16 for every length tried, slower at 32,
 // where a lane's six rows no longer fit the registers; the op chooses accordingly. Neither
-// blocking several rows per lane (1.1x slower) nor 16-lane workgroups helped.
+// blocking several rows per lane (slower) nor 16-lane workgroups helped.
 //
 // kept, key_end, query_start and bias_at say what attention.wgsl's functions of those names say
 // (WGSL has no includes); the tests run both files on the same cases.

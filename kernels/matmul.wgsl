@@ -23,7 +23,7 @@
 //    the buffers. On a CPU driver (lavapipe) workgroup memory is ordinary memory read through the
 //    same per-lane path as a buffer, and every workgroupBarrier() suspends and resumes each SIMD
 //    chunk of the workgroup, so staging only adds copies and barriers: on lavapipe the direct
-//    variant runs about 2x faster than the staged one (BENCHMARKS.md).
+//    variant measured faster than the staged one (BENCHMARKS.md).
 // SPLIT_N spreads an invocation's TN columns over the tile in groups of 4, WG_N·4 apart, instead
 // of side by side: neighbouring invocations then read neighbouring vec4s of tile_b (and store
 // neighbouring columns), which avoids the shared-memory bank conflicts of a stride of TN floats

@@ -12,7 +12,7 @@
 // one vector multiply and add serve all 8 lanes. Loads are nearly the whole cost, so the kernel
 // must load as few elements per multiply-add as it can. Register blocking alone (a TM x TN block
 // needs TM + TN elements per k for TM·TN multiply-adds; matmul.wgsl's direct variant) runs out of
-// registers around 8 x 8 and stays about 3x slower than this kernel (BENCHMARKS.md).
+// registers around 8 x 8 and stays well behind this kernel (BENCHMARKS.md).
 //
 // Tiling. The invocations of a workgroup lie side by side along n (each owns 4 columns, one vec4
 // of B per k) and share the same TM rows of A. Those rows are loaded once per subgroup instead of

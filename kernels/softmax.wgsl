@@ -16,13 +16,12 @@
 // - lavapipe: TPR = 1, each invocation walks its whole row alone and the reductions are plain
 //   loops. There the invocations of a workgroup are SIMD lanes of CPU threads and every barrier
 //   suspends and resumes all of the workgroup's lane groups, while rows are plentiful in
-//   training (batch x sequence), so the barrier-free form still keeps both cores busy.
-//   Measured there (2 cores, forward softmax): [4096,129] 4.3 ms at TPR 1, 8.6 at TPR 8, 23 at
-//   TPR 32; [512,1000] 2.7 / 3.7 / 5.6 ms. Only a single long row ([1,32128]) gains from lanes
-//   (0.65 ms at TPR 8 against 1.0), too little to be worth a second policy.
+//   training (batch x sequence), so the barrier-free form still keeps both cores busy. Measured
+//   there (BENCHMARKS.md), TPR = 1 was fastest on training-sized rows; only a single long row (a
+//   vocabulary) gained from lanes, too little to be worth a second policy.
 // With TPR = 1 the reduction helper folds away, so one source serves both.
 // The forward stores exp(x - m) while summing it and rescales in place, one exp per value
-// instead of two (about 10-25% faster on lavapipe).
+// instead of two (measured faster on lavapipe; BENCHMARKS.md).
 
 struct Params {
   rows: u32,

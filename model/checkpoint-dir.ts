@@ -5,17 +5,30 @@ import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CheckpointFiles } from './checkpoint.ts';
+import { onFile } from '../util/fs-errors.ts';
 
 export async function writeCheckpointDir(dir: string, files: CheckpointFiles): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(tmp, name), bytes);
-  const old = `${dir}.old-${process.pid}`;
-  const exists = await readdir(dir).then(() => true, () => false);
-  if (exists) await rename(dir, old);
-  await rename(tmp, dir);
-  if (exists) await rm(old, { recursive: true, force: true });
+  try {
+    await onFile(dir, 'write the checkpoint', async () => {
+      await rm(tmp, { recursive: true, force: true });
+      await mkdir(tmp, { recursive: true });
+      for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(tmp, name), bytes);
+      const old = `${dir}.old-${process.pid}`;
+      const exists = await readdir(dir).then(() => true, () => false);
+      if (exists) await rename(dir, old);
+      try {
+        await rename(tmp, dir);
+      } catch (e) {
+        // The old checkpoint goes back where it was rather than be lost with the new one.
+        if (exists) await rename(old, dir).catch(() => {});
+        throw e;
+      }
+      if (exists) await rm(old, { recursive: true, force: true });
+    });
+  } finally {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
 }
 
 // The formats a checkpoint's readers understand. A Hugging Face repository also holds the same

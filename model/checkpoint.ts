@@ -47,20 +47,28 @@ function need(files: CheckpointFiles, name: string, where: string): Uint8Array {
 /** Builds the model and tokenizer a set of checkpoint files describes. */
 export function loadModel(files: CheckpointFiles, where: string): { model: T5; tokenizer: Tokenizer | null } {
   const config = fromHFConfig(json(need(files, 'config.json', where), `${where}/config.json`), `${where}/config.json`);
-  const weights = readSafetensors(need(files, 'model.safetensors', where), `${where}/model.safetensors`);
+  const weights = readSafetensors(need(files, 'model.safetensors', where), `${where}/model.safetensors`).assertFinite();
   const model = T5.fromSafetensors(config, weights);
   return { model, tokenizer: loadTokenizer(files, where) };
 }
 
 export function loadTokenizer(files: CheckpointFiles, where: string): Tokenizer | null {
-  if (files['tokenizer.json']) return WordTokenizer.fromJSON(json(files['tokenizer.json'], `${where}/tokenizer.json`));
+  if (files['tokenizer.json']) {
+    const file = `${where}/tokenizer.json`;
+    try {
+      return WordTokenizer.fromJSON(json(files['tokenizer.json'], file));
+    } catch (e) {
+      const message = (e as Error).message;
+      throw new Error(message.startsWith(file) ? message : `${file}: ${message.replace(/^WordTokenizer\.fromJSON: /, '')}`);
+    }
+  }
   if (files['spiece.model']) return SentencePieceTokenizer.fromModelProto(files['spiece.model'], `${where}/spiece.model`);
   return null;
 }
 
 /** Overwrites an existing model's weights from checkpoint files of the same configuration. */
 export function loadModelWeights(model: T5, files: CheckpointFiles, where: string): void {
-  const weights = readSafetensors(need(files, 'model.safetensors', where), `${where}/model.safetensors`);
+  const weights = readSafetensors(need(files, 'model.safetensors', where), `${where}/model.safetensors`).assertFinite();
   validateCheckpoint(weights, model.config);
   E.engine().flush();
   for (const [name, t] of model.params) t.write(weights.getF32(name));

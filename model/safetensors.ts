@@ -123,6 +123,16 @@ export class SafetensorsFile {
     for (const name of this.tensors.keys()) yield [name, this.get(name)!];
   }
 
+  /** Throws, naming the tensor and element, if any value is NaN or infinite: such weights give
+   *  NaN logits and arbitrary tokens, never an error, so a file that holds one is damaged. */
+  assertFinite(): this {
+    for (const [name, t] of this) {
+      const at = t.data.findIndex((x) => !Number.isFinite(x));
+      if (at >= 0) throw new Error(`${this.fileName}: tensor ${name} holds ${t.data[at]} at element ${at}; its values must be finite`);
+    }
+    return this;
+  }
+
   /** A fresh float32 copy; F16 and BF16 are widened exactly. */
   getF32(name: string): Float32Array {
     const t = this.info(name);

@@ -25,6 +25,8 @@ export interface TrainerState {
   lastValAccuracy: number | null;
   elapsedSeconds: number;
   lastLoss: number;
+  /** The first step's loss, which the divergence rule measures against (trainer.ts). */
+  firstLoss: number;
 }
 
 /** What a checkpoint holds besides the model's weights. */
@@ -57,12 +59,12 @@ export function readTrainerState(files: CheckpointFiles): TrainerState {
 
 /** The run state of checkpoint `name` for a model of `parameters` parameters. */
 export function readRunState(files: CheckpointFiles, name: string, parameters: number): RunState {
-  const opt = readSafetensors(files['optimizer.safetensors'], `${name}/optimizer.safetensors`);
+  const opt = readSafetensors(files['optimizer.safetensors'], `${name}/optimizer.safetensors`).assertFinite();
   const pick = (kind: 'm' | 'v') => Array.from({ length: parameters }, (_, i) => opt.get(`${kind}.${i}`)!.data as Float32Array);
   const state = readTrainerState(files);
   let best: Map<string, Float32Array> | null = null;
   if (files['best.safetensors']) {
-    const file = readSafetensors(files['best.safetensors'], `${name}/best.safetensors`);
+    const file = readSafetensors(files['best.safetensors'], `${name}/best.safetensors`).assertFinite();
     best = new Map([...file].map(([k, t]) => [k, t.data as Float32Array]));
   }
   return { optimizer: { step: state.step, m: pick('m'), v: pick('v') }, state, best };

@@ -125,6 +125,15 @@ export interface TrainResult {
   finalLoss: number;
 }
 
+/** Training whose loss ran away: not finite, or far above where any model starts (see below). */
+export class TrainingDivergedError extends Error {}
+
+// A model that guesses uniformly scores ln(vocabulary) nats; a fresh one starts near that, a
+// pretrained one below. A loss past twice the larger of that and the first step's loss is no
+// plateau or spike of learning but a run that left the data behind (a learning rate far too high):
+// training stops there instead of finishing a model that reports a meaningless score.
+const DIVERGENCE_FACTOR = 2;
+
 const freshState = (): TrainerState => ({
   step: 0,
   epoch: 0,
@@ -136,6 +145,7 @@ const freshState = (): TrainerState => ({
   lastValAccuracy: null,
   elapsedSeconds: 0,
   lastLoss: NaN,
+  firstLoss: NaN,
 });
 
 export class Trainer {
@@ -177,12 +187,24 @@ export class Trainer {
     const files = await store.load(name);
     if (!files) return false;
     await E.sync();
-    loadModelWeights(this.model, files, name);
     const run = readRunState(files, name, this.model.params.size);
+    this.checkResumable(run.state, name);
+    loadModelWeights(this.model, files, name);
     this.optimizer.importState(run.optimizer);
     this.state = run.state;
     if (run.best) this.best = run.best;
     return true;
+  }
+
+  /** A checkpoint's counters must lie within this run, or resuming would report steps it never took. */
+  private checkResumable(st: TrainerState, name: string): void {
+    const within = (key: keyof TrainerState, max: number) => {
+      const v = st[key];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new Error(`${name}/trainer.json: ${key} ${v} is not a count within this run (0 to ${max})`);
+    };
+    within('step', this.totalSteps);
+    within('epoch', this.config.maxEpochs);
+    within('batchInEpoch', this.stepsPerEpoch * this.accumulation);
   }
 
   private async checkpoint(store: CheckpointStore, name = 'last'): Promise<void> {
@@ -252,7 +274,15 @@ export class Trainer {
       const values = await done.values;
       s.lastLoss = values[0] / done.microBatches;
       if (!Number.isFinite(s.lastLoss)) {
-        throw new Error(`training diverged at step ${done.step}: loss is ${s.lastLoss}; lower the learning rate`);
+        throw new TrainingDivergedError(`training diverged at step ${done.step}: the loss is ${s.lastLoss}; lower the learning rate`);
+      }
+      // Checkpoints from before the first loss was kept start counting from the step they resume at.
+      if (!Number.isFinite(s.firstLoss)) s.firstLoss = s.lastLoss;
+      const limit = DIVERGENCE_FACTOR * Math.max(s.firstLoss, Math.log(mc.vocabSize));
+      if (s.lastLoss > limit) {
+        throw new TrainingDivergedError(
+          `training diverged at step ${done.step}: the loss ${s.lastLoss.toPrecision(4)} is above ${limit.toPrecision(4)}, ${DIVERGENCE_FACTOR} times the larger of the first step's (${s.firstLoss.toPrecision(4)}) and a uniform guess's (ln ${mc.vocabSize}); lower the learning rate`,
+        );
       }
       const now = performance.now();
       s.elapsedSeconds = (now - startedAt) / 1000;

@@ -3,7 +3,7 @@
 // training settings, as that cell of `npm run experiment`. And what the page's one-click
 // comparison runs: two such cells that differ only in their explanations.
 
-import { isModelName, loadGrid, makeCell, presetOf, type Cell, type GridPreset, type ModelName } from '../experiments/grid.ts';
+import { isModelName, loadGrid, makeCell, presetOf, trainingOf, type Arm, type Cell, type GridPreset, type ModelName } from '../experiments/grid.ts';
 import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/tasks/explain.ts';
 import type { TaskName } from '../experiments/tasks/dataset.ts';
 import type { PresetName } from '../model/config.ts';
@@ -55,9 +55,20 @@ export function gridDefaults(s: Pick<RunSettings, 'task' | 'scale'>): Pick<RunSe
 }
 
 /** Optimizer steps of a run: its epochs over the training set, capped by the grid's maxSteps, as the trainer counts them. */
-export function stepsOf(s: Pick<RunSettings, 'task' | 'scale' | 'trainSize'>): number {
-  const t = presetFor(s).training;
+export function stepsOf(s: Pick<RunSettings, 'task' | 'scale' | 'trainSize' | 'explanation' | 'model'>): number {
+  const t = trainingOf(presetFor(s), { training: armFor(s)?.training });
   return stepCounts({ examples: s.trainSize, batchSize: t.batchSize, maxEpochs: t.epochs, maxSteps: t.maxSteps }).total;
+}
+
+/**
+ * The grid arm a run belongs to, for its training settings (a learning rate chosen for its
+ * explanation format, the steps its data size needs): the arm that makes this very cell, or
+ * else the first arm with the same explanation format.
+ */
+function armFor(s: Pick<RunSettings, 'task' | 'scale' | 'trainSize' | 'explanation' | 'model'>): Arm | undefined {
+  const arms = presetFor(s).arms;
+  const has = <T>(v: T | T[], x: T) => (Array.isArray(v) ? v.includes(x) : v === x);
+  return arms.find((a) => has(a.explanation, s.explanation) && has(a.model, s.model) && has(a.trainSize, s.trainSize)) ?? arms.find((a) => has(a.explanation, s.explanation));
 }
 
 /**
@@ -76,11 +87,13 @@ export const COMPARISON_DEFAULTS: RunSettings = {
   explanation: 'medium',
   seed: 1,
   trainSize: comparisonSize,
-  evalEvery: Math.ceil(stepsOf({ ...COMPARISON, trainSize: comparisonSize }) / 5),
+  evalEvery: Math.ceil(stepsOf({ ...COMPARISON, explanation: 'medium', trainSize: comparisonSize }) / 5),
 };
 
+/** The cell a run trains, with its grid arm's training settings, as `npm run experiment` trains it. */
 export function cellOf(s: RunSettings): Cell {
-  return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed });
+  const training = armFor(s)?.training;
+  return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed, ...(training && { training }) });
 }
 
 /** Settings from untrusted input (URL parameters, a loaded run.json), each field checked; missing or invalid ones take the fallback's. */

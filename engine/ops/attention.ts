@@ -49,8 +49,8 @@ const SUBGROUPS_STORAGE_BUFFERS = 12;
 // registers.
 const SUBGROUPS_MAX_HEAD_SIZE = 16;
 // Decode steps (fewer than 8 query rows) take it with at least this many (batch, head) pairs: 2
-// per driver thread. Greedy decoding of tiny at batch 32 (64 pairs): 1.12-1.2x faster than the
-// split path.
+// per driver thread. Greedy decoding of tiny at batch 32 (64 pairs) measured faster this way
+// than on the split path (BENCHMARKS.md).
 const SUBGROUPS_MIN_DECODE_WORKGROUPS = 16;
 // The most keys whose shared-bias gradient backward_q sums over the batch itself (a private
 // array per lane); longer rows store dS per batch for a reduce pass.
@@ -104,11 +104,12 @@ const GPU_MATERIALIZED_MAX_BYTES = 256 * 2 ** 20;
 
 /**
  * Which implementation runs. On a real GPU the scores are materialized whenever they fit a
- * budget: on an H200 that path ran forward and backward 2.5-5x faster than the fused kernels
- * (their backward is the slow part), at L = 512 to 2048 (BENCHMARKS.md); longer sequences take
- * the fused kernels, which never store the scores, and so do decode steps (the split path).
+ * budget: on an H200 that path measured several times faster than the fused kernels forward
+ * and backward (their backward is the slow part), at L = 512 to 2048 (BENCHMARKS.md); longer
+ * sequences take the fused kernels, which never store the scores, and so do decode steps (the
+ * split path).
  * On a software adapter every lane of attention.wgsl loads the same k and v rows, one load per
- * lane, and runs about 10x slower than the matmul kernels that share loads across a subgroup
+ * lane, and runs far slower than the matmul kernels that share loads across a subgroup
  * (BENCHMARKS.md). There, heads of up to 16 take attention_subgroups.wgsl where the adapter has
  * subgroups (decode steps too, given enough batches and heads); otherwise the scores are
  * materialized whenever they fit a modest budget, and decode steps stay fused, on the split path.

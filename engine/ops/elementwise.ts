@@ -59,7 +59,7 @@ export function stridedMap(
   const contiguous = (s: Strided) => sameShape(s.strides, stridesOf(shape));
   if (op === 'copy' && contiguous(src) && contiguous(dst)) {
     // One range of the source's buffer to one range of the destination's: a buffer copy, which
-    // costs lavapipe a memcpy (a few us) instead of a dispatch (about 50 us at the least).
+    // costs lavapipe a memcpy instead of a dispatch, far cheaper there (BENCHMARKS.md).
     engine().checkAlive(label);
     const from = src.tensor.arg(label).buffer;
     engine().commandEncoder().copyBufferToBuffer(from, 4 * (src.offset ?? 0), dst.tensor.arg(label).buffer, 4 * (dst.offset ?? 0), 4 * n);

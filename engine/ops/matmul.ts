@@ -39,9 +39,8 @@ export interface TileConfig {
 export const DEFAULT_GPU_TILES: TileConfig = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 };
 /**
  * For large products: 64 x 128 tiles, 8 x 8 per invocation with interleaved column groups,
- * 16-deep slices. Measured on an NVIDIA H200 (BENCHMARKS.md), it ran 2048³ at 24.6 TFLOP/s and
- * 4096³ at 8.0 against the default's 20.2 and 5.4, but 1024³ at 17.9 against 19.3: a grid of
- * such tiles is too small there to fill the GPU.
+ * 16-deep slices. On an NVIDIA H200 it measured faster than the default at 2048³ and 4096³ and
+ * slower at 1024³, where a grid of such tiles is too small to fill the GPU (BENCHMARKS.md).
  */
 export const LARGE_GPU_TILES: TileConfig = { WG_M: 8, WG_N: 16, TM: 8, TN: 8, BK: 16, SPLIT_N: true };
 
@@ -89,14 +88,14 @@ interface Tiling {
 
 /**
  * The kernel and tile sizes for an M x N product on this adapter; the variant comes from
- * defaultVariant() unless forced. On lavapipe (2 cores, 1024^3, BENCHMARKS.md) shared-rows ran at
- * 44-50 GFLOP/s when the cores were free, direct register blocks at about a third of that and
- * staged workgroup tiles at about a sixth. Within shared-rows, 24 rows per workgroup beat 16
- * and 8 (more multiply-adds per loaded B element); at 32 Mesa stops unrolling and the
- * accumulators go to per-lane scratch memory (3x slower). Small M or N get smaller tiles so that
- * few lanes compute rows or columns that are thrown away. On GPUs the tiled variant uses the
- * textbook 64 x 64 workgroup tile, 4 x 4 per invocation and 32-deep k slices (not measured yet:
- * no GPU was at hand).
+ * defaultVariant() unless forced. On lavapipe shared-rows measured fastest, then direct register
+ * blocks, then staged workgroup tiles, whose copies and barriers a CPU driver only pays for
+ * (BENCHMARKS.md). Within shared-rows, 24 rows per workgroup beat 16 and 8 (more multiply-adds
+ * per loaded B element); at 32 Mesa stops unrolling and the accumulators go to per-lane scratch
+ * memory, which measured much slower. Small M or N get smaller tiles so that few lanes compute
+ * rows or columns that are thrown away. On GPUs the tiled variant uses the textbook 64 x 64
+ * workgroup tile, 4 x 4 per invocation and 32-deep k slices, and LARGE_GPU_TILES from 2048²
+ * outputs, where those measured faster on an H200 (BENCHMARKS.md).
  */
 export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant(), tiles?: TileConfig): Tiling {
   if (tiles) {
@@ -113,8 +112,8 @@ export function matmulTiling(m: number, n: number, variant: MatmulVariant = defa
       const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
       const rows = [24, 16, 8].reduce((best, r) => (loads(r) < loads(best) ? r : best));
       // The fewest columns computed and thrown away, then the most lanes: N = 192 (xs's q, k and
-      // v in one product) takes 16 lanes, 3 blocks of 64 columns, which ran 1.1x faster than 32
-      // lanes' 2 blocks of 128; N = 96 (tiny's) takes 8.
+      // v in one product) takes 16 lanes, 3 blocks of 64 columns, which measured faster than 32
+      // lanes' 2 blocks of 128 on lavapipe (BENCHMARKS.md); N = 96 (tiny's) takes 8.
       const waste = (lanes: number) => Math.ceil(n / (4 * lanes)) * 4 * lanes - n;
       const lanes = [32, 16, 8].reduce((best, l) => (waste(l) < waste(best) ? l : best));
       return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };

@@ -14,8 +14,9 @@ const paramGradsKernel = new Kernel('norm', 'param_grads');
 /** Rows per group in the backward (kernels/norm.wgsl): param_grads walks one partial row per
  *  group, so groups stay at most 256 up to 256 * MAX_GROUP_ROWS rows. A software adapter takes
  *  at least 8, its partial row costing a store per lane and value there, in workgroups of 16
- *  groups: T5-tiny's 480 rows still make 4 workgroups for the cores (measured on 2 cores, [480,
- *  32] and [1120, 32]: slightly faster than 64 groups, 8 rows per group faster than 4 or 16). */
+ *  groups: T5-tiny's 480 rows still make 4 workgroups for the cores (at tiny's shapes on 2
+ *  cores this measured faster than 64 groups, and 8 rows per group faster than 4 or 16;
+ *  BENCHMARKS.md). */
 function groupRows(rows: number): number {
   return Math.min(MAX_GROUP_ROWS, Math.max(isSoftwareAdapter() ? 8 : 1, Math.ceil(rows / 256)));
 }

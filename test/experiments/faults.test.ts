@@ -2,13 +2,13 @@
 // metrics line, two runs on one folder, SIGTERM to a --jobs run, a reader that closes the pipe,
 // a damaged cell checkpoint. Every run here is a real process on a tiny grid file of its own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../engine/random.ts';
 import { resolveGrid } from '../../experiments/grid-file.ts';
-import { readMetrics, startClock } from '../../experiments/run-folder.ts';
+import { readMetrics, removeLeftovers, startClock, writeAtomic } from '../../experiments/run-folder.ts';
 import { runGrid } from '../../experiments/runner.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -238,6 +238,99 @@ describe('damaged files', () => {
     expect(lines.some((l) => l.includes('restarting the cell from its first step'))).toBe(true);
     expect(rowsOf(dir)).toEqual(before);
   }, 300_000);
+
+  it('the end of a run is one step: a run killed while writing its end is resumed and ended, not trained again', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'end-'));
+    const grid = await resolveGrid(gridFile(tmp));
+    const dir = await runGrid({ grid, preset: 'tiny', out: tmp, log: quiet });
+    const before = rowsOf(dir);
+    const table = readFileSync(path.join(dir, 'table.md'), 'utf8');
+    const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    // a process that held the lock and died: its pid names no live process
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const staleLock = () => writeFileSync(path.join(dir, 'lock.json'), JSON.stringify({ pid: Number(dead), host: hostname(), since: new Date().toISOString() }));
+    const damages: [string, () => void][] = [
+      ['results.json not yet complete', () => writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...results, complete: false }))],
+      ['a complete run whose lock was left behind', staleLock],
+      ['a complete run without its table', () => rmSync(path.join(dir, 'table.md'))],
+    ];
+    for (const [what, damage] of damages) {
+      damage();
+      const lines: string[] = [];
+      expect(await runGrid({ grid, preset: 'tiny', out: tmp, log: (l) => lines.push(l) }), what).toBe(dir);
+      expect(lines.filter((l) => / step \d+\//.test(l)), `${what}: nothing trains`).toEqual([]);
+      expect(runDirs(tmp, 'faults'), `${what}: no second folder`).toEqual([dir]);
+      expect(JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')).complete, what).toBe(true);
+      expect(rowsOf(dir), what).toEqual(before);
+      // the same tables; only the line with the run's time may differ
+      const untimed = (t: string) => t.replace(/^.*wall-clock.*$/m, '');
+      expect(untimed(readFileSync(path.join(dir, 'table.md'), 'utf8')), what).toBe(untimed(table));
+      expect(existsSync(path.join(dir, 'lock.json')), what).toBe(false);
+    }
+  }, 300_000);
+
+  it('a description edit resumes the run; a changed setting starts a new one and names the unfinished one it leaves', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'identity-'));
+    const file = gridFile(tmp);
+    const dir = await runGrid({ grid: await resolveGrid(file), preset: 'tiny', out: tmp, log: quiet });
+    const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...results, complete: false }));
+    const edited = JSON.parse(readFileSync(file, 'utf8'));
+    edited.presets.tiny.description = 'reworded';
+    writeFileSync(file, JSON.stringify(edited));
+    const lines: string[] = [];
+    expect(await runGrid({ grid: await resolveGrid(file), preset: 'tiny', out: tmp, log: (l) => lines.push(l) })).toBe(dir);
+    expect(lines[0]).toBe(`resuming ${dir}`);
+
+    writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ ...results, complete: false }));
+    edited.presets.tiny.training.lr = 0.002;
+    writeFileSync(file, JSON.stringify(edited));
+    lines.length = 0;
+    const other = await runGrid({ grid: await resolveGrid(file), preset: 'tiny', out: tmp, log: (l) => lines.push(l) });
+    expect(other).not.toBe(dir);
+    expect(lines[0]).toBe(`the unfinished run ${dir} of preset tiny ran other settings (training.lr); it stays as it is, and this run starts a new folder`);
+    expect(existsSync(path.join(dir, 'config.json'))).toBe(true);
+  }, 300_000);
+
+  it('a diverging cell stops the run naming the cell, the step and the rule, and no result is recorded for it', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'diverge-'));
+    const file = gridFile(tmp);
+    const g = JSON.parse(readFileSync(file, 'utf8'));
+    Object.assign(g.presets.tiny.training, { lr: 10, maxGradNorm: 0 });
+    writeFileSync(file, JSON.stringify(g));
+    const run = runGrid({ grid: await resolveGrid(file), preset: 'tiny', out: tmp, log: quiet });
+    await expect(run).rejects.toThrow(/^cell modsum-none-tiny-n32-seed1: training diverged at step \d+: the loss (is NaN|is Infinity|\S+ is above \S+, 2 times the larger of the first step's .*); lower the learning rate \(training\.lr is 10\); the finished cells are kept$/);
+    const [dir] = runDirs(tmp, 'faults');
+    expect(existsSync(path.join(dir, 'cells', 'modsum-none-tiny-n32-seed1', 'result.json'))).toBe(false);
+  }, 300_000);
+
+  it('a failed write names the file and the reason and leaves no temporary file; leftovers of dead processes are cleared', async () => {
+    const tmp = mkdtempSync(path.join(tmpdir(), 'leftovers-'));
+    // a "folder" that is a file: every write under it fails
+    writeFileSync(path.join(tmp, 'plain'), 'x');
+    await expect(writeAtomic(path.join(tmp, 'plain', 'results.json'), '{}')).rejects.toThrow(`${path.join(tmp, 'plain', 'results.json')}: cannot write (a part of the path is a file, not a folder)`);
+    expect(readdirSync(tmp)).toEqual(['plain']);
+    // a results root under a file: the reason, not a bare ENOTDIR
+    const grid = await resolveGrid(gridFile(mkdtempSync(path.join(tmpdir(), 'leftovers-grid-'))));
+    await expect(runGrid({ grid, preset: 'tiny', out: path.join(tmp, 'plain', 'results'), log: quiet })).rejects.toThrow(
+      `${path.join(tmp, 'plain', 'results', 'faults')}: cannot create the results folder (a part of the path is a file, not a folder)`,
+    );
+
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const cell = (c: string) => path.join(tmp, 'cells', c);
+    mkdirSync(path.join(cell('a'), `checkpoint.tmp-${dead}`), { recursive: true });
+    mkdirSync(path.join(cell('b'), `checkpoint.old-${dead}`), { recursive: true });
+    writeFileSync(path.join(cell('b'), `checkpoint.old-${dead}`, 'trainer.json'), '{}');
+    mkdirSync(path.join(cell('c'), `checkpoint.tmp-${process.pid}`), { recursive: true });
+    writeFileSync(path.join(tmp, `time.json.tmp-${dead}-3`), '{');
+    const removed = await removeLeftovers(tmp);
+    expect(removed.sort()).toEqual([path.join(tmp, `time.json.tmp-${dead}-3`), path.join(cell('a'), `checkpoint.tmp-${dead}`), path.join(cell('b'), `checkpoint.old-${dead}`)].sort());
+    expect(readdirSync(cell('a'))).toEqual([]);
+    // an old checkpoint whose replacement never landed is the checkpoint
+    expect(readFileSync(path.join(cell('b'), 'checkpoint', 'trainer.json'), 'utf8')).toBe('{}');
+    // a live process's own temporary folder stays
+    expect(readdirSync(cell('c'))).toEqual([`checkpoint.tmp-${process.pid}`]);
+  });
 
   it('a metrics log: a torn last line is dropped with a warning, a damaged middle line is an error', async () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'metrics-'));

@@ -151,7 +151,12 @@ describe('shards as processes into one --out', () => {
     expect(finishedFirst.map(cellName)).toContain(cellName(mine[0]));
     expect(finishedFirst.map(cellName)).not.toContain(cellName(mine[1]));
 
-    const merged = await experiment(['modsum', '--merge', dir]);
+    // --merge names its grid like every command (here by the path of its file) and takes no
+    // option that would mean nothing beside it
+    const beside = await experiment(['modsum', '--merge', dir, '--preset', 'tiny']);
+    expect(beside.code).toBe(2);
+    expect(beside.stderr).toContain('--merge takes only the grid and the run folder; --preset would do nothing beside it');
+    const merged = await experiment([path.resolve(import.meta.dirname, '../../experiments/grids/modsum.json'), '--merge', dir]);
     expect(merged.code, merged.stderr).toBe(0);
     expect(merged.stdout).toContain(`merged ${finishedFirst.length}/${cells.length} finished cells`);
     expect(resultsOf(dir).complete).toBe(false);

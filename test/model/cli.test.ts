@@ -59,6 +59,7 @@ describe('model CLI', () => {
     [['logits', '--input-ids', '1', '--decoder-input-ids', '0', '--input-ids=99999'], '--input-ids: token id 99999 is outside the vocabulary'],
     [['generate', '--text', 'x', '--max-new-tokens', 'abc'], 'generate: --max-new-tokens must be an integer >= 1, got "abc"'],
     [['generate', '--text', 'x', '--beams', 'abc'], 'generate: --beams must be an integer >= 1, got "abc"'],
+    [['generate', '--text', ' '], '--text is empty; give the source text to generate from'],
   ])('refuses %j', (args, message) => {
     const r = cli(args[0], '--checkpoint', path.join(root, 'test/fixtures/t5/tiny-relu'), ...args.slice(1));
     expect(r.status).toBe(2);
@@ -87,7 +88,18 @@ describe('model CLI', () => {
     await writeCheckpointDir(dir, { ...files, 'model.safetensors': writeSafetensors(new Map(tensors)) });
     const r = cli('logits', '--checkpoint', dir, '--input-ids', '1', '--decoder-input-ids', '0');
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`${dir}/model.safetensors: tensor ${tensors[0][0]} holds NaN at element 0; a checkpoint's weights must be finite`);
+    expect(r.stderr).toContain(`${dir}/model.safetensors: tensor ${tensors[0][0]} holds NaN at element 0; its values must be finite`);
     expect(r.stdout).toBe('');
+  });
+
+  it('names the file of a malformed tokenizer.json', async () => {
+    const tok = WordTokenizer.fromTexts(['a b']);
+    const files = await modelFiles(T5.init(withVocab('tiny', tok.vocabSize), 5), tok);
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'tok-')), 'model');
+    await writeCheckpointDir(dir, { ...files, 'tokenizer.json': new TextEncoder().encode('{"type": "word", "tokens": [1, 2]}') });
+    const r = cli('generate', '--checkpoint', dir, '--text', 'a');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`error: ${dir}/tokenizer.json: tokens must be an array of strings\n`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

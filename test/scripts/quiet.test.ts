@@ -43,6 +43,14 @@ it('`npm run doctor` prints no warning, and everything else', () => {
   expect(r.stderr).toBe(direct.stderr.split('\n').filter((l) => !WARNING.test(l)).join('\n'));
 }, 240_000);
 
+it('`npm test` prints no warning either: its test files open WebGPU devices under the launcher', () => {
+  // One engine test file through the README's test command, nested in this run.
+  const r = spawnSync('npm', ['test', '--', 'test/engine/tidy-alone.test.ts'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/1 passed/);
+  expect(r.stdout + r.stderr).not.toMatch(WARNING);
+}, 240_000);
+
 async function startWaiting(...mode: string[]) {
   const run = spawn(process.execPath, [quiet, child, 'wait', ...mode], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const pid = await new Promise<number>((resolve) => run.stdout.once('data', (d: Buffer) => resolve(Number(d.toString()))));

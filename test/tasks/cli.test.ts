@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -79,6 +79,27 @@ describe('cli train (on data files)', () => {
     expect(results.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBeGreaterThanOrEqual(4);
     expect(readFileSync(path.join(out, 'model', 'config.json'), 'utf8')).toMatch(/"model_type": "t5"/);
+    const lines = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8');
+
+    // the same --out again: refused, the folder as it was; with --overwrite: replaced whole,
+    // one run's metrics and nothing of a leftover beside it
+    const again = ['train', '--train', sampleFile, '--validation', sampleFile, '--model', 'tiny', '--epochs', '1', '--batch-size', '4', '--out', out];
+    const refused = cli(...again);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`error: --out ${out} already holds metrics.jsonl, model, results.json; choose a new or empty folder, or pass --overwrite to replace what it holds`);
+    expect(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')).toBe(lines);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    mkdirSync(`${out}.tmp-${dead}`);
+    const replaced = cli(...again, '--overwrite');
+    expect(replaced.code, replaced.stderr).toBe(0);
+    const records = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.filter((m) => m.loss !== undefined).map((m) => m.step)).toEqual([1, 2]);
+    expect(JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'))).toMatchObject({ steps: 2, files: { test: null } });
+    expect(readdirSync(path.dirname(out))).toEqual(['run']);
+
+    const file = path.join(path.dirname(out), 'a-file');
+    writeFileSync(file, 'x');
+    expect(cli('train', '--train', sampleFile, '--validation', sampleFile, '--out', file).stderr).toContain(`error: --out ${file}: it is a file, not a folder`);
   }, 120_000);
 
   it('names the file and line of a malformed example', () => {

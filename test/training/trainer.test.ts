@@ -131,4 +131,50 @@ describe('Trainer', () => {
     for (const t of [fullTrainer, firstTrainer, secondTrainer]) t.optimizer.dispose();
     for (const m of [full, first, second]) m.dispose();
   });
+
+  it('refuses to resume from a checkpoint whose values are not finite or whose step lies past the run', async () => {
+    const store = memoryStore();
+    const model = T5.init(modelConfig, 5);
+    const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, config);
+    let stopAfter = 5; // after the evaluation at step 4, so that the checkpoint holds best.safetensors
+    await trainer.run({ store, shouldStop: () => --stopAfter === 0 });
+    const good = store.saved.get('last')!;
+    /** The checkpoint with 8 bytes of 0xff (two NaN floats) written into the first tensor of `file`. */
+    const poisoned = (file: string): CheckpointFiles => {
+      const bytes = good[file].slice();
+      const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      bytes.fill(0xff, 8 + headerLength, 16 + headerLength);
+      return { ...good, [file]: bytes };
+    };
+    const state = JSON.parse(new TextDecoder().decode(good['trainer.json']));
+    const cases: [CheckpointFiles, RegExp][] = [
+      [poisoned('model.safetensors'), /^last\/model\.safetensors: tensor \S+ holds NaN at element 0; its values must be finite$/],
+      [poisoned('optimizer.safetensors'), /^last\/optimizer\.safetensors: tensor \S+ holds NaN at element 0; its values must be finite$/],
+      [poisoned('best.safetensors'), /^last\/best\.safetensors: tensor \S+ holds NaN at element 0; its values must be finite$/],
+      [{ ...good, 'trainer.json': new TextEncoder().encode(JSON.stringify({ ...state, state: { ...state.state, step: 99999 } })) }, /^last\/trainer\.json: step 99999 is not a count within this run \(0 to 9\)$/],
+    ];
+    for (const [files, message] of cases) {
+      const fresh = new Trainer(T5.init(modelConfig, 6), tokenizer, train, validation, parseAnswer, config);
+      await expect(fresh.resume({ save: async () => {}, load: async () => files })).rejects.toThrow(message);
+      fresh.optimizer.dispose();
+      fresh.model.dispose();
+    }
+    trainer.optimizer.dispose();
+    model.dispose();
+  });
+
+  it('stops as diverged when the loss runs far above its start, not only when it is NaN', async () => {
+    const model = T5.init(modelConfig, 7);
+    const losses: number[] = [];
+    // A learning rate of 10: the loss climbs from about ln(vocabulary) to hundreds within steps.
+    const trainer = new Trainer(model, tokenizer, train, validation, parseAnswer, { ...config, schedule: { type: 'constant', lr: 10 }, maxEpochs: 20, evalEvery: 0, maxGradNorm: 0 });
+    const run = trainer.run({ onProgress: (p) => void losses.push(p.loss) });
+    await expect(run).rejects.toThrow(/^training diverged at step \d+: the loss (\S+) is above (\S+), 2 times the larger of the first step's \(\S+\) and a uniform guess's \(ln \d+\); lower the learning rate$/);
+    // every step it reported lay within the rule; the one that broke it was not reported
+    const limit = 2 * Math.max(losses[0], Math.log(tokenizer.vocabSize));
+    expect(losses.every((l) => l <= limit)).toBe(true);
+    expect(losses.length).toBeLessThan(20 * 3);
+    trainer.optimizer.dispose();
+    model.dispose();
+  });
 });
