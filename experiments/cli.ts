@@ -2,12 +2,12 @@
 // Commands live in one table so that new ones only add an entry.
 
 import { readFileSync } from 'node:fs';
-import { appendFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as E from '../engine/index.ts';
 import { countParameters, withVocab, PRESET_NAMES, type PresetName } from '../model/config.ts';
 import { modelFiles } from '../model/checkpoint.ts';
-import { writeCheckpointDir } from '../model/checkpoint-dir.ts';
+import { replaceDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { T5 } from '../model/t5.ts';
 import { WordTokenizer } from '../model/tokenizer.ts';
 import { coverage, describeCoverage } from '../model/tokenizer-coverage.ts';
@@ -21,7 +21,7 @@ import { readTsv, writeTsv } from './tasks/tsv.ts';
 import { optionHelp, parseOptions, UsageError, type OptionSpecs, type Values } from '../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 import { fsReason, onFile } from '../util/fs-errors.ts';
-import { alive } from './run-folder.ts';
+import { clearLeftovers } from './run-folder.ts';
 
 interface Command<S extends OptionSpecs = OptionSpecs> {
   summary: string;
@@ -197,7 +197,7 @@ async function trainOnFiles(o: Values<typeof TRAIN_OPTIONS>): Promise<void> {
     adapter: E.describeAdapter(E.engine().adapter),
   };
   await writeFile(path.join(staging, 'results.json'), JSON.stringify(summary, null, 2));
-  await replaceFolder(staging, o.out);
+  await onFile(o.out, 'replace the folder', () => replaceDir(staging, path.resolve(o.out)));
   console.log(`wrote ${o.out}: model/, metrics.jsonl, results.json`);
 }
 
@@ -217,26 +217,12 @@ async function stagingFor(out: string, overwrite: boolean): Promise<string> {
   }
   const base = path.resolve(out);
   // What runs killed before they ended left beside it.
-  for (const name of await readdir(path.dirname(base)).catch(() => [] as string[])) {
-    const rest = name.startsWith(`${path.basename(base)}.`) ? name.slice(path.basename(base).length + 1) : '';
-    const pid = /^(?:tmp|old)-(\d+)$/.exec(rest)?.[1];
-    if (pid !== undefined && !alive(Number(pid))) await rm(path.join(path.dirname(base), name), { recursive: true, force: true });
-  }
+  await clearLeftovers(path.dirname(base), path.basename(base));
   const staging = `${base}.tmp-${process.pid}`;
   await onFile(staging, 'create the folder that training writes into', () => mkdir(staging, { recursive: true }));
   return staging;
 }
 
-/** Puts `staging` where `out` is, replacing it whole. */
-async function replaceFolder(staging: string, out: string): Promise<void> {
-  const old = `${path.resolve(out)}.old-${process.pid}`;
-  const exists = await readdir(out).then(() => true, () => false);
-  await onFile(out, 'replace the folder', async () => {
-    if (exists) await rename(out, old);
-    await rename(staging, out);
-  });
-  if (exists) await rm(old, { recursive: true, force: true });
-}
 
 function usage(): string {
   const lines = ['usage: npx tsx experiments/cli.ts <command> [--option value ...]', '', 'commands:'];

@@ -21,8 +21,9 @@ export async function writeAtomic(file: string, text: string): Promise<void> {
       await writeFile(tmp, text);
       await rename(tmp, file);
     });
-  } finally {
+  } catch (e) {
     await rm(tmp, { force: true }).catch(() => {});
+    throw e;
   }
 }
 
@@ -34,16 +35,21 @@ export async function writeAtomic(file: string, text: string): Promise<void> {
 export async function removeLeftovers(dir: string): Promise<string[]> {
   const folders = [dir, ...(await readdir(path.join(dir, 'cells')).catch(() => [] as string[])).map((c) => path.join(dir, 'cells', c))];
   const removed: string[] = [];
-  for (const folder of folders) {
-    for (const name of await readdir(folder).catch(() => [] as string[])) {
-      const m = /^(.*)\.(tmp|old)-(\d+)/.exec(name);
-      if (!m || alive(Number(m[3]))) continue;
-      const [file, base] = [path.join(folder, name), path.join(folder, m[1])];
-      // An old checkpoint whose replacement never landed is the checkpoint: it goes back.
-      if (m[2] === 'old' && !existsSync(base)) await rename(file, base);
-      else await rm(file, { recursive: true, force: true });
-      removed.push(file);
-    }
+  for (const folder of folders) removed.push(...(await clearLeftovers(folder)));
+  return removed;
+}
+
+/** removeLeftovers() for one folder; with `of`, only the leftovers of the entry named `of`. */
+export async function clearLeftovers(folder: string, of?: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const m = /^(.*)\.(tmp|old)-(\d+)/.exec(name);
+    if (!m || (of !== undefined && m[1] !== of) || alive(Number(m[3]))) continue;
+    const [file, base] = [path.join(folder, name), path.join(folder, m[1])];
+    // An old folder whose replacement never landed is the folder: it goes back.
+    if (m[2] === 'old' && !existsSync(base)) await rename(file, base);
+    else await rm(file, { recursive: true, force: true });
+    removed.push(file);
   }
   return removed;
 }
@@ -144,7 +150,7 @@ interface LockHolder {
 }
 
 /** Whether the process `pid` of this host is alive. */
-export function alive(pid: number): boolean {
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -129,26 +129,8 @@ export function runIdentity(grid: string, preset: string, seeds: number, firstSe
   return JSON.stringify({ grid, preset, seeds, ...(firstSeed !== 1 && { firstSeed }), config: settings });
 }
 
-/**
- * The unfinished run of the same grid, preset and settings, if one exists. A complete run that
- * a kill left with its lock, or without its table, counts as unfinished: resuming it trains
- * nothing and writes its end again.
- */
-async function findUnfinished(root: string, fingerprint: string): Promise<string | null> {
-  const names = await readdir(root).catch(() => [] as string[]);
-  for (const name of names.sort().reverse()) {
-    const dir = path.join(root, name);
-    const config = await readJson(path.join(dir, 'config.json'));
-    // a sharded run is resumed by its shards only: cells there have owners
-    if (config?.fingerprint !== fingerprint || config.shards) continue;
-    const results = await readJson(path.join(dir, 'results.json'));
-    if (!results?.complete || existsSync(path.join(dir, 'lock.json')) || !existsSync(path.join(dir, 'table.md'))) return dir;
-  }
-  return null;
-}
-
 /** The key paths at which two JSON values differ (`training.lr`, `arms.0.model`, `seeds`). */
-function differences(a: unknown, b: unknown, at = ''): string[] {
+export function differences(a: unknown, b: unknown, at = ''): string[] {
   if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
     return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
@@ -156,19 +138,30 @@ function differences(a: unknown, b: unknown, at = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
 }
 
-/** The latest unfinished run of the same preset whose settings are not this run's, and where
- *  they differ: a changed setting starts a new run, and the user should hear which one stays. */
-async function unfinishedWithOtherSettings(root: string, preset: string, config: RunConfig): Promise<{ dir: string; differ: string[] } | null> {
+/**
+ * The unfinished run of the same grid, preset and settings, if one exists: `resume`. A complete
+ * run that a kill left with its lock, or without its table, counts as unfinished: resuming it
+ * trains nothing and writes its end again. Otherwise `other`: the latest unfinished run of the
+ * preset with other settings, and where they differ, which a new run leaves as it is.
+ */
+async function findUnfinished(root: string, config: RunConfig): Promise<{ resume: string | null; other: { dir: string; differ: string[] } | null }> {
   const names = await readdir(root).catch(() => [] as string[]);
+  const what = (c: RunConfig) => ({ ...c.settings, description: undefined, seeds: c.seeds, firstSeed: c.firstSeed ?? 1 });
+  let other: { dir: string; differ: string[] } | null = null;
   for (const name of names.sort().reverse()) {
     const dir = path.join(root, name);
     const them: RunConfig | null = await readJson(path.join(dir, 'config.json'));
-    if (!them?.settings || them.preset !== preset || them.shards || (await readJson(path.join(dir, 'results.json')))?.complete) continue;
-    const what = (c: RunConfig) => ({ ...c.settings, description: undefined, seeds: c.seeds, firstSeed: c.firstSeed ?? 1 });
-    const differ = differences(what(them), what(config));
-    if (differ.length > 0) return { dir, differ };
+    // a sharded run is resumed by its shards only: cells there have owners
+    if (!them?.settings || them.shards) continue;
+    const complete = (await readJson(path.join(dir, 'results.json')))?.complete === true;
+    if (them.fingerprint === config.fingerprint) {
+      if (!complete || existsSync(path.join(dir, 'lock.json')) || !existsSync(path.join(dir, 'table.md'))) return { resume: dir, other: null };
+    } else if (!complete && !other && them.preset === config.preset) {
+      const differ = differences(what(them), what(config));
+      if (differ.length > 0) other = { dir, differ };
+    }
   }
-  return null;
+  return { resume: null, other };
 }
 
 function runId(preset: string): string {
@@ -220,13 +213,14 @@ export async function runGrid(o: RunOptions): Promise<string> {
       await unlock();
     }
   }
-  let dir = await findUnfinished(root, fingerprint);
+  const found = await findUnfinished(root, config);
+  let dir = found.resume;
   let unlock: () => Promise<void>;
   if (dir) {
     unlock = await lockRun(dir);
     log(`resuming ${dir}`);
   } else {
-    const other = await unfinishedWithOtherSettings(root, o.preset, config);
+    const other = found.other;
     if (other) log(`the unfinished run ${other.dir} of preset ${o.preset} ran other settings (${other.differ.join(', ')}); it stays as it is, and this run starts a new folder`);
     dir = await freshDir(root, runId(o.preset));
     // Locked before config.json exists: whoever finds the folder by its config finds it locked.

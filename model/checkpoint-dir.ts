@@ -14,21 +14,27 @@ export async function writeCheckpointDir(dir: string, files: CheckpointFiles): P
       await rm(tmp, { recursive: true, force: true });
       await mkdir(tmp, { recursive: true });
       for (const [name, bytes] of Object.entries(files)) await writeFile(path.join(tmp, name), bytes);
-      const old = `${dir}.old-${process.pid}`;
-      const exists = await readdir(dir).then(() => true, () => false);
-      if (exists) await rename(dir, old);
-      try {
-        await rename(tmp, dir);
-      } catch (e) {
-        // The old checkpoint goes back where it was rather than be lost with the new one.
-        if (exists) await rename(old, dir).catch(() => {});
-        throw e;
-      }
-      if (exists) await rm(old, { recursive: true, force: true });
+      await replaceDir(tmp, dir);
     });
-  } finally {
+  } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
   }
+}
+
+/** Puts the folder `fresh` where `dir` is, replacing it whole; if that last rename fails, the old
+ *  folder goes back rather than be lost with the new one. */
+export async function replaceDir(fresh: string, dir: string): Promise<void> {
+  const old = `${dir}.old-${process.pid}`;
+  const exists = await readdir(dir).then(() => true, () => false);
+  if (exists) await rename(dir, old);
+  try {
+    await rename(fresh, dir);
+  } catch (e) {
+    if (exists) await rename(old, dir).catch(() => {});
+    throw e;
+  }
+  if (exists) await rm(old, { recursive: true, force: true });
 }
 
 // The formats a checkpoint's readers understand. A Hugging Face repository also holds the same

@@ -4,21 +4,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { differences } from '../../experiments/runner.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const reference = path.join(root, 'experiments/results-reference');
 const QUICK_LIMIT_SECONDS = 30 * 60;
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
-
-/** The paths (`training.maxSteps`, `arms.0.model`) at which two JSON values differ. */
-function differences(a: unknown, b: unknown, at = ''): string[] {
-  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
-  }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
-}
 
 /** What a run folder ran: results.json says so; folders from before it did, their config.json. */
 function whatRan(dir: string): { grid: string; preset: string; seeds: number; settings: object } {
