@@ -1,4 +1,4 @@
-// Micro-benchmark: the attention op (engine/ops/attention.ts) on each of its paths against the
+// Micro-benchmark: the attention op (engine/ops/attention/) on each of its paths against the
 // unfused composition of the same math (attentionUnfused: matmul, softmax, matmul, which materializes
 // the scores), forward and forward + backward, set up as T5's encoder uses it: a
 // relative-position bias [H, L, L] shared by the batch and trained, and a key padding mask.
@@ -9,7 +9,7 @@
 // --json also prints one object per row: {"op":"attention","B":..,"H":..,"L":..,"Dh":..,"impl":..,"forwardMs":..,"bothMs":..}
 
 import * as E from '../engine/index.ts';
-import { attention, attentionUnfused, subgroupsPathAvailable, type AttentionOptions, type AttentionPath } from '../engine/ops/attention.ts';
+import { attention, attentionUnfused, subgroupsPathAvailable, type AttentionOptions, type AttentionPath } from '../engine/ops/attention/index.ts';
 import { parseNumber, parseOptions, type OptionSpecs } from '../util/args.ts';
 
 type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;

@@ -8,7 +8,7 @@ export { Tensor, tensor, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, ty
 export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
 export type { CrossEntropyOptions } from './ops/cross_entropy.ts';
 export type { MatmulOptions, MatmulVariant } from './ops/matmul.ts';
-export type { AttentionOptions, PackedInputs } from './ops/attention.ts';
+export type { AttentionOptions, PackedInputs } from './ops/attention/index.ts';
 export type { AdamWFlats, AdamWUpdate } from './ops/adamw.ts';
 export type { ClipOptions } from './ops/clip.ts';
 export { FlatLayout, segmentLength } from './flat.ts';
@@ -27,7 +27,7 @@ import * as crossEntropyOps from './ops/cross_entropy.ts';
 import * as dropoutOps from './ops/dropout.ts';
 import * as feedForwardOps from './ops/feed_forward.ts';
 import * as matmulOps from './ops/matmul.ts';
-import * as attentionOps from './ops/attention.ts';
+import * as attentionOps from './ops/attention/index.ts';
 import * as adamw from './ops/adamw.ts';
 import * as clip from './ops/clip.ts';
 import { guarded } from './tensor.ts';

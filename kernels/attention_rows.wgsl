@@ -1,6 +1,7 @@
-// The row-wise half of materialized attention (engine/ops/attention.ts): the products q kᵀ,
-// P v and their gradients run on the matmul kernels, and these two entry points turn a score
-// row into probabilities and a probability gradient row into a score gradient, in place.
+// The row-wise half of materialized attention (engine/ops/attention/materialized.ts): the
+// products q kᵀ, P v and their gradients run on the matmul kernels, and these two entry points
+// turn a score row into probabilities and a probability gradient row into a score gradient, in
+// place.
 //
 //   forward:  s[b,h,i,:] holds q_i · k_j; becomes P_ij = softmax_j(scale · s_ij + bias[h,i,j])
 //             over the keys row i may see, 0 for the others (a row that sees none is all 0).

@@ -1,4 +1,4 @@
-// float64 reference of attention (engine/ops/attention.ts), forward and analytic backward.
+// float64 reference of attention (engine/ops/attention/), forward and analytic backward.
 
 /** Sizes and options of one attention call; q is [B, H, Lq, Dh], k and v [B, H, Lk, Dh]. */
 export interface AttentionCase {

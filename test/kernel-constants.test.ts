@@ -22,10 +22,11 @@ function switchCases(source: string, fn: string): Record<string, number> {
   return cases;
 }
 
-/** Integer constants declared `const NAME = N;` (TypeScript) or `const NAME: u32 = Nu;` (WGSL). */
+/** Integer constants declared `const NAME = N;` (TypeScript, `export` allowed) or
+ *  `const NAME: u32 = Nu;` (WGSL). */
 function constants(source: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of source.matchAll(/^const (\w+)(?:: u32)? = (\d+)u?;/gm)) out[m[1]] = Number(m[2]);
+  for (const m of source.matchAll(/^(?:export )?const (\w+)(?:: u32)? = (\d+)u?;/gm)) out[m[1]] = Number(m[2]);
   return out;
 }
 
@@ -40,7 +41,7 @@ describe('elementwise op codes', () => {
 });
 
 describe('attention constants', () => {
-  const ts = constants(read('engine/ops/attention.ts'));
+  const ts = constants(read('engine/ops/attention/shared.ts'));
   const fused = constants(read('kernels/attention.wgsl'));
   const rows = constants(read('kernels/attention_rows.wgsl'));
   it('flag bits and the workgroup size are the same in the op and both kernels', () => {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
-import { attention, attentionUnfused, packedAttention, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention.ts';
+import { attention, attentionUnfused, packedAttention, type AttentionOptions, type AttentionPath } from '../../engine/ops/attention/index.ts';
 import * as R from '../../reference/attention.ts';
 import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../helpers.ts';
 

@@ -12,7 +12,7 @@ import * as crossEntropy from '../../engine/ops/cross_entropy.ts';
 import * as dropout from '../../engine/ops/dropout.ts';
 import * as feedForward from '../../engine/ops/feed_forward.ts';
 import * as matmul from '../../engine/ops/matmul.ts';
-import * as attention from '../../engine/ops/attention.ts';
+import * as attention from '../../engine/ops/attention/index.ts';
 import * as adamw from '../../engine/ops/adamw.ts';
 import * as clip from '../../engine/ops/clip.ts';
 import * as tensor from '../../engine/tensor.ts';
