@@ -9,12 +9,14 @@ import explanations from './grids/explanations.json' with { type: 'json' };
 import modsum from './grids/modsum.json' with { type: 'json' };
 import dataSize from './grids/data-size.json' with { type: 'json' };
 import generalization from './grids/generalization.json' with { type: 'json' };
+import modelSize from './grids/model-size.json' with { type: 'json' };
 
 export const GRIDS: Record<string, unknown> = {
   explanations,
   modsum,
   'data-size': dataSize,
   generalization,
+  'model-size': modelSize,
 };
 export const GRID_NAMES = Object.keys(GRIDS);
 

@@ -3,7 +3,7 @@
 // trained model, and accuracy by depth and root operator. results.json keeps all of it, computed
 // from unrounded values; table.md and the terminal show it.
 
-import { groupBy, summarize, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
+import { groupBy, modelParams, summarize, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
 import { pairedBootstrap, pairedT, type BootstrapTest, type PairedTest } from './inference.ts';
 
 /** What a comparison holds fixed: everything but the explanation and the seed. */
@@ -37,6 +37,24 @@ export interface Comparison {
   exampleLevel?: BootstrapTest;
 }
 
+/** An explained format's gain over `none` at a smaller model against its gain at a larger one
+ *  (the model-size question: do explanations help the smallest model most?). */
+export interface ModelComparison {
+  /** The setting both models share: task, training-set size, test set. */
+  key: Record<string, FieldValue>;
+  explanation: string;
+  smaller: string;
+  larger: string;
+  /** The seeds with all four rows (both formats at both models). */
+  seeds: number[];
+  /** Per seed: (explained - none) at the smaller model minus the same at the larger, 0..1;
+   *  paired t across seeds. */
+  seedLevel: PairedTest;
+  /** The same difference of differences, bootstrapped over test examples within each seed (when
+   *  all four rows of every seed scored the same test set). */
+  exampleLevel?: BootstrapTest;
+}
+
 export interface BreakdownRow {
   key: Record<string, FieldValue>;
   /** 'depth' or 'root'. */
@@ -52,6 +70,9 @@ export interface Statistics {
   comparisons: Comparison[];
   /** Every cell against the shortcut baseline on its own test sets. */
   baselineComparisons: Comparison[];
+  /** Gains over `none` compared between model sizes, smaller against larger. Absent in results
+   *  written before it was computed. */
+  modelComparisons?: ModelComparison[];
   /** Right answers by depth and by root operator, pooled over seeds. */
   breakdown: BreakdownRow[];
   notes: string[];
@@ -63,6 +84,7 @@ export const STATISTICS_NOTES = [
   'Intervals are 95 %. A cell: mean over seeds ± sample standard deviation, and the Student t interval of the mean.',
   'Against none: the mean over seeds of each seed\'s accuracy difference (same seed, same test examples). Seed-level: paired t across seeds, n - 1 degrees of freedom; it counts the variation between training runs and is the conservative one. Example-level: paired bootstrap over test examples within each seed (10,000 resamples, percentile interval); it holds the trained models fixed, so it only measures the finite test set.',
   'Baselines need no trained model: majority, always the training split\'s most common answer; shortcut (ListOps), the root operator applied to its direct digits, nested expressions ignored (the majority answer where the root has none).',
+  'Between model sizes: per seed, the explained format\'s gain over none at the smaller model minus its gain at the larger (every row of a seed scores the same test examples). Seed-level: paired t across seeds; example-level: paired bootstrap over test examples of that difference of differences, as above.',
 ];
 
 function outcomes(row: ResultRow): Uint8Array | null {
@@ -89,6 +111,53 @@ function compareRows(key: Record<string, FieldValue>, explanation: string, mine:
     );
   }
   return c;
+}
+
+/**
+ * For each explained format and each pair of model sizes at the same setting, the gain over
+ * `none` at the smaller model minus the gain at the larger, on the seeds that have all four rows.
+ */
+function modelComparisons(rows: readonly ResultRow[]): ModelComparison[] {
+  const params = modelParams(rows);
+  const out: ModelComparison[] = [];
+  for (const setting of groupBy(rows, ['task', 'trainSize', 'test'])) {
+    const at = new Map(setting.rows.map((r) => [JSON.stringify([r.explanation, r.model, r.seed]), r]));
+    const row = (explanation: string, model: string, seed: number) => at.get(JSON.stringify([explanation, model, seed]));
+    const models = [...new Set(setting.rows.map((r) => r.model))].sort((a, b) => (params.get(a) ?? 0) - (params.get(b) ?? 0));
+    const formats = [...new Set(setting.rows.map((r) => r.explanation))].filter((e) => e !== PLAIN);
+    const seeds = [...new Set(setting.rows.map((r) => r.seed))].sort((a, b) => a - b);
+    for (const explanation of formats) {
+      for (let i = 0; i < models.length; i++) {
+        for (let j = i + 1; j < models.length; j++) {
+          const quads = seeds.flatMap((seed) => {
+            const q = [row(explanation, models[i], seed), row(PLAIN, models[i], seed), row(explanation, models[j], seed), row(PLAIN, models[j], seed)];
+            return q.every((r) => r !== undefined) ? [{ seed, q: q as ResultRow[] }] : [];
+          });
+          if (quads.length === 0) continue;
+          const c: ModelComparison = {
+            key: setting.key,
+            explanation,
+            smaller: models[i],
+            larger: models[j],
+            seeds: quads.map((x) => x.seed),
+            seedLevel: pairedT(quads.map(({ q }) => q[0].accuracy - q[1].accuracy - (q[2].accuracy - q[3].accuracy))),
+          };
+          const lists = quads.map(({ q }) => q.map(outcomes));
+          const paired = quads.every(({ q }, k) => q.every((r) => r.testSet !== undefined && r.testSet === q[0].testSet) && lists[k].every((l) => l !== null && l.length === lists[k][0]!.length));
+          if (paired) {
+            // gain at the smaller model and at the larger, per example: values in -1..1
+            const gain = (a: Uint8Array, b: Uint8Array) => Int8Array.from(a, (x, n) => x - b[n]);
+            c.exampleLevel = pairedBootstrap(
+              lists.map((l) => ({ a: gain(l[0]!, l[1]!), b: gain(l[2]!, l[3]!) })),
+              BOOTSTRAP,
+            );
+          }
+          out.push(c);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 function tally(rows: readonly ResultRow[], by: 'depth' | 'root'): Map<string, [number, number]> {
@@ -155,5 +224,5 @@ export function statistics(rows: readonly ResultRow[]): Statistics {
       }
     }
   }
-  return { cells, comparisons, baselineComparisons, breakdown, notes: STATISTICS_NOTES };
+  return { cells, comparisons, baselineComparisons, modelComparisons: modelComparisons(rows), breakdown, notes: STATISTICS_NOTES };
 }

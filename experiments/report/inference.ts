@@ -123,8 +123,9 @@ export interface BootstrapTest {
 }
 
 /**
- * Paired bootstrap over test examples. `pairs` holds, per seed, the outcomes (1 right, 0 wrong)
- * of the two models on the same test examples in the same order. Each resample draws every
+ * Paired bootstrap over test examples. `pairs` holds, per seed, the per-example scores of the
+ * two sides on the same test examples in the same order: outcomes (1 right, 0 wrong) of two
+ * models, or two models' gains over their plain counterparts (-1, 0, 1). Each resample draws every
  * seed's examples with replacement (the same draw for both models of that seed) and takes the
  * mean over seeds of the accuracy difference; the interval is the percentile one.
  */

@@ -2,7 +2,7 @@
 // intervals, cells against the shortcut baseline, the baselines themselves, and accuracy by depth
 // and root operator. Markdown and terminal text share the cells.
 
-import { SETTING, type Comparison, type Statistics } from './compare.ts';
+import { SETTING, STATISTICS_NOTES, type Comparison, type ModelComparison, type Statistics } from './compare.ts';
 import { FIELD_LABELS, percent, renderMarkdown, renderText, valueLabel, type TableCells } from './table.ts';
 import { varyingFields, type FieldValue, type KeyField } from './stats.ts';
 
@@ -41,6 +41,26 @@ function comparisonCells(list: readonly Comparison[], params: ReadonlyMap<string
       cells.push(String(c.seeds.length));
       return cells;
     }),
+  };
+}
+
+function modelComparisonCells(list: readonly ModelComparison[], params: ReadonlyMap<string, number>): TableCells {
+  const fields = varyingFields(list.map((c) => c.key) as Record<KeyField, FieldValue>[], ['task', 'trainSize', 'test']);
+  return {
+    header: [...fields.map((f) => FIELD_LABELS[f]), 'explanation', 'smaller model', 'larger model', 'gain at smaller minus gain at larger (points)', 'seed-level 95 % CI', 'p (paired t)', 'example-level 95 % CI', 'p (bootstrap)', 'seeds'],
+    keyColumns: fields.length + 3,
+    lines: list.map((c) => [
+      ...keyCells(c.key, fields, params),
+      c.explanation,
+      valueLabel('model', c.smaller, params),
+      valueLabel('model', c.larger, params),
+      points(c.seedLevel.mean),
+      range(c.seedLevel.low, c.seedLevel.high),
+      formatP(c.seedLevel.p),
+      c.exampleLevel ? range(c.exampleLevel.low, c.exampleLevel.high) : '–',
+      c.exampleLevel ? formatP(c.exampleLevel.p) : '–',
+      String(c.seeds.length),
+    ]),
   };
 }
 
@@ -101,6 +121,13 @@ export function statisticsSections(s: Statistics, params: ReadonlyMap<string, nu
       title: 'Against none: explained minus plain accuracy, paired on seeds and test examples',
       cells: comparisonCells(s.comparisons, params, true),
       note: s.notes[1],
+    });
+  }
+  if (s.modelComparisons && s.modelComparisons.length > 0) {
+    out.push({
+      title: 'Between model sizes: the gain over none at the smaller model minus the gain at the larger',
+      cells: modelComparisonCells(s.modelComparisons, params),
+      note: s.notes[3] ?? STATISTICS_NOTES[3],
     });
   }
   const baselines = baselineCells(s, params);

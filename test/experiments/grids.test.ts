@@ -29,7 +29,8 @@ describe('grid smoke runs (tiny presets)', () => {
       expect(results.wallSeconds).toBeGreaterThan(0);
       expect(results.rows.length).toBe(cellsOf(p).length * Object.keys(p.tests).length);
       for (const row of results.rows) {
-        expect(row).toMatchObject({ task: p.task, model: 'tiny' });
+        expect(row).toMatchObject({ task: p.task });
+        expect(cellsOf(p).map((c) => c.model)).toContain(row.model);
         expect(row.accuracy).toBeGreaterThanOrEqual(0);
         expect(row.accuracy).toBeLessThanOrEqual(1);
         expect(row.steps).toBeGreaterThan(0);
@@ -58,6 +59,11 @@ describe('grid smoke runs (tiny presets)', () => {
       expect(row.baselines.majority).toBeGreaterThanOrEqual(0);
       expect(results.statistics.cells.length).toBeGreaterThan(0);
       expect(table).toMatch(/95 %/);
+      // Two model sizes: their gains over none compared with each other.
+      if (new Set(cellsOf(p).map((c) => c.model)).size > 1) {
+        expect(results.statistics.modelComparisons.length).toBeGreaterThan(0);
+        expect(table).toContain('Between model sizes');
+      }
     });
   }
 
@@ -214,7 +220,7 @@ describe('experiment CLI', () => {
   const run = (...args: string[]) =>
     spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['experiments/run.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   it('lists the valid grids, presets and options', () => {
-    expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization/);
+    expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization, model-size/);
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full, paper/);
     const bad = run('modsum', '--colour', 'red');
     expect(bad.status).toBe(2);

@@ -9,6 +9,9 @@ import { differences } from '../../experiments/runner.ts';
 const root = path.resolve(import.meta.dirname, '../..');
 const reference = path.join(root, 'experiments/results-reference');
 const QUICK_LIMIT_SECONDS = 30 * 60;
+/** Quick presets allowed longer, with the reason in their description: two model sizes at the
+ *  main job's steps do not fit half an hour. */
+const QUICK_LIMITS: Record<string, number> = { 'model-size': 45 * 60 };
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 
@@ -44,12 +47,12 @@ describe('committed reference runs', () => {
       expect(differing, `${name}: the committed ${ran.preset} run differs from preset ${ran.preset} of ${file} in: ${differing.join(', ')}; run it again or restore the preset`).toEqual([]);
     });
 
-    it(`${name}: complete, a quick run within 30 minutes`, () => {
+    it(`${name}: complete, a quick run within its time limit`, () => {
       const results = readJson(path.join(dir, 'results.json'));
       expect(results.complete, `${name}: the committed run is unfinished`).toBe(true);
       // Runs from before results.json recorded its time have none to check.
       if (whatRan(dir).preset === 'quick' && results.wallSeconds !== undefined) {
-        expect(results.wallSeconds, `${name}: the quick run took ${Math.round(results.wallSeconds / 60)} minutes`).toBeLessThanOrEqual(QUICK_LIMIT_SECONDS);
+        expect(results.wallSeconds, `${name}: the quick run took ${Math.round(results.wallSeconds / 60)} minutes`).toBeLessThanOrEqual(QUICK_LIMITS[name] ?? QUICK_LIMIT_SECONDS);
       }
     });
   }

@@ -83,6 +83,28 @@ describe('statistics of a run', () => {
     expect(md).toContain('| medium | 400 examples |');
   });
 
+  it('compares the gain over none between model sizes, smaller minus larger, per seed', () => {
+    // tiny gains about 40 points from long explanations, xs about 10; xs has more parameters
+    const sizes = [1, 2, 3].flatMap((seed) => [
+      row('none', seed, outcomeString(300, 0.2, r)),
+      row('long', seed, outcomeString(300, 0.6, r)),
+      row('none', seed, outcomeString(300, 0.4, r), { model: 'xs', params: 5000 }),
+      row('long', seed, outcomeString(300, 0.5, r), { model: 'xs', params: 5000 }),
+    ]);
+    const all = statistics([...sizes, row('long', 4, '1100', { model: 'xs', params: 5000 })]).modelComparisons!;
+    expect(all.map((c) => [c.explanation, c.smaller, c.larger, c.seeds])).toEqual([['long', 'tiny', 'xs', [1, 2, 3]]]);
+    const acc = (e: string, m: string, seed: number) => sizes.find((x) => x.explanation === e && x.model === m && x.seed === seed)!.accuracy;
+    const byHand = [1, 2, 3].map((seed) => acc('long', 'tiny', seed) - acc('none', 'tiny', seed) - (acc('long', 'xs', seed) - acc('none', 'xs', seed)));
+    expect(all[0].seedLevel).toEqual(pairedT(byHand));
+    expect(all[0].exampleLevel!.mean).toBeCloseTo(all[0].seedLevel.mean, 12);
+    expect(all[0].exampleLevel!.low).toBeGreaterThan(0.1);
+    // one model size, or no plain row: nothing to compare
+    expect(statistics(rows).modelComparisons).toEqual([]);
+    const md = buildReport({ grid: 'g', preset: 'p', adapter: 'a', rows: sizes }, [], { rows: ['model'], columns: 'explanation' })['table.md'];
+    expect(md).toContain('Between model sizes: the gain over none at the smaller model minus the gain at the larger');
+    expect(md).toMatch(/\| long \| tiny \(1k\) \| xs \(5k\) \| [+−]\d+\.\d \| \[/);
+  });
+
   it('gives each cell its interval and its baselines', () => {
     const none = s.cells.find((c) => c.key.explanation === 'none')!;
     expect(none.accuracy.n).toBe(3);
