@@ -47,14 +47,15 @@ function comparisonCells(list: readonly Comparison[], params: ReadonlyMap<string
 function baselineCells(s: Statistics, params: ReadonlyMap<string, number>): TableCells | null {
   const withBaselines = s.cells.filter((c) => c.majority);
   if (withBaselines.length === 0) return null;
-  // The baselines depend on the test set, not on the explanation or the model: one line per setting.
+  // The baselines depend on the test set, not on the explanation, the model or where it started:
+  // one line per setting.
   const seen = new Map<string, (typeof withBaselines)[number]>();
   for (const c of withBaselines) {
     const id = JSON.stringify([c.key.task, c.key.trainSize, c.key.test]);
     if (!seen.has(id)) seen.set(id, c);
   }
   const cells = [...seen.values()];
-  const fields = shownFields(cells.map((c) => c.key)).filter((f) => f !== 'model');
+  const fields = shownFields(cells.map((c) => c.key)).filter((f) => f !== 'model' && f !== 'init');
   const hasShortcut = cells.some((c) => c.shortcut);
   const fmt = (x: { mean: number; low: number; high: number; n: number } | undefined) => (x ? (x.n > 1 ? `${percent(x.mean)} [${percent(x.low)}, ${percent(x.high)}]` : percent(x.mean)) : '–');
   return {
