@@ -2,7 +2,7 @@
 // evaluation. experiments/runner.ts adds the folders, checkpoints on disk and logs; the browser
 // page (web/) runs the same code in a worker, so both train and score a cell identically.
 
-import { countParameters, withVocab, type PresetName } from '../model/config.ts';
+import { countParameters, describeSize, sizeOf, withVocab, type PresetName } from '../model/config.ts';
 import { loadModel, type CheckpointFiles } from '../model/checkpoint.ts';
 import { isHubRef } from '../model/hub-ref.ts';
 import { coverage, describeCoverage } from '../model/tokenizer-coverage.ts';
@@ -14,7 +14,7 @@ import { stepCounts } from '../training/schedule.ts';
 import { Trainer, type EvalRecord, type Progress, type TrainConfig, type TrainResult } from '../training/trainer.ts';
 import { parseAnswer } from './tasks/answer.ts';
 import { createTask, generateSplits, type Example, type Task } from './tasks/dataset.ts';
-import { trainingOf, type Cell, type GridPreset } from './grid.ts';
+import { SCRATCH, trainingOf, type Cell, type GridPreset } from './grid.ts';
 import type { Baselines, Breakdown, MetricRecord, ResultRow } from './report/stats.ts';
 
 export interface CellSplits {
@@ -58,8 +58,9 @@ export interface PreparedCell {
   notes: string[];
 }
 
-/** The splits of one seed: the same sources for every explanation format, so formats compare on the same data. */
-function splitsFor(p: GridPreset, cell: Cell): CellSplits {
+/** The splits of one seed: the same sources for every explanation format, so formats compare on
+ *  the same data. (Pretraining draws none of their validation and test sources: experiments/pretrain/data.ts.) */
+export function splitsFor(p: GridPreset, cell: Pick<Cell, 'task' | 'seed' | 'trainSize' | 'explanation'>): CellSplits {
   const tests = Object.entries(p.tests);
   const base = generateSplits({
     task: cell.task,
@@ -88,7 +89,7 @@ function splitsFor(p: GridPreset, cell: Cell): CellSplits {
 const text = (e: Example): TextExample => ({ source: e.source, target: e.target!, answer: e.answer });
 
 /** What each metrics.jsonl line carries to say which cell it belongs to. */
-const cellKey = (cell: Cell) => ({ cell: cell.id, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed });
+const cellKey = (cell: Cell) => ({ cell: cell.id, init: cell.init ?? SCRATCH, explanation: cell.explanation, model: cell.model, trainSize: cell.trainSize, seed: cell.seed });
 
 /** The metrics.jsonl line of a training step. */
 export function stepRecord(cell: Cell, p: Progress): MetricRecord & { lr: number; gradNorm: number } {
@@ -110,9 +111,10 @@ function truncate(examples: EncodedExample[], max: number | undefined): { exampl
 
 /**
  * The cell's data, tokenizer, model and trainer, ready to run. With `from` (checkpoint files),
- * the model and tokenizer are the checkpoint's, whatever the cell's model size says; a cell whose
- * model is a Hub reference needs them (the caller downloads them), and its texts are encoded
- * with the checkpoint's own tokenizer, as the authors fine-tuned T5.
+ * the model and tokenizer are the checkpoint's; a cell whose model is a Hub reference needs them
+ * (the caller downloads them), and its texts are encoded with the checkpoint's own tokenizer, as
+ * the authors fine-tuned T5. So does a cell with an `init` (a pretrained model folder or Hub
+ * model), whose checkpoint must be of the cell's model size; the arm's dropout applies to it.
  */
 export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): PreparedCell {
   const splits = splitsFor(p, cell);
@@ -121,16 +123,25 @@ export function prepareCell(p: GridPreset, cell: Cell, from?: CheckpointFiles): 
   let tokenizer: Tokenizer;
   let model: T5;
   if (isHubRef(cell.model) && !from) throw new Error(`cell ${cell.id}: the model ${cell.model} must be downloaded first and passed as checkpoint files`);
+  if (cell.init && !from) throw new Error(`cell ${cell.id}: the pretrained model ${cell.init} must be read first and passed as checkpoint files`);
   if (from) {
-    const loaded = loadModel(from, 'checkpoint');
+    const where = cell.init ?? 'checkpoint';
+    const loaded = loadModel(from, where);
     if (!loaded.tokenizer) {
       loaded.model.dispose();
-      throw new Error('checkpoint: no tokenizer.json or spiece.model');
+      throw new Error(`${where}: no tokenizer.json or spiece.model`);
     }
     model = loaded.model;
     tokenizer = loaded.tokenizer;
+    if (cell.init) {
+      if (sizeOf(model.config) !== cell.model) {
+        model.dispose();
+        throw new Error(`${where}/config.json: the model there is of size ${describeSize(model.config)}, but the cell's model is ${cell.model}; give the arm the model size of its init`);
+      }
+      if (t.dropout !== undefined) model.config.dropoutRate = t.dropout;
+    }
     const texts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((s) => s.examples)].flatMap((e) => [e.source, e.target!]);
-    notes.push(`tokenizer of ${isHubRef(cell.model) ? cell.model : 'the checkpoint'}: ${describeCoverage(coverage(tokenizer, texts))}`);
+    notes.push(`tokenizer of ${cell.init ?? (isHubRef(cell.model) ? cell.model : 'the checkpoint')}: ${describeCoverage(coverage(tokenizer, texts))}`);
   } else {
     const allTexts = [...splits.train, ...splits.validation, ...splits.tests.flatMap((s) => s.examples)].flatMap((e) => [e.source, e.target!]);
     tokenizer = WordTokenizer.fromTexts(allTexts);
@@ -243,6 +254,7 @@ export async function testCell(
     });
     rows.push({
       task: cell.task,
+      init: cell.init ?? SCRATCH,
       explanation: cell.explanation,
       model: cell.model,
       trainSize: cell.trainSize,

@@ -1,10 +1,11 @@
 // Grids from a researcher's own file (Node and Deno; the browser page knows only the built-in grids).
 
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { checkGrid, loadGrid, type Grid } from './grid.ts';
 
 /** A grid by name, or a researcher's own grid file when `nameOrPath` ends in .json; a file's
- *  grid is named after the file. */
+ *  grid is named after the file, and its arms' relative init folders start from its folder. */
 export async function resolveGrid(nameOrPath: string): Promise<Grid> {
   if (!nameOrPath.endsWith('.json')) return loadGrid(nameOrPath);
   let text: string;
@@ -22,5 +23,5 @@ export async function resolveGrid(nameOrPath: string): Promise<Grid> {
   }
   const name = nameOrPath.replace(/^.*[\\/]/, '').replace(/\.json$/, '');
   if (!/^[\w.-]+$/.test(name)) throw new Error(`${nameOrPath}: a grid file's name must be letters, digits, '.', '-' or '_' (it names the results folder)`);
-  return checkGrid(raw, name, nameOrPath);
+  return { ...checkGrid(raw, name, nameOrPath), dir: path.dirname(path.resolve(nameOrPath)) };
 }

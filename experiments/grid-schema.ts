@@ -106,6 +106,26 @@ export const trainingSchema = strict({
   maxLength: z.number(says('an integer >= 2')).int(says('an integer >= 2')).min(2, says('an integer >= 2')).optional(),
 });
 
+/** Where a cell's model starts: trained from scratch (the default), or the weights and tokenizer
+ *  of a pretrained model, a folder (`npm run pretrain` writes one) or `hf:OWNER/NAME[@REVISION]`. */
+export const SCRATCH = 'scratch';
+
+/** Why `init` is not a valid starting point, or null. A folder is not looked at here (the page
+ *  runs this too): the run checks it before anything trains (experiments/pretrained.ts). */
+export function initProblem(init: string): string | null {
+  if (init === SCRATCH) return null;
+  if (init.trim() === '') return 'must be "scratch", a model folder or hf:OWNER/NAME[@REVISION]';
+  if (isHubRef(init)) return validRef(init) ? null : 'must be hf:OWNER/NAME[@REVISION]';
+  // A bare word near "scratch" is a slip of the keyboard, not a folder of that name.
+  if (!/[\\/.]/.test(init) && nearestKey(init, [SCRATCH])) return `unknown starting point "${init}" (did you mean "${SCRATCH}"?); a model folder is written as a path, e.g. ./${init}`;
+  return null;
+}
+
+const initSpec = z.string(says('"scratch", a model folder or hf:OWNER/NAME[@REVISION]')).superRefine((v, ctx) => {
+  const problem = initProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 const modelName = z.custom<ModelName>(isModelName, says(`one of ${PRESET_NAMES.join(', ')} or hf:OWNER/NAME[@REVISION]`));
 
 /** One line of a grid: each field may list several values, and every combination runs. */
@@ -113,6 +133,10 @@ export const armSchema = strict({
   explanation: oneOrMany(oneOf(EXPLANATION_FORMATS), `one of ${EXPLANATION_FORMATS.join(', ')}`),
   model: oneOrMany(modelName, `one of ${PRESET_NAMES.join(', ')} or hf:OWNER/NAME[@REVISION]`),
   trainSize: oneOrMany(positiveInt(), 'a positive integer'),
+  /** Where the model starts: "scratch" (the default), a pretrained model folder (relative to the
+   *  repository in a built-in grid, to the grid file's folder in a grid file) or hf:OWNER/NAME;
+   *  the folder's model must be the arm's model size. Several starting points compare. */
+  init: oneOrMany(initSpec, '"scratch", a model folder or hf:OWNER/NAME[@REVISION]').optional(),
   /** Training settings over the preset's for this arm's cells: a learning rate chosen for them
    *  on validation, or the steps their data size needs. */
   training: trainingSchema.partial().optional(),
@@ -174,6 +198,9 @@ function crossFieldProblems(p: GridPreset): [string, string][] {
   task(p.trainOptions ? 'trainOptions' : 'taskOptions', { ...p.taskOptions, ...p.trainOptions });
   for (const [name, o] of Object.entries(p.tests)) task(`tests.${name}`, { ...p.taskOptions, ...o });
   p.arms.forEach((arm, i) => {
+    const pretrainedInit = [arm.init ?? []].flat().find((x) => x !== SCRATCH);
+    const hubModel = [arm.model].flat().find((m) => isHubRef(m));
+    if (pretrainedInit && hubModel) problems.push([`arms[${i}].init`, `${pretrainedInit} cannot start ${hubModel}, which is a pretrained model already; init starts a model size (${PRESET_NAMES.join(', ')})`]);
     const t = { ...p.training, ...arm.training };
     const at = arm.training ? `arms[${i}].training (over training)` : 'training';
     if (t.warmupSteps !== undefined && t.schedule !== 'linear') problems.push([at, `warmupSteps applies to the linear schedule only, not to ${t.schedule}`]);

@@ -27,12 +27,11 @@ import * as E from '../engine/index.ts';
 import { describeAdapter, GPUOutOfMemoryError } from '../engine/index.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../model/checkpoint-dir.ts';
 import { modelFiles } from '../model/checkpoint.ts';
-import { readCheckpoint } from '../model/hub.ts';
 import { PRESET_NAMES, type PresetName } from '../model/config.ts';
-import { isHubRef } from '../model/hub-ref.ts';
 import { TrainingDivergedError, type CheckpointStore, type Trainer } from '../training/trainer.ts';
 import { fsReason, onFile } from '../util/fs-errors.ts';
 import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
+import { cellCheckpoint, checkInits } from './pretrained.ts';
 import { cellsOf, trainingOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { EXPLANATION_FORMATS } from './tasks/explain.ts';
 import { lockRun, readJson, removeLeftovers, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
@@ -202,6 +201,8 @@ export async function runGrid(o: RunOptions): Promise<string> {
   const fingerprint = runIdentity(o.grid.name, o.preset, seeds, firstSeed, p);
   const config: RunConfig = { grid: o.grid.name, preset: o.preset, seeds, firstSeed, adapter, fingerprint, settings: p };
   if (o.worker) return runWorker(o, p, config, log);
+  // Pretrained starting points exist and fit their arms before a run folder is made.
+  await checkInits(o.grid, cellsOf(p, seeds, firstSeed));
   if (o.shard) {
     const dir = await shardRunDir(root, o.preset, o.shard, config);
     log(`${shardLabel(o.shard).trim()} of ${dir}`);
@@ -382,7 +383,7 @@ async function runWorker(o: RunOptions, p: GridPreset, mine: RunConfig, log: (l:
 
 /** How a cell's lines start: `[grid preset (shard) (worker)] cell 3/16 medium tiny n=2000 seed 1`. */
 const cellTag = (o: RunOptions, worker: string, index: number, count: number, cell: Cell) =>
-  `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}${worker}] cell ${index + 1}/${count} ${cell.explanation} ${cell.model} n=${cell.trainSize} seed ${cell.seed}`;
+  `[${o.grid.name} ${o.preset}${shardLabel(o.shard)}${worker}] cell ${index + 1}/${count} ${cell.explanation} ${cell.model}${cell.init ? ` init ${cell.init}` : ''} n=${cell.trainSize} seed ${cell.seed}`;
 
 /** Resumes the cell from its checkpoint, if it has one; a damaged one stops the run naming it,
  *  or with `restart`, is deleted and the cell starts over. */
@@ -458,7 +459,7 @@ async function runCell(
 ): Promise<ResultRow[]> {
   await mkdir(cellDir, { recursive: true });
   const store = fsStore(cellDir);
-  const pretrained = isHubRef(cell.model) ? await readCheckpoint(cell.model, (l) => log(`${tag}: ${l}`)) : undefined;
+  const pretrained = await cellCheckpoint(o.grid, cell, (l) => log(`${tag}: ${l}`));
   let prepared = prepareCell(p, cell, pretrained);
   const resumed = await resumeCell(prepared.trainer, store, path.join(cellDir, 'checkpoint'), o.restartDamaged ?? false, tag, log);
   if (resumed === 'restart') {

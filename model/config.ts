@@ -169,3 +169,18 @@ export function countParameters(cfg: T5Config): number {
   const embeddings = (cfg.tieWordEmbeddings ? 1 : 2) * cfg.vocabSize * d;
   return embeddings + cfg.numLayers * encoderBlock + cfg.numDecoderLayers * decoderBlock + positionTables + 2 * d;
 }
+
+// What makes a model's size: every field but the vocabulary, the dropout and the special ids.
+const SIZE_FIELDS = ['dModel', 'dKv', 'dFf', 'numLayers', 'numDecoderLayers', 'numHeads', 'relativeAttentionNumBuckets', 'relativeAttentionMaxDistance', 'feedForwardProj', 'tieWordEmbeddings'] as const;
+
+/** The preset whose shape a config has (any vocabulary, any dropout), or null if none has it. */
+export function sizeOf(cfg: T5Config): PresetName | null {
+  return PRESET_NAMES.find((name) => SIZE_FIELDS.every((f) => MODEL_PRESETS[name][f] === cfg[f])) ?? null;
+}
+
+/** A config's shape in words: its preset's name with the figures that make it. */
+export function describeSize(cfg: T5Config): string {
+  const name = sizeOf(cfg);
+  const shape = `d_model ${cfg.dModel}, d_ff ${cfg.dFf}, ${cfg.numLayers}+${cfg.numDecoderLayers} layers, ${cfg.numHeads} heads of ${cfg.dKv}`;
+  return name ? `${name} (${shape})` : `no preset's (${shape})`;
+}

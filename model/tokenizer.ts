@@ -13,7 +13,10 @@
 //     "[", "MAX", " 4", " ]",
 //   - any other whitespace character is a piece of its own ("\n", "\t", a second space).
 // Ids: the three specials, then the pieces in sorted (UTF-16 code unit) order, so the vocabulary
-// depends only on the set of texts, not on their order.
+// depends only on the set of texts, not on their order; then, for a vocabulary that a model was
+// pretrained with by span corruption (experiments/pretrain/), T5's sentinels <extra_id_0>,
+// <extra_id_1>, ... at the end, so that the ids of the pieces do not depend on how many there are.
+// A sentinel in a text is read as its one token, and written back as its name.
 
 export interface EncodeOptions {
   /** Appends eosId (T5 ends every source and target with it). Default false. */
@@ -42,6 +45,11 @@ export const EOS_TOKEN = '</s>';
 export const UNK_TOKEN = '<unk>';
 const SPECIALS = [PAD_TOKEN, EOS_TOKEN, UNK_TOKEN];
 
+/** The name of span-corruption sentinel `i`, as T5 names it. */
+export const sentinelToken = (i: number): string => `<extra_id_${i}>`;
+const SENTINEL = /^<extra_id_(0|[1-9][0-9]*)>$/;
+const SENTINELS_IN_TEXT = /(<extra_id_(?:0|[1-9][0-9]*)>)/;
+
 // The alternatives cover every character, so the pieces always concatenate back to the text.
 const PIECE = / ?\p{L}+| ?[0-9]| ?[^\s\p{L}0-9]|\s/gu;
 
@@ -63,9 +71,14 @@ export class WordTokenizer implements Tokenizer {
   readonly eosId = 1;
   readonly unkId = 2;
   private readonly ids: Map<string, number>;
+  /** How many sentinels end the vocabulary (0 but for a span-corruption vocabulary). */
+  readonly sentinels: number;
 
   private constructor(private readonly tokens: readonly string[]) {
     this.ids = new Map(tokens.map((t, i) => [t, i]));
+    let n = 0;
+    while (n < tokens.length && SENTINEL.test(tokens[tokens.length - 1 - n])) n++;
+    this.sentinels = n;
   }
 
   static fromTexts(texts: Iterable<string>): WordTokenizer {
@@ -73,6 +86,20 @@ export class WordTokenizer implements Tokenizer {
     for (const text of texts) for (const p of splitPieces(text)) pieces.add(p);
     for (const s of SPECIALS) pieces.delete(s);
     return new WordTokenizer([...SPECIALS, ...[...pieces].sort()]);
+  }
+
+  /** The same vocabulary with `count` sentinels at its end (in place of any it had): every
+   *  other piece keeps its id. */
+  withSentinels(count: number): WordTokenizer {
+    if (!Number.isSafeInteger(count) || count < 0) throw new Error(`WordTokenizer.withSentinels: count must be an integer >= 0, got ${count}`);
+    const base = this.tokens.slice(0, this.tokens.length - this.sentinels);
+    return new WordTokenizer([...base, ...Array.from({ length: count }, (_, i) => sentinelToken(i))]);
+  }
+
+  /** The id of sentinel `i` (<extra_id_i>). */
+  sentinelId(i: number): number {
+    if (!Number.isInteger(i) || i < 0 || i >= this.sentinels) throw new Error(`WordTokenizer: no sentinel ${i}; the vocabulary has ${this.sentinels}`);
+    return this.tokens.length - this.sentinels + i;
   }
 
   static fromJSON(json: unknown): WordTokenizer {
@@ -88,9 +115,16 @@ export class WordTokenizer implements Tokenizer {
       if (list[i] !== s) fail(`token ${i} must be ${JSON.stringify(s)}, got ${JSON.stringify(list[i])}`);
     });
     const seen = new Set<string>();
+    // Sentinels, if any, end the list, in order: <extra_id_0>, <extra_id_1>, ...
+    let first = list.length;
+    while (first > SPECIALS.length && SENTINEL.test(list[first - 1])) first--;
     list.forEach((t, i) => {
       if (seen.has(t)) fail(`token ${JSON.stringify(t)} appears twice`);
       seen.add(t);
+      if (i >= first) {
+        if (t !== sentinelToken(i - first)) fail(`token ${i} ${JSON.stringify(t)}: the sentinels must run <extra_id_0>, <extra_id_1>, ... at the end of the list`);
+        return;
+      }
       const p = splitPieces(t);
       if (i >= SPECIALS.length && (p.length !== 1 || p[0] !== t)) fail(`token ${i} ${JSON.stringify(t)} is not a single piece`);
     });
@@ -106,6 +140,12 @@ export class WordTokenizer implements Tokenizer {
   }
 
   encodeAsPieces(text: string): string[] {
+    if (this.sentinels === 0) return this.piecesOf(text);
+    // A sentinel of this vocabulary is one piece; any other text between them as usual.
+    return text.split(SENTINELS_IN_TEXT).flatMap((part, i) => (i % 2 === 1 && this.ids.has(part) ? [part] : this.piecesOf(part)));
+  }
+
+  private piecesOf(text: string): string[] {
     const out: string[] = [];
     for (const p of splitPieces(text)) {
       // A space-prefixed piece missing from the vocabulary can still be spelled as " " + piece.

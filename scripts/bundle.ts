@@ -27,6 +27,7 @@ const MAX_BYTES = 60 * 1024 * 1024;
 const COMMANDS: { name: string; source: string; what: string }[] = [
   { name: 'run', source: 'experiments/run.ts', what: 'npm run experiment --' },
   { name: 'experiments', source: 'experiments/cli.ts', what: 'npx tsx experiments/cli.ts' },
+  { name: 'pretrain', source: 'experiments/pretrain/cli.ts', what: 'npm run pretrain --' },
   { name: 'model', source: 'model/cli.ts', what: 'npx tsx model/cli.ts' },
   { name: 'doctor', source: 'scripts/doctor.ts', what: 'npm run doctor' },
   { name: 'bench', source: 'scripts/bundle/bench.ts', what: 'npm run bench --' },

@@ -115,6 +115,15 @@ export interface TrainHooks {
   shouldStop?: () => boolean;
 }
 
+export interface TrainerOptions {
+  /**
+   * The training examples of each epoch, in place of `train` (which then gives their number):
+   * data made afresh every epoch, such as texts corrupted anew for pretraining. It must depend on
+   * the epoch alone, so that a resumed run sees what the uninterrupted one would have.
+   */
+  epochData?: (epoch: number) => readonly EncodedExample[];
+}
+
 export interface TrainResult {
   steps: number;
   epochs: number;
@@ -164,6 +173,7 @@ export class Trainer {
     readonly validation: readonly EncodedExample[],
     readonly parse: AnswerParser,
     readonly config: TrainConfig,
+    private readonly options: TrainerOptions = {},
   ) {
     this.accumulation = config.gradAccumulation ?? 1;
     const steps = stepCounts({ examples: train.length, batchSize: config.batchSize, gradAccumulation: this.accumulation, maxEpochs: config.maxEpochs, maxSteps: config.maxSteps });
@@ -176,6 +186,14 @@ export class Trainer {
       // Decay matrices only: norm gains and position-bias tables stay undecayed.
       decay: (_, i) => roles[i] !== 'norm' && roles[i] !== 'position-bias',
     });
+  }
+
+  /** The examples epoch `epoch` trains on. */
+  private dataOf(epoch: number): readonly EncodedExample[] {
+    if (!this.options.epochData) return this.train;
+    const data = this.options.epochData(epoch);
+    if (data.length !== this.train.length) throw new Error(`Trainer: epoch ${epoch} has ${data.length} examples, not ${this.train.length}`);
+    return data;
   }
 
   get step(): number {
@@ -307,13 +325,14 @@ export class Trainer {
     };
 
     training: while (s.epoch < c.maxEpochs && s.step < this.totalSteps) {
-      const batches = epochBatches(this.train, c.batchSize, c.seed, s.epoch);
+      const data = this.dataOf(s.epoch);
+      const batches = epochBatches(data, c.batchSize, c.seed, s.epoch);
       while (s.batchInEpoch < batches.length && s.step < this.totalSteps) {
         const micro = batches.slice(s.batchInEpoch, s.batchInEpoch + this.accumulation);
         let lossSum: E.Tensor | null = null;
         let tokens = 0;
         for (const ids of micro) {
-          const examples = ids.map((i) => this.train[i]);
+          const examples = ids.map((i) => data[i]);
           const rng = new E.Rng(E.deriveSeed(c.seed, 1_000_003 + s.microBatches));
           const loss = E.tidy(() => {
             const batch = makeBatch(examples, mc.padTokenId, mc.decoderStartTokenId);

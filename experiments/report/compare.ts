@@ -3,11 +3,12 @@
 // trained model, and accuracy by depth and root operator. results.json keeps all of it, computed
 // from unrounded values; table.md and the terminal show it.
 
-import { groupBy, modelParams, summarize, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
+import { groupBy, modelParams, summarize, withInit, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
 import { pairedBootstrap, pairedT, type BootstrapTest, type PairedTest } from './inference.ts';
 
-/** What a comparison holds fixed: everything but the explanation and the seed. */
-export const SETTING: readonly KeyField[] = ['task', 'model', 'trainSize', 'test'];
+/** What a comparison holds fixed: everything but the explanation and the seed (so explained
+ *  against none within each starting point, scratch or pretrained). */
+export const SETTING: readonly KeyField[] = ['task', 'init', 'model', 'trainSize', 'test'];
 export const PLAIN = 'none';
 
 export interface CellStatistics {
@@ -120,7 +121,7 @@ function compareRows(key: Record<string, FieldValue>, explanation: string, mine:
 function modelComparisons(rows: readonly ResultRow[]): ModelComparison[] {
   const params = modelParams(rows);
   const out: ModelComparison[] = [];
-  for (const setting of groupBy(rows, ['task', 'trainSize', 'test'])) {
+  for (const setting of groupBy(rows, ['task', 'init', 'trainSize', 'test'])) {
     const at = new Map(setting.rows.map((r) => [JSON.stringify([r.explanation, r.model, r.seed]), r]));
     const row = (explanation: string, model: string, seed: number) => at.get(JSON.stringify([explanation, model, seed]));
     const models = [...new Set(setting.rows.map((r) => r.model))].sort((a, b) => (params.get(a) ?? 0) - (params.get(b) ?? 0));
@@ -171,8 +172,9 @@ function tally(rows: readonly ResultRow[], by: 'depth' | 'root'): Map<string, [n
   return out;
 }
 
-export function statistics(rows: readonly ResultRow[]): Statistics {
-  const cells = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'test']).map((g): CellStatistics => {
+export function statistics(given: readonly ResultRow[]): Statistics {
+  const rows = withInit(given);
+  const cells = groupBy(rows, ['task', 'init', 'explanation', 'model', 'trainSize', 'test']).map((g): CellStatistics => {
     const c: CellStatistics = { key: g.key, accuracy: summarize(g.rows.map((r) => r.accuracy)) };
     if (g.rows.every((r) => r.baselines)) {
       c.majority = summarize(g.rows.map((r) => r.baselines!.majority));
@@ -188,14 +190,14 @@ export function statistics(rows: readonly ResultRow[]): Statistics {
   const plainBySize = new Map<string, ResultRow[]>();
   for (const r of rows) {
     if (r.explanation !== PLAIN) continue;
-    const id = JSON.stringify([r.task, r.model, r.test]);
+    const id = JSON.stringify([r.task, r.init, r.model, r.test]);
     const list = plainBySize.get(id) ?? [];
     list.push(r);
     plainBySize.set(id, list);
   }
   for (const setting of groupBy(rows, [...SETTING])) {
     const byFormat = groupBy(setting.rows, ['explanation']);
-    const plainRows = plainBySize.get(JSON.stringify([setting.key.task, setting.key.model, setting.key.test])) ?? [];
+    const plainRows = plainBySize.get(JSON.stringify([setting.key.task, setting.key.init, setting.key.model, setting.key.test])) ?? [];
     const plainSizes = groupBy(plainRows, ['trainSize']);
     const varied = plainSizes.length > 1 || (plainSizes.length === 1 && plainSizes[0].key.trainSize !== setting.key.trainSize);
     for (const f of byFormat) {

@@ -2,13 +2,13 @@
 // SVG, and the rows as CSV, as file name -> content. Which charts there are follows from what
 // varies in the rows, so one function serves every grid.
 
-import { KEY_FIELDS, groupBy, modelParams, orderValues, varyingFields, type FieldValue, type Group, type KeyField, type MetricRecord, type ResultRow } from './stats.ts';
+import { KEY_FIELDS, groupBy, modelParams, orderValues, varyingFields, withInit, type FieldValue, type Group, type KeyField, type MetricRecord, type ResultRow } from './stats.ts';
 import { FIELD_LABELS, checkTableSpec, csv, formatCount, markdownTable, percent, textTable, valueLabel, type TableSpec } from './table.ts';
 import { barChart, lineChart, seriesStyles, xyChart, type Reference } from './svg.ts';
 import { statistics, type Statistics } from './compare.ts';
 import { statisticsMarkdown, statisticsText } from './statistics-tables.ts';
 
-export { summarize, summarizeBy, groupBy, orderValues, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
+export { summarize, summarizeBy, groupBy, orderValues, withInit, type ResultRow, type MetricRecord, type Summary } from './stats.ts';
 export { markdownTable, textTable, tableCells, csv, type TableSpec, type TableCells } from './table.ts';
 export { barChart, lineChart, xyChart, seriesStyles, escapeXml } from './svg.ts';
 export { statistics, type Statistics, type Comparison } from './compare.ts';
@@ -25,6 +25,9 @@ export interface Results {
   /** Computed from the rows when results.json is written (statistics()). */
   statistics?: Statistics;
 }
+
+/** Results whose rows all say where their models started (withInit). */
+const normalized = (r: Results): Results => ({ ...r, rows: withInit(r.rows) });
 
 /** The statistics results.json carries, or computed from its rows (results from before it carried them). */
 const statisticsOf = (r: Results) => r.statistics ?? statistics(r.rows);
@@ -91,10 +94,13 @@ function shapeOf(rows: readonly ResultRow[], spec: ReportSpec) {
   const table = checkTableSpec(spec);
   const params = modelParams(rows);
   const varying = varyingFields(rows, FACET_FIELDS);
-  // A lone test set named "test" is the ordinary held-out split, not worth a mention.
-  const constants = FACET_FIELDS.filter((f) => rows.length > 0 && !varying.includes(f) && !(f === 'test' && rows[0].test === 'test'));
-  const context = describe(Object.fromEntries(constants.map((f) => [f, rows[0][f]])), params);
-  const tableContext = describe(Object.fromEntries(constants.filter((f) => !table.rows.includes(f) && f !== table.columns).map((f) => [f, rows[0][f]])), params);
+  // A lone test set named "test" is the ordinary held-out split, and models that all started
+  // from scratch the ordinary case, neither worth a mention.
+  const ordinary = (f: KeyField) => (f === 'test' && rows[0].test === 'test') || (f === 'init' && rows[0].init === 'scratch');
+  const constants = FACET_FIELDS.filter((f) => rows.length > 0 && !varying.includes(f) && !ordinary(f));
+  const first = (f: KeyField): [KeyField, FieldValue] => [f, rows[0][f] as FieldValue];
+  const context = describe(Object.fromEntries(constants.map(first)), params);
+  const tableContext = describe(Object.fromEntries(constants.filter((f) => !table.rows.includes(f) && f !== table.columns).map(first)), params);
   const chancePercent = spec.chance === undefined ? undefined : `${Number((spec.chance * 100).toFixed(1))} %`;
   return { table, params, varying, context, tableContext, chancePercent };
 }
@@ -113,7 +119,7 @@ function overview(results: Results, spec: ReportSpec) {
     note: undefined as string | undefined,
   };
   if (rows.length === 0) return text;
-  const runs = groupBy(rows, ['task', 'explanation', 'model', 'trainSize', 'seed']);
+  const runs = groupBy(rows, ['task', 'init', 'explanation', 'model', 'trainSize', 'seed']);
   const seconds = runs.reduce((a, g) => a + g.rows[0].seconds, 0);
   const wall = results.wallSeconds === undefined ? '' : `, ${duration(results.wallSeconds)} wall-clock`;
   const perCell = groupBy(rows, FACET_FIELDS).map((g) => g.rows.length);
@@ -127,7 +133,8 @@ function overview(results: Results, spec: ReportSpec) {
 }
 
 /** table.md's words and tables as plain text for a terminal, without the charts. */
-export function textReport(results: Results, spec: ReportSpec): string {
+export function textReport(given: Results, spec: ReportSpec): string {
+  const results = normalized(given);
   const text = overview(results, spec);
   const out = [text.heading, ''];
   if (text.description) out.push(text.description, '');
@@ -140,7 +147,9 @@ export function textReport(results: Results, spec: ReportSpec): string {
   return out.join('\n');
 }
 
-export function buildReport(results: Results, metrics: readonly MetricRecord[], spec: ReportSpec): Record<string, string> {
+export function buildReport(given: Results, givenMetrics: readonly MetricRecord[], spec: ReportSpec): Record<string, string> {
+  const results = normalized(given);
+  const metrics = withInit(givenMetrics);
   const rows = results.rows;
   const { params, varying, context, chancePercent } = shapeOf(rows, spec);
   const styles = seriesStyles(orderValues('explanation', [...rows, ...metrics].map((r) => r.explanation)));
@@ -169,7 +178,7 @@ export function buildReport(results: Results, metrics: readonly MetricRecord[], 
   if (charts.length === 0 && rows.length > 0) {
     accuracyCharts('explanation', 'accuracy', 'Test accuracy by explanation', (r, title, subtitle, refs) => barChart(r, { title, subtitle, x: 'explanation', series: 'explanation', reference: refs, styles }));
   }
-  const curveFacets = varyingFields(metrics, ['model', 'trainSize']);
+  const curveFacets = varyingFields(metrics, ['init', 'model', 'trainSize']);
   for (const g of facetsOf(metrics, curveFacets)) {
     const subtitle = subtitleFor(g.key);
     if (g.rows.some((r) => r.valAccuracy !== undefined)) {

@@ -45,7 +45,7 @@ function comparisonCells(list: readonly Comparison[], params: ReadonlyMap<string
 }
 
 function modelComparisonCells(list: readonly ModelComparison[], params: ReadonlyMap<string, number>): TableCells {
-  const fields = varyingFields(list.map((c) => c.key) as Record<KeyField, FieldValue>[], ['task', 'trainSize', 'test']);
+  const fields = varyingFields(list.map((c) => c.key) as Record<KeyField, FieldValue>[], ['task', 'init', 'trainSize', 'test']);
   return {
     header: [...fields.map((f) => FIELD_LABELS[f]), 'explanation', 'smaller model', 'larger model', 'gain at smaller minus gain at larger (points)', 'seed-level 95 % CI', 'p (paired t)', 'example-level 95 % CI', 'p (bootstrap)', 'seeds'],
     keyColumns: fields.length + 3,
@@ -67,14 +67,15 @@ function modelComparisonCells(list: readonly ModelComparison[], params: Readonly
 function baselineCells(s: Statistics, params: ReadonlyMap<string, number>): TableCells | null {
   const withBaselines = s.cells.filter((c) => c.majority);
   if (withBaselines.length === 0) return null;
-  // The baselines depend on the test set, not on the explanation or the model: one line per setting.
+  // The baselines depend on the test set, not on the explanation, the model or where it started:
+  // one line per setting.
   const seen = new Map<string, (typeof withBaselines)[number]>();
   for (const c of withBaselines) {
     const id = JSON.stringify([c.key.task, c.key.trainSize, c.key.test]);
     if (!seen.has(id)) seen.set(id, c);
   }
   const cells = [...seen.values()];
-  const fields = shownFields(cells.map((c) => c.key)).filter((f) => f !== 'model');
+  const fields = shownFields(cells.map((c) => c.key)).filter((f) => f !== 'model' && f !== 'init');
   const hasShortcut = cells.some((c) => c.shortcut);
   const fmt = (x: { mean: number; low: number; high: number; n: number } | undefined) => (x ? (x.n > 1 ? `${percent(x.mean)} [${percent(x.low)}, ${percent(x.high)}]` : percent(x.mean)) : '–');
   return {

@@ -6,6 +6,9 @@ import { meanInterval, type Interval } from './inference.ts';
 /** One test-set evaluation of one trained cell (as experiments/runner.ts writes it). */
 export interface ResultRow {
   task: string;
+  /** Where the model started: "scratch", or the pretrained model (folder or hf:...) as the grid
+   *  names it. Rows from before pretraining lack it and read as scratch (withInit). */
+  init?: string;
   explanation: string;
   model: string;
   trainSize: number;
@@ -46,6 +49,8 @@ export interface Breakdown {
 /** One line of metrics.jsonl: a training step (loss) or an evaluation (valAccuracy). */
 export interface MetricRecord {
   cell: string;
+  /** As ResultRow's; lines from before pretraining lack it. */
+  init?: string;
   explanation: string;
   model: string;
   trainSize: number;
@@ -58,7 +63,7 @@ export interface MetricRecord {
 }
 
 /** The fields that say which experiment a row belongs to, as opposed to what it measured. */
-export const KEY_FIELDS = ['task', 'explanation', 'model', 'trainSize', 'test', 'seed'] as const;
+export const KEY_FIELDS = ['task', 'init', 'explanation', 'model', 'trainSize', 'test', 'seed'] as const;
 export type KeyField = (typeof KEY_FIELDS)[number];
 
 export function isKeyField(name: string): name is KeyField {
@@ -66,6 +71,12 @@ export function isKeyField(name: string): name is KeyField {
 }
 
 export type FieldValue = string | number;
+
+/** Rows (or metrics lines) with their starting point, "scratch" where they say none, as rows and
+ *  lines from before pretraining do; every report reads rows through this. */
+export function withInit<T extends { init?: string }>(rows: readonly T[]): (T & { init: string })[] {
+  return rows.map((r) => (r.init === undefined ? { ...r, init: 'scratch' } : (r as T & { init: string })));
+}
 
 export interface Summary extends Interval {
   min: number;
@@ -80,6 +91,7 @@ export function summarize(values: readonly number[]): Summary {
 
 // Paper order rather than alphabetical: explanations by length, models by size.
 const KNOWN_ORDER: Record<string, readonly string[]> = {
+  init: ['scratch'],
   explanation: ['none', 'short', 'medium', 'long'],
   model: ['tiny', 'xs', 's', 'm', 't5-small'],
 };

@@ -1,6 +1,6 @@
 // The paper-style results table in GitHub markdown, and the raw rows as CSV.
 
-import { KEY_FIELDS, distinctValues, isKeyField, modelParams, summarize, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
+import { KEY_FIELDS, distinctValues, isKeyField, modelParams, summarize, withInit, type FieldValue, type KeyField, type ResultRow, type Summary } from './stats.ts';
 
 /** Which row fields make the table's lines and which one its columns (a grid config's `table`). */
 export interface TableSpec {
@@ -17,6 +17,7 @@ export interface TableOptions {
 
 export const FIELD_LABELS: Record<KeyField, string> = {
   task: 'task',
+  init: 'init',
   explanation: 'explanation',
   model: 'model',
   trainSize: 'training examples',
@@ -85,8 +86,9 @@ export interface TableCells {
  * field; each cell is accuracy in percent, mean ± sample std over the rows that fall in it
  * (seeds, when the caller has split off everything else), "–" where none do.
  */
-export function tableCells(rows: readonly ResultRow[], spec: TableSpec): TableCells {
+export function tableCells(given: readonly ResultRow[], spec: TableSpec): TableCells {
   const { rows: rowFields, columns } = checkTableSpec(spec);
+  const rows = withInit(given);
   const params = modelParams(rows);
   const columnValues = distinctValues(rows, columns);
   const cells = new Map<string, number[]>();
@@ -162,7 +164,8 @@ function csvField(v: unknown): string {
 }
 
 /** The rows as CSV, quoted as RFC 4180 says: the known fields first, then any others in order of appearance. */
-export function csv(rows: readonly ResultRow[]): string {
+export function csv(given: readonly ResultRow[]): string {
+  const rows = withInit(given);
   const columns = [...CSV_COLUMNS];
   // Per-example outcomes are predictions.jsonl's business, not a spreadsheet's.
   for (const r of rows) for (const k of Object.keys(r)) if (!columns.includes(k) && k !== 'outcomes') columns.push(k);

@@ -30,7 +30,7 @@ it('names the file, preset and rule of a bad grid file', async () => {
   await expect(resolveGrid(write('bad.json', JSON.stringify(bad)))).rejects.toThrow(`${file} preset tiny: table: must be an object (missing)`);
   await expect(resolveGrid(write('torn.json', '{"presets": {'))).rejects.toThrow(`${path.join(dir, 'torn.json')}: not valid JSON`);
   await expect(resolveGrid(path.join(dir, 'none.json'))).rejects.toThrow(`${path.join(dir, 'none.json')}: no such grid file`);
-  await expect(resolveGrid('nope')).rejects.toThrow('unknown grid "nope"; valid grids: explanations, modsum, data-size, generalization, model-size, or the path of a grid file (*.json)');
+  await expect(resolveGrid('nope')).rejects.toThrow('unknown grid "nope"; valid grids: explanations, modsum, data-size, generalization, model-size, pretraining, or the path of a grid file (*.json)');
 });
 
 /** The message of the grid `edit` makes from the built-in modsum grid, as its file reads. */

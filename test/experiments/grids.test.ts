@@ -220,7 +220,7 @@ describe('experiment CLI', () => {
   const run = (...args: string[]) =>
     spawnSync(path.join(root, 'node_modules/.bin/tsx'), ['experiments/run.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
   it('lists the valid grids, presets and options', () => {
-    expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization, model-size/);
+    expect(run('nosuch').stderr).toMatch(/unknown grid "nosuch"; valid grids: explanations, modsum, data-size, generalization, model-size, pretraining/);
     expect(run('modsum', '--preset', 'huge').stderr).toMatch(/grid modsum has no preset "huge"; valid presets: tiny, quick, full, paper/);
     const bad = run('modsum', '--colour', 'red');
     expect(bad.status).toBe(2);

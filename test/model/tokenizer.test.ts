@@ -126,3 +126,42 @@ describe('WordTokenizer mechanics', () => {
     expect(() => WordTokenizer.fromJSON({ type: 'word', tokens: [...tokens, '12'] })).toThrow(/not a single piece/);
   });
 });
+
+describe('WordTokenizer with span-corruption sentinels', () => {
+  const texts = taskTexts('listops', 2, 20);
+  const base = WordTokenizer.fromTexts(texts);
+  const tok = base.withSentinels(3);
+
+  it('adds <extra_id_0>, <extra_id_1>, ... at the end, leaving every other id as it was', () => {
+    expect(base.sentinels).toBe(0);
+    expect(tok.sentinels).toBe(3);
+    expect(tok.vocabSize).toBe(base.vocabSize + 3);
+    expect([0, 1, 2].map((i) => tok.sentinelId(i))).toEqual([base.vocabSize, base.vocabSize + 1, base.vocabSize + 2]);
+    expect(tok.idToPiece(tok.sentinelId(2))).toBe('<extra_id_2>');
+    for (const t of texts) expect(tok.encode(t)).toEqual(base.encode(t));
+    expect(() => tok.sentinelId(3)).toThrow(/no sentinel 3; the vocabulary has 3/);
+    expect(tok.withSentinels(1).vocabSize).toBe(base.vocabSize + 1);
+  });
+
+  it('reads a sentinel in a text as its one token and writes it back by name', () => {
+    const [head, tail] = [texts[0].slice(0, 9), texts[0].slice(9)];
+    const text = `${head}<extra_id_0>${tail}<extra_id_1>`;
+    const ids = tok.encode(text);
+    expect(ids).toContain(tok.sentinelId(0));
+    expect(ids).toContain(tok.sentinelId(1));
+    expect(ids).not.toContain(tok.unkId);
+    expect(tok.decode(ids)).toBe(text);
+    // a sentinel the vocabulary lacks is ordinary text
+    expect(tok.encode('<extra_id_7>')).toContain(tok.unkId);
+    expect(base.encode('<extra_id_0>')).not.toContain(base.vocabSize);
+  });
+
+  it('saves its sentinels to JSON and loads them back; refuses them out of order or mid-list', () => {
+    const back = WordTokenizer.fromJSON(JSON.parse(JSON.stringify(tok)));
+    expect(back.toJSON()).toEqual(tok.toJSON());
+    expect(back.sentinels).toBe(3);
+    const tokens = ['<pad>', '</s>', '<unk>', 'a'];
+    expect(() => WordTokenizer.fromJSON({ type: 'word', tokens: [...tokens, '<extra_id_1>'] })).toThrow(/sentinels must run <extra_id_0>, <extra_id_1>, \.\.\. at the end/);
+    expect(() => WordTokenizer.fromJSON({ type: 'word', tokens: ['<pad>', '</s>', '<unk>', '<extra_id_0>', 'a'] })).toThrow(/not a single piece/);
+  });
+});

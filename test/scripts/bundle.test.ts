@@ -26,7 +26,7 @@ describe('the bundle', () => {
   it('is one folder of at most 60 MiB with the commands, a Node binary and only the linux-x64 Dawn binding', () => {
     expect(statSync(archive).size).toBeLessThanOrEqual(60 * 2 ** 20);
     expect(readdirSync(path.dirname(top))).toEqual(['webgpu-explanations']);
-    for (const name of ['run', 'experiments', 'model', 'doctor', 'bench', 'kernel-check']) expect(statSync(path.join(top, 'bin', name)).mode & 0o111).toBe(0o111);
+    for (const name of ['run', 'experiments', 'pretrain', 'model', 'doctor', 'bench', 'kernel-check']) expect(statSync(path.join(top, 'bin', name)).mode & 0o111).toBe(0o111);
     expect(statSync(path.join(top, 'lib/node')).mode & 0o111).toBe(0o111);
     expect(readdirSync(path.join(top, 'app/node_modules'))).toEqual(['webgpu']);
     expect(readdirSync(path.join(top, 'app/node_modules/webgpu/dist'))).toEqual(['linux-x64']);

@@ -137,7 +137,7 @@ describe('the experiment page in Chromium', () => {
     expect(results).toMatchObject({ grid: 'browser', preset: 'tiny', complete: true });
     expect(results.adapter).toMatch(/via browser/);
     expect(results.rows).toHaveLength(1);
-    expect(Object.keys(results.rows[0]).sort()).toEqual(['accuracy', 'baselines', 'breakdown', 'correct', 'explanation', 'model', 'outcomes', 'params', 'seconds', 'seed', 'steps', 'task', 'test', 'testSet', 'total', 'trainSize']);
+    expect(Object.keys(results.rows[0]).sort()).toEqual(['accuracy', 'baselines', 'breakdown', 'correct', 'explanation', 'init', 'model', 'outcomes', 'params', 'seconds', 'seed', 'steps', 'task', 'test', 'testSet', 'total', 'trainSize']);
     expect(results.rows[0]).toMatchObject({ task: 'listops', explanation: 'medium', model: 'tiny', trainSize: 48, seed: 1, test: 'test', steps: 6 });
 
     // The comparison table: a line for the task, model and data, a column for medium explanations.
