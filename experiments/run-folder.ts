@@ -14,7 +14,7 @@ let tmpCount = 0;
 
 /** Replaces `file` whole: a reader sees the old text or the new, never a mix, and two writers
  *  never share a temporary file. */
-export async function writeAtomic(file: string, text: string): Promise<void> {
+export async function writeAtomic(file: string, text: string | Uint8Array): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${++tmpCount}`;
   try {
     await onFile(file, 'write', async () => {
@@ -204,3 +204,15 @@ export async function lockRun(dir: string, name = 'lock.json'): Promise<() => Pr
     await rm(mine, { force: true });
   }
 }
+
+/** The key paths at which two JSON values differ (`training.lr`, `arms.0.model`, `seeds`). */
+export function differences(a: unknown, b: unknown, at = ''): string[] {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+}
+
+/** Seconds as a progress line shows them: "42s", "3m05s", "1h20m". */
+export const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);

@@ -34,10 +34,11 @@ import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { cellCheckpoint, checkInits } from './pretrained.ts';
 import { cellsOf, trainingOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { EXPLANATION_FORMATS } from './tasks/explain.ts';
-import { lockRun, readJson, removeLeftovers, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
+import { differences, fmtTime, lockRun, readJson, removeLeftovers, readMetrics, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
 import { buildReport, statistics, textReport, type ReportSpec, type Results } from './report/index.ts';
 import type { ResultRow } from './report/stats.ts';
 import { claimsDir, clockFile, finishedCells, gatherMetrics, metricsDir, ownedCells, publish, shardLabel, shardRunDir, wallTime, type Shard } from './shard.ts';
+
 
 export interface RunOptions {
   grid: Grid;
@@ -87,7 +88,6 @@ export interface WorkerSpec {
   dir: string;
 }
 
-const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
 /**
  * A cell's cost guessed from the grid, in no particular unit: larger model presets (in
@@ -126,15 +126,6 @@ export function cellTiming(now: () => number = () => performance.now()) {
 export function runIdentity(grid: string, preset: string, seeds: number, firstSeed: number, p: GridPreset): string {
   const { description: _, ...settings } = p;
   return JSON.stringify({ grid, preset, seeds, ...(firstSeed !== 1 && { firstSeed }), config: settings });
-}
-
-/** The key paths at which two JSON values differ (`training.lr`, `arms.0.model`, `seeds`). */
-export function differences(a: unknown, b: unknown, at = ''): string[] {
-  if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-    return keys.flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], at ? `${at}.${k}` : k));
-  }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
 }
 
 /**

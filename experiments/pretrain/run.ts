@@ -13,7 +13,7 @@
 // only, so the resumed run takes the steps, and logs the losses, of the uninterrupted one; lines
 // of metrics.jsonl past the checkpoint (logged before a kill) are dropped first.
 
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import * as E from '../../engine/index.ts';
@@ -25,7 +25,7 @@ import { Trainer, type CheckpointStore } from '../../training/trainer.ts';
 import { onFile, fsReason } from '../../util/fs-errors.ts';
 import type { GridPreset } from '../grid.ts';
 import { lineChart, type MetricRecord } from '../report/index.ts';
-import { clearLeftovers, lockRun, readJson, writeAtomic } from '../run-folder.ts';
+import { clearLeftovers, differences, fmtTime, lockRun, readJson, writeAtomic } from '../run-folder.ts';
 import { pretrainData, PRETRAIN_SEED_OFFSET } from './data.ts';
 
 export interface PretrainSettings {
@@ -85,27 +85,6 @@ const identity = (s: PretrainSettings) => {
   return rest;
 };
 
-/** Keys whose values differ between two settings objects. */
-function differingKeys(a: object, b: object): string[] {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-  return keys.filter((k) => JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k]));
-}
-
-const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
-
-async function writeBytesAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await onFile(file, 'write', async () => {
-      await writeFile(tmp, bytes);
-      await rename(tmp, file);
-    });
-  } catch (e) {
-    await rm(tmp, { force: true }).catch(() => {});
-    throw e;
-  }
-}
-
 /** metrics.jsonl's records up to `step` (a resumed run's), a torn or damaged line dropped. */
 async function metricsUpTo(file: string, step: number): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
@@ -145,7 +124,7 @@ async function claimFolder(out: string, settings: PretrainSettings, overwrite: b
     if (held.length > 0) throw new Error(`--out ${out} already holds ${held.slice(0, 3).join(', ')}${held.length > 3 ? ', ...' : ''} and no pretraining.json; choose a new or empty folder, or pass --overwrite to replace what it holds`);
     return 'fresh';
   }
-  const differ = differingKeys(identity(info.settings ?? {}), identity(settings));
+  const differ = differences(identity(info.settings ?? {}), identity(settings));
   if (differ.length > 0) {
     throw new Error(`--out ${out} holds a ${info.complete ? '' : 'unfinished '}pretraining with other settings (${differ.join(', ')}); run it with those to ${info.complete ? 'keep it' : 'resume it'}, choose another --out, or pass --overwrite to start over there`);
   }
@@ -261,7 +240,7 @@ async function train(o: PretrainOptions, out: string, log: (l: string) => void):
   const files = await modelFiles(model, tokenizer);
   trainer.optimizer.dispose();
   model.dispose();
-  for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) await writeBytesAtomic(path.join(out, name), files[name]);
+  for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) await writeAtomic(path.join(out, name), files[name]);
   const metrics = chartRecords(await readFile(metricsFile, 'utf8'), s);
   const subtitle = `${s.task} sources of ${s.grid}/${s.preset}, span corruption (${s.noiseDensity} density, spans of ${s.meanSpanLength}), seed ${s.seed}`;
   await writeAtomic(path.join(out, 'loss.svg'), lineChart(metrics, { title: `Pretraining loss, model ${s.model}`, subtitle, metric: 'loss', series: 'model', logY: true }));
