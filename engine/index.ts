@@ -57,10 +57,7 @@ function guardAll<M extends object>(module: M): M {
   return out as M;
 }
 
-import { bindAutogradOps } from './autograd.ts';
 import { engine } from './runtime.ts';
-
-bindAutogradOps({ add: elementwise.add });
 
 /** Bytes held by the buffer pool (in use, free, waiting). */
 export function memoryStats() {
