@@ -6,6 +6,7 @@ import { record } from '../autograd.ts';
 import { broadcastShapes, broadcastStrides, sameShape, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce_kernel.ts';
 import { binaryOp, stridedMap, unaryOp, whereOp } from './elementwise_kernel.ts';
+import { heldProduct } from './held.ts';
 
 export { stridedMap } from './elementwise_kernel.ts';
 
@@ -73,8 +74,11 @@ export function copy(x: Tensor): Tensor {
 
 // ---- binary, broadcasting ---------------------------------------------------------------------
 
+/** a + b; of a product whose pass is held back and a residual, that pass adds them
+ *  (engine/ops/held.ts), and the product's own tensor is spent. */
 export function add(a: Tensor, b: Tensor): Tensor {
-  return record('add', [a, b], binaryOp('add', a, b), (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+  const sum = heldProduct(b)?.addResidual(a) ?? heldProduct(a)?.addResidual(b) ?? binaryOp('add', a, b);
+  return record('add', [a, b], sum, (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {
