@@ -17,6 +17,7 @@
 
 import { Tensor, keep, releaseNode as release, tidy, trackNode, fmtShape } from './tensor.ts';
 import { sameShape } from './shape.ts';
+import { binaryOp } from './ops/elementwise_kernel.ts';
 
 /**
  * From the output's gradient to the inputs'. `acc[i]`, for an input the op declared it
@@ -171,12 +172,6 @@ function topoOrder(root: GradNode): GradNode[] {
   return order.reverse();
 }
 
-// Late-bound so that this file does not import the op modules (they import it).
-let ops: { add: (a: Tensor, b: Tensor) => Tensor } | null = null;
-export function bindAutogradOps(o: NonNullable<typeof ops>): void {
-  ops = o;
-}
-
 // The seeds backward() made itself: ones, known on the host. A backward that would multiply by
 // its incoming gradient may skip that when it is one of these (isOnesSeed).
 const onesSeeds = new WeakSet<Tensor>();
@@ -193,9 +188,10 @@ export function isOnesSeed(g: Tensor): boolean {
   return onesSeeds.has(g);
 }
 
+/** a + b for two gradients backward() owns, which it then frees. The kernel's add, not the op
+ *  of elementwise.ts: backward records no graph, and that file imports this one. */
 function addOwned(a: Tensor, b: Tensor): Tensor {
-  if (!ops) throw new Error('backward: the engine\'s ops are not bound; import the engine from engine/index.ts, which binds the add that sums gradients');
-  const sum = keep(ops.add(a, b));
+  const sum = keep(binaryOp('add', a, b));
   a.dispose();
   b.dispose();
   return sum;

@@ -44,8 +44,8 @@ export const { layerNorm, rmsNorm } = guardAll(norm);
 export const { embedding } = guardAll(embeddingOps);
 export const { crossEntropy } = guardAll(crossEntropyOps);
 export const { dropout } = guardAll(dropoutOps);
-export const { feedForward, feedForwardThenRmsNorm } = guardAll(feedForwardOps);
-export const { matmul, matmulThenRmsNorm } = guardAll(matmulOps);
+export const { feedForward } = guardAll(feedForwardOps);
+export const { matmul } = guardAll(matmulOps);
 export const { attention, packedAttention } = guardAll(attentionOps);
 export const { adamwUpdate } = guardAll(adamw);
 export const { clipStats } = guardAll(clip);
@@ -57,10 +57,7 @@ function guardAll<M extends object>(module: M): M {
   return out as M;
 }
 
-import { bindAutogradOps } from './autograd.ts';
 import { engine } from './runtime.ts';
-
-bindAutogradOps({ add: elementwise.add });
 
 /** Bytes held by the buffer pool (in use, free, waiting). */
 export function memoryStats() {

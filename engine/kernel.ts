@@ -25,6 +25,15 @@ export interface BufferArg {
 /** Values for the kernel's uniform struct, by member name. */
 export type Params = Record<string, number | ArrayLike<number>>;
 
+/** What one dispatch of a kernel takes. */
+export interface DispatchArgs {
+  label: string;
+  buffers: Record<string, BufferArg>;
+  params?: Params;
+  constants?: Record<string, number>;
+  workgroups: readonly [number, number?, number?];
+}
+
 interface Member {
   name: string;
   offset: number;
@@ -189,17 +198,41 @@ export class Kernel {
     }
   }
 
+  /** Throws what dispatch() would throw for `args` before recording, and records nothing: an op
+   *  that holds its dispatch back (engine/ops/held.ts) fails where it is called. */
+  check(args: DispatchArgs): void {
+    engine().checkAlive(args.label);
+    this.checkParams(args.params ?? {}, args.label);
+    const [x, y = 1, z = 1] = args.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    this.checkWorkgroups(args.label, x, y, z);
+    for (const b of this.reflect().bindings) this.checkBuffer(args, b.name, engine().device.limits.maxStorageBufferBindingSize);
+  }
+
+  private checkWorkgroups(label: string, x: number, y: number, z: number): void {
+    const maxWG = engine().device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWG || y > maxWG || z > maxWG) {
+      throw new Error(`${label}: dispatch of ${x}x${y}x${z} workgroups exceeds ${maxWG} per dimension`);
+    }
+  }
+
+  private checkBuffer(args: DispatchArgs, name: string, maxBinding: number): BufferArg {
+    const arg = args.buffers[name];
+    if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${name}'`);
+    if (arg.size > maxBinding) {
+      throw new Error(
+        `${args.label}: '${name}' is ${arg.size} bytes, more than this adapter can bind at once ` +
+          `(maxStorageBufferBindingSize ${maxBinding}); use smaller tensors (batch, sequence or model size)`,
+      );
+    }
+    return arg;
+  }
+
   /**
    * Records one dispatch. `label` should name the op and its shapes: it is what a GPU error
    * message will quote.
    */
-  dispatch(args: {
-    label: string;
-    buffers: Record<string, BufferArg>;
-    params?: Params;
-    constants?: Record<string, number>;
-    workgroups: readonly [number, number?, number?];
-  }): void {
+  dispatch(args: DispatchArgs): void {
     const e = engine();
     e.checkAlive(args.label);
     const layout = this.reflect();
@@ -208,23 +241,13 @@ export class Kernel {
     this.checkParams(params, args.label);
     const [x, y = 1, z = 1] = args.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxWG = e.device.limits.maxComputeWorkgroupsPerDimension;
-    if (x > maxWG || y > maxWG || z > maxWG) {
-      throw new Error(`${args.label}: dispatch of ${x}x${y}x${z} workgroups exceeds ${maxWG} per dimension`);
-    }
+    this.checkWorkgroups(args.label, x, y, z);
     const maxBinding = e.device.limits.maxStorageBufferBindingSize;
     // One bind group layout serves every pipeline of this entry point, so a bind group does too:
     // it is found by the buffers and the bytes bound of each.
     let key = '';
     for (const b of layout.bindings) {
-      const arg = args.buffers[b.name];
-      if (!arg) throw new Error(`${args.label}: kernel ${this.file}.${this.entry} needs buffer '${b.name}'`);
-      if (arg.size > maxBinding) {
-        throw new Error(
-          `${args.label}: '${b.name}' is ${arg.size} bytes, more than this adapter can bind at once ` +
-            `(maxStorageBufferBindingSize ${maxBinding}); use smaller tensors (batch, sequence or model size)`,
-        );
-      }
+      const arg = this.checkBuffer(args, b.name, maxBinding);
       const buffer = infoOf(arg.buffer);
       key += `|${buffer.id}:${boundSize(arg.size, buffer.size, maxBinding)}`;
     }

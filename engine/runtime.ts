@@ -7,6 +7,11 @@
 // work submitted before it, so the last batch has read its slots by then), which keeps it out of
 // the bind groups' identity: a bind group made for one batch serves the same dispatch in the next.
 //
+// One dispatch at a time may be held back (hold()): a product records its pass one op late, so
+// that an add of a residual or an RMS norm right after it can still ride in that pass
+// (engine/ops/held.ts). Whatever records anything else, or submits, records the held one first,
+// so work still runs in the order the ops were called.
+//
 // The rest lives beside it: GPU errors and the device-lost state in errors.ts, reads and the hang
 // deadline in readback.ts, Dawn's polling in polling.ts, the profiler in profiler.ts.
 
@@ -16,6 +21,11 @@ import { GPUErrors } from './errors.ts';
 import { Readback } from './readback.ts';
 import { Profiler, type ProfileResult } from './profiler.ts';
 import { loadKernelSource } from '../kernels/source.ts';
+
+/** A dispatch an op held back (Engine.hold); `dispatch` records it. */
+export interface HeldDispatch {
+  dispatch(): void;
+}
 
 export const STORAGE_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
@@ -106,6 +116,7 @@ export class Engine {
    * `kernel` names the entry point (file.entry) for the profiler.
    */
   recordDispatch(label: string, uniformBytes: number, kernel = label): { pass: GPUComputePassEncoder; offset: number } {
+    this.recordHeld();
     if (this.slots >= Math.min(this.maxBatch, this.profiler?.maxDispatches ?? Infinity)) this.flush();
     this.begin();
     if (this.profiler) {
@@ -125,6 +136,7 @@ export class Engine {
 
   /** The encoder with no pass open, for copies. */
   commandEncoder(): GPUCommandEncoder {
+    this.recordHeld();
     this.begin();
     if (this.pass) {
       this.pass.end();
@@ -135,6 +147,7 @@ export class Engine {
 
   /** Submits everything recorded so far. */
   flush(): void {
+    this.recordHeld();
     if (!this.encoder) return;
     if (this.pass) this.pass.end();
     if (this.slots > 0) {
@@ -171,6 +184,33 @@ export class Engine {
     const out = await this.readback.copyOut(staging, bytes);
     await this.errors.throwPending();
     return out;
+  }
+
+  // ---- the held dispatch ---------------------------------------------------------------------
+
+  private heldWork: HeldDispatch | null = null;
+
+  /** Holds `work` back until the next recording or submit (recording any work held before). */
+  hold(work: HeldDispatch): void {
+    this.recordHeld();
+    this.heldWork = work;
+  }
+
+  /** The work held back, if any. */
+  get held(): HeldDispatch | null {
+    return this.heldWork;
+  }
+
+  /** Takes `work` out of the hold without recording it: the op that changes it records it. */
+  unhold(work: HeldDispatch): void {
+    if (this.heldWork === work) this.heldWork = null;
+  }
+
+  private recordHeld(): void {
+    const work = this.heldWork;
+    if (!work) return;
+    this.heldWork = null;
+    work.dispatch();
   }
 
   /** A pooled storage buffer that only kernels recorded from now on will write. */
@@ -247,6 +287,8 @@ export function hasEngine(): boolean {
 /** Destroys the device; a later initEngine() opens a new one. */
 export function destroyEngine(): void {
   if (!current) return;
+  // Nothing can read what a held dispatch would write once the device is gone.
+  if (current.held) current.unhold(current.held);
   current.flush();
   current.device.destroy();
   current = null;

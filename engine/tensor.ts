@@ -182,6 +182,8 @@ export class Tensor {
    *  embedding backward can plan on the CPU without a read back. */
   host: Int32Array | Uint32Array | null = null;
   private storage: Storage | null;
+  /** Why the buffer went to another tensor (handOver), for the error a later use gets. */
+  private spent: string | null = null;
 
   constructor(
     readonly shape: Shape,
@@ -235,6 +237,7 @@ export class Tensor {
 
   private live(op: string): Storage {
     if (!this.storage) {
+      if (this.spent) throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} cannot be used: ${this.spent}`);
       throw new Error(`${op}: tensor ${fmtShape(this.shape)} ${this.dtype} was disposed and cannot be used again`);
     }
     return this.storage;
@@ -287,6 +290,24 @@ export class Tensor {
     if (this.size > 0) engine().commandEncoder().copyBufferToBuffer(from.buffer, 0, to.buffer, 0, this.size * 4);
   }
 
+  /**
+   * A new tensor, like this one, that takes over its buffer, for an op that writes its result
+   * where this one's would have gone (a product's pass that adds the residual after it,
+   * engine/ops/held.ts). This one is spent: using it throws `why`; disposing it does nothing.
+   * Null, and nothing changes, when another tensor shares the buffer (a view would see the
+   * result).
+   */
+  handOver(why: string): Tensor | null {
+    const s = this.live('handOver');
+    if (s.owners !== 1) return null;
+    this.storage = null;
+    this.spent = why;
+    for (const scope of scopes) scope.tensors.delete(this);
+    const t = new Tensor(this.shape, this.dtype, s);
+    t.host = this.host;
+    return t;
+  }
+
   dispose(): void {
     if (!this.storage) return;
     this.storage.release();
@@ -295,7 +316,8 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor${fmtShape(this.shape)} ${this.dtype}${this.isDisposed ? ' (disposed)' : ''}`;
+    const state = this.spent ? ' (spent)' : this.isDisposed ? ' (disposed)' : '';
+    return `Tensor${fmtShape(this.shape)} ${this.dtype}${state}`;
   }
 }
 

@@ -6,6 +6,10 @@
 // biases, attention without score scaling, one learned relative position bias per stack computed
 // once and added in every layer, and an output head tied to the input embedding (with the
 // decoder output scaled by d_model^-0.5 first).
+//
+// Each block is written as its math, x = x + sublayer(norm(x)); which of those ops share a pass
+// (the residual add and the next norm ride in the product that ends a sublayer) is the engine's
+// decision (engine/ops/held.ts), so the model never names a fused op.
 
 import * as E from '../engine/index.ts';
 import type { Tensor } from '../engine/index.ts';
@@ -149,43 +153,32 @@ export class T5 {
     return E.reshape(bias, [H, queries, keys]);
   }
 
-  /** The feed-forward branch's hidden activations, before its output product. */
-  private ffHidden(x: Tensor, prefix: string): Tensor {
+  /** x + the sublayer's output (dropped out while training): the residual stream after a sublayer. */
+  private residual(x: Tensor, sublayer: Tensor, o: ForwardOptions): Tensor {
+    return E.add(x, this.dropout(sublayer, o));
+  }
+
+  /** Attention heads [B, L, H, dKv] through the block's output projection. */
+  private project(att: Tensor, block: string): Tensor {
+    return this.linear(this.merge(att), `${block}.o.weight`);
+  }
+
+  /** Self-attention on the normed stream h, its q, k and v from one product. */
+  private selfAttention(h: Tensor, block: string, options: Omit<E.AttentionOptions, 'headsLast' | 'kvLength'>): Tensor {
+    return this.project(E.packedAttention({ qkv: this.packed(h, block, ['q', 'k', 'v']) }, options), block);
+  }
+
+  /** The feed-forward sublayer on the normed stream h, dropout on its hidden activations. */
+  private feedForward(h: Tensor, prefix: string, o: ForwardOptions): Tensor {
+    const wo = `${prefix}.wo.weight`;
     if (this.config.feedForwardProj === 'gated-gelu') {
-      return E.mul(E.gelu(this.linear(x, `${prefix}.wi_0.weight`)), this.linear(x, `${prefix}.wi_1.weight`));
+      const hidden = E.mul(E.gelu(this.linear(h, `${prefix}.wi_0.weight`)), this.linear(h, `${prefix}.wi_1.weight`));
+      return this.linear(this.dropout(hidden, o), wo);
     }
-    return E.relu(this.linear(x, `${prefix}.wi.weight`));
-  }
-
-  /**
-   * The residual stream after a branch, and its RMS norm `next`: the following block's input.
-   * Without dropout, `last(r, weight, eps)` makes both from the branch's last product, which adds
-   * r and, where the engine can, writes the norm in the same pass; with dropout they are the add
-   * and the norm of `branch()`.
-   */
-  private residualNorm(x: Tensor, o: ForwardOptions, next: string, branch: () => Tensor, last: (r: Tensor, weight: Tensor, eps: number) => [Tensor, Tensor]): [Tensor, Tensor] {
-    if (!this.dropsOut(o)) return last(x, this.p(next), this.config.layerNormEpsilon);
-    const sum = E.add(x, this.dropout(branch(), o));
-    return [sum, this.norm(sum, next)];
-  }
-
-  /** residualNorm for an attention block's output projection of `att`. */
-  private afterAttention(x: Tensor, o: ForwardOptions, next: string, att: Tensor, name: string): [Tensor, Tensor] {
-    return this.residualNorm(x, o, next, () => this.linear(this.merge(att), name), (r, w, eps) => E.matmulThenRmsNorm(this.merge(att), this.p(name), r, w, eps, { transB: true }));
-  }
-
-  /** residualNorm for the feed-forward block on h. */
-  private afterFeedForward(x: Tensor, o: ForwardOptions, next: string, h: Tensor, prefix: string): [Tensor, Tensor] {
-    return this.residualNorm(x, o, next, () => this.linear(this.dropout(this.ffHidden(h, prefix), o), `${prefix}.wo.weight`), (r, w, eps) =>
-      this.config.feedForwardProj === 'gated-gelu'
-        ? E.matmulThenRmsNorm(this.ffHidden(h, prefix), this.p(`${prefix}.wo.weight`), r, w, eps, { transB: true })
-        : E.feedForwardThenRmsNorm(h, this.p(`${prefix}.wi.weight`), this.p(`${prefix}.wo.weight`), r, w, eps),
-    );
-  }
-
-  /** The norm that follows layer i's last block: the next layer's first, or the stack's final one. */
-  private nextNorm(stack: 'encoder' | 'decoder', i: number, layers: number): string {
-    return i + 1 < layers ? `${stack}.block.${i + 1}.layer.0.layer_norm.weight` : `${stack}.final_layer_norm.weight`;
+    // Without dropout between them, relu(h Wiᵀ) Woᵀ is one engine op (the relu in the first
+    // product's pass).
+    if (!this.dropsOut(o)) return E.feedForward(h, this.p(`${prefix}.wi.weight`), this.p(wo));
+    return this.linear(this.dropout(E.relu(this.linear(h, `${prefix}.wi.weight`)), o), wo);
   }
 
   // ---- encoder ------------------------------------------------------------------------------
@@ -196,17 +189,12 @@ export class T5 {
     const L = inputIds.shape[1];
     let x = this.dropout(E.embedding(this.p('shared.weight'), inputIds), o);
     const bias = this.positionBias('encoder', L, L);
-    // h: the normed stream, the input of the next block (after the last layer, the final norm's
-    // output), made together with x by the product that ends each block.
-    let h = this.norm(x, this.nextNorm('encoder', -1, c.numLayers));
     for (let i = 0; i < c.numLayers; i++) {
       const b = `encoder.block.${i}`;
-      const a = `${b}.layer.0.SelfAttention`;
-      const att = E.packedAttention({ qkv: this.packed(h, a, ['q', 'k', 'v']) }, { bias, keyPaddingMask: attentionMask });
-      const [x1, h2] = this.afterAttention(x, o, `${b}.layer.1.layer_norm.weight`, att, `${a}.o.weight`);
-      [x, h] = this.afterFeedForward(x1, o, this.nextNorm('encoder', i, c.numLayers), h2, `${b}.layer.1.DenseReluDense`);
+      x = this.residual(x, this.selfAttention(this.norm(x, `${b}.layer.0.layer_norm.weight`), `${b}.layer.0.SelfAttention`, { bias, keyPaddingMask: attentionMask }), o);
+      x = this.residual(x, this.feedForward(this.norm(x, `${b}.layer.1.layer_norm.weight`), `${b}.layer.1.DenseReluDense`, o), o);
     }
-    return this.dropout(h, o);
+    return this.dropout(this.norm(x, 'encoder.final_layer_norm.weight'), o);
   }
 
   // ---- decoder ------------------------------------------------------------------------------
@@ -221,31 +209,30 @@ export class T5 {
     const offset = cache?.length ?? 0;
     let x = this.dropout(E.embedding(this.p('shared.weight'), decoderInputIds), o);
     const bias = this.positionBias('decoder', Lt, offset + Lt, offset);
-    // h as in encode: the normed stream that feeds the next block.
-    let h = this.norm(x, this.nextNorm('decoder', -1, c.numDecoderLayers));
     for (let i = 0; i < c.numDecoderLayers; i++) {
       const b = `decoder.block.${i}`;
       const sa = `${b}.layer.0.SelfAttention`;
-      const self = cache ? this.cachedSelfAttention(h, sa, i, bias, cache) : E.packedAttention({ qkv: this.packed(h, sa, ['q', 'k', 'v']) }, { bias, causal: true });
-      const [x1, h2] = this.afterAttention(x, o, `${b}.layer.1.layer_norm.weight`, self, `${sa}.o.weight`);
-
-      const ca = `${b}.layer.1.EncDecAttention`;
-      const q = this.heads(this.linear(h2, `${ca}.q.weight`));
-      let cross: Tensor;
-      if (cache) {
-        if (!cache.crossK[i]) {
-          cache.crossK[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.k.weight`)));
-          cache.crossV[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.v.weight`)));
-        }
-        cross = E.attention(q, cache.crossK[i], cache.crossV[i], { keyPaddingMask: attentionMask, headsLast: true });
-      } else {
-        cross = E.packedAttention({ q, kv: this.packed(encoderOut, ca, ['k', 'v']) }, { keyPaddingMask: attentionMask });
-      }
-      const [x2, h3] = this.afterAttention(x1, o, `${b}.layer.2.layer_norm.weight`, cross, `${ca}.o.weight`);
-      [x, h] = this.afterFeedForward(x2, o, this.nextNorm('decoder', i, c.numDecoderLayers), h3, `${b}.layer.2.DenseReluDense`);
+      const h = this.norm(x, `${b}.layer.0.layer_norm.weight`);
+      x = this.residual(x, cache ? this.cachedSelfAttention(h, sa, i, bias, cache) : this.selfAttention(h, sa, { bias, causal: true }), o);
+      x = this.residual(x, this.crossAttention(this.norm(x, `${b}.layer.1.layer_norm.weight`), `${b}.layer.1.EncDecAttention`, i, encoderOut, attentionMask, cache), o);
+      x = this.residual(x, this.feedForward(this.norm(x, `${b}.layer.2.layer_norm.weight`), `${b}.layer.2.DenseReluDense`, o), o);
     }
     if (cache) cache.length += Lt;
-    return this.dropout(h, o);
+    return this.dropout(this.norm(x, 'decoder.final_layer_norm.weight'), o);
+  }
+
+  /**
+   * Attention of layer i from the normed stream h to the encoder output. With a cache the
+   * encoder's keys and values are computed once, by the first step.
+   */
+  private crossAttention(h: Tensor, ca: string, i: number, encoderOut: Tensor, attentionMask: Tensor, cache?: KVCache): Tensor {
+    const q = this.heads(this.linear(h, `${ca}.q.weight`));
+    if (!cache) return this.project(E.packedAttention({ q, kv: this.packed(encoderOut, ca, ['k', 'v']) }, { keyPaddingMask: attentionMask }), ca);
+    if (!cache.crossK[i]) {
+      cache.crossK[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.k.weight`)));
+      cache.crossV[i] = E.keep(this.heads(this.linear(encoderOut, `${ca}.v.weight`)));
+    }
+    return this.project(E.attention(q, cache.crossK[i], cache.crossV[i], { keyPaddingMask: attentionMask, headsLast: true }), ca);
   }
 
   /**
@@ -269,7 +256,7 @@ export class T5 {
       E.writeSlice(cache.selfV[i], v, 1, offset);
     });
     const q = this.heads(this.linear(h, `${sa}.q.weight`));
-    return E.attention(q, cache.selfK[i], cache.selfV[i], { bias, causal: true, headsLast: true, kvLength: offset + Lt });
+    return this.project(E.attention(q, cache.selfK[i], cache.selfV[i], { bias, causal: true, headsLast: true, kvLength: offset + Lt }), sa);
   }
 
   /** Logits [B, Lt, V] from decoder output. */

@@ -1,31 +1,22 @@
 // The ReLU feed-forward block of a transformer as one op: residual + relu(x Wiᵀ) Woᵀ, weights in
-// a linear layer's [out, in] layout. Composed from ops it takes four passes forward (matmul,
-// relu, matmul, add) and five backward; here the relu and the residual ride in the matmuls'
-// epilogues (kernels/matmul*.wgsl), and the backward folds the relu's gradient into the product
-// that makes it: two dispatches forward, four backward.
+// a linear layer's [out, in] layout. Composed from ops it takes three passes forward (matmul,
+// relu, matmul) and five backward; here the relu rides in the first product's epilogue
+// (kernels/matmul*.wgsl), and the backward folds the relu's gradient into the product that makes
+// it: two dispatches forward, four backward.
 
 import { Tensor, fmtShape, sizeOf } from '../tensor.ts';
 import { record } from '../autograd.ts';
-import { foldedRmsNorm, gemm, rmsNormAfter, type GemmOperand, type RmsNormOut, type RmsNormRequest } from './matmul.ts';
+import { foldsRmsNorm, gemm, holdProduct, planGemm, type GemmOperand } from './matmul.ts';
 
 const rowsOf = (t: Tensor, cols: number): GemmOperand => ({ tensor: t, ld: cols, batchStrides: [] });
 
-/** residual + relu(x · wiᵀ) · woᵀ for x [..., d], wi [dff, d], wo [d, dff]; residual like x or absent. */
-export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residual?: Tensor } = {}): Tensor {
-  return block(x, wi, wo, options.residual, null)[0];
-}
-
 /**
- * [residual + feedForward(x, wi, wo), rmsNorm(that sum, weight, eps)], the norm written by the
- * second product's pass where it can be (foldsRmsNorm, as in matmulThenRmsNorm).
+ * residual + relu(x · wiᵀ) · woᵀ for x [..., d], wi [dff, d], wo [d, dff]; residual like x or
+ * absent. As matmul's, the second product's pass may take an add after it, then an RMS norm
+ * (engine/ops/held.ts).
  */
-export function feedForwardThenRmsNorm(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor, weight: Tensor, eps: number): [Tensor, Tensor] {
-  const request = { weight, eps };
-  const [sum, folded] = block(x, wi, wo, residual, request);
-  return [sum, rmsNormAfter(sum, request, folded)];
-}
-
-function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, thenNorm: RmsNormRequest | null): [Tensor, RmsNormOut | null] {
+export function feedForward(x: Tensor, wi: Tensor, wo: Tensor, options: { residual?: Tensor } = {}): Tensor {
+  const { residual } = options;
   const label = `feedForward x ${fmtShape(x.shape)} wi ${fmtShape(wi.shape)} wo ${fmtShape(wo.shape)}${residual ? ' + residual' : ''}`;
   const d = x.shape[x.rank - 1];
   const dff = wi.shape[0];
@@ -41,8 +32,7 @@ function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, 
   const h = Tensor.empty([n, dff]);
   gemm({ label: `${label}: relu(x wiᵀ)`, m: n, n: dff, k: d, batchShape: [], a: rowsOf(x, d), b: rowsOf(wi, d), c: rowsOf(h, dff), transB: true, epilogue: { op: 'relu' } });
   const out = Tensor.empty(x.shape);
-  const norm = residual ? foldedRmsNorm(thenNorm, n, d, x.shape) : null;
-  gemm({
+  const plan = planGemm({
     label: `${label}: h woᵀ`,
     m: n,
     n: d,
@@ -52,8 +42,9 @@ function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, 
     b: rowsOf(wo, dff),
     c: rowsOf(out, d),
     transB: true,
-    epilogue: residual && (norm ? { op: 'add-rms-norm', tensor: residual, norm } : { op: 'add', tensor: residual }),
+    epilogue: residual && { op: 'add', tensor: residual },
   });
+  holdProduct(plan, out, [h, wo, ...(residual ? [residual] : [])], n, foldsRmsNorm(n, d));
 
   const need = [x.requiresGrad, wi.requiresGrad, wo.requiresGrad];
   const result = record(
@@ -77,5 +68,5 @@ function block(x: Tensor, wi: Tensor, wo: Tensor, residual: Tensor | undefined, 
     [0],
   );
   h.dispose();
-  return [result, norm];
+  return result;
 }

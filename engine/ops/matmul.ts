@@ -1,15 +1,17 @@
 // Matrix multiply (kernels/matmul.wgsl, kernels/matmul_subgroups.wgsl): batched with NumPy-style
 // broadcasting of the leading dims, either operand read transposed in place, and its backward,
-// which uses the same transpose flags so no transpose is ever materialized.
+// which uses the same transpose flags so no transpose is ever materialized. A product's pass is
+// held back one op (holdProduct, engine/ops/held.ts), so that a residual add and an RMS norm
+// right after it can ride in it.
 
-import { Kernel, bufferSize, type BufferArg } from '../kernel.ts';
+import { Kernel, bufferSize, type BufferArg, type DispatchArgs } from '../kernel.ts';
 import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
-import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
+import { Tensor, fmtShape, keep, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { engine } from '../runtime.ts';
-import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
+import { broadcastStrides, checkRank, padTo8, sameShape, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
-import { rmsNorm, rmsNormComputed } from './norm.ts';
+import type { HeldProduct } from './held.ts';
 
 const tiledKernel = new Kernel('matmul');
 const sharedRowsKernel = new Kernel('matmul_subgroups');
@@ -173,47 +175,25 @@ export interface Gemm {
   tiles?: TileConfig;
 }
 
-/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0;
- *  'add-rms-norm': + tensor, and the RMS norm of each row of the sum into `norm` (foldsRmsNorm). */
-export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor } | { op: 'add-rms-norm'; tensor: Tensor; norm: RmsNormOut };
-const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3, 'add-rms-norm': 1 } as const;
-
-/** Where a product's epilogue writes the RMS norm of its rows: normed like C, stats [rows, 2] as
- *  kernels/norm.wgsl's forward writes them (rmsNormComputed records the norm from these). */
-export interface RmsNormOut {
-  weight: Tensor;
-  eps: number;
-  normed: Tensor;
-  stats: Tensor;
-}
-
-/** The RMS norm asked to follow a product (matmulThenRmsNorm, feedForwardThenRmsNorm). */
-export interface RmsNormRequest {
-  weight: Tensor;
-  eps: number;
-}
-
-/** The buffers for gemm to write the asked norm of an M x N product shaped `shape` into, where it
- *  can (foldsRmsNorm); else null. A weight that does not fit is left for rmsNorm to reject. */
-export function foldedRmsNorm(request: RmsNormRequest | null, m: number, n: number, shape: Shape, variant?: MatmulVariant): RmsNormOut | null {
-  if (!request || !(request.weight.rank === 1 && request.weight.shape[0] === n) || !foldsRmsNorm(m, n, variant)) return null;
-  return { ...request, normed: Tensor.empty(shape), stats: Tensor.empty([m, 2]) };
-}
-
-/** The norm that follows a product's `sum`: recorded from what the product wrote, or run now. */
-export function rmsNormAfter(sum: Tensor, request: RmsNormRequest, folded: RmsNormOut | null): Tensor {
-  return folded ? rmsNormComputed(sum, folded.weight, folded.eps, folded.normed, folded.stats) : rmsNorm(sum, request.weight, request.eps);
-}
+/** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
+export type Epilogue = { op: 'add'; tensor: Tensor } | { op: 'relu' } | { op: 'relu-mask'; tensor: Tensor };
+const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
 
 /**
- * Whether gemm can write the RMS norm of an M x N product's rows in the product's own pass: on the
- * shared-rows kernel with one subgroup of 8 lanes across (N <= 32, a multiple of 4), where a
- * subgroupAdd sums a row (kernels/matmul_subgroups.wgsl, main_norm). C must be contiguous and
- * unbatched.
+ * Whether a product's pass can write the RMS norm of an M x N product's rows: on the shared-rows
+ * kernel with one subgroup of 8 lanes across (N <= 32, a multiple of 4), where a subgroupAdd sums
+ * a row (kernels/matmul_subgroups.wgsl, main_norm). C must be contiguous and unbatched.
  */
 export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boolean {
   if (n % 4 !== 0 || n > 32 || (variant ?? defaultVariant()) !== 'shared-rows') return false;
   return matmulTiling(m, n, 'shared-rows').constants.WG === 8;
+}
+
+/** A gemm's dispatch, planned: the kernel and its arguments, and whether C is stored as vec4s. */
+export interface GemmPlan {
+  kernel: Kernel;
+  args: DispatchArgs & { constants: Record<string, number> };
+  vecC: boolean;
 }
 
 /**
@@ -221,27 +201,27 @@ export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boo
  * block of matmul and of ops that multiply views of their tensors in place (attention's heads).
  */
 export function gemm(g: Gemm): void {
+  const plan = planGemm(g);
+  if (plan) plan.kernel.dispatch(plan.args);
+}
+
+/** The dispatch gemm records; null when C is empty. */
+export function planGemm(g: Gemm): GemmPlan | null {
   const { m, n, k, transA = false, transB = false, label } = g;
-  if (m === 0 || n === 0) return;
+  if (m === 0 || n === 0) return null;
   const tiling = matmulTiling(m, n, g.variant, g.tiles);
   const aligned = (o: GemmOperand) => o.ld % 4 === 0 && (o.offset ?? 0) % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
   const other = g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : null;
   // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
   // out like C, with them).
   const vecC = tiling.kernel === sharedRowsKernel && n % 4 === 0 && aligned(g.c);
-  const norm = g.epilogue?.op === 'add-rms-norm' ? g.epilogue.norm : null;
-  if (norm && !(vecC && foldsRmsNorm(m, n, g.variant) && g.batchShape.length === 0 && g.c.ld === n && !g.c.offset)) {
-    throw new Error(`${label}: the RMS norm epilogue needs the shared-rows kernel, N <= 32 and a contiguous, unbatched C (check foldsRmsNorm first)`);
-  }
-  const kernel = norm ? sharedRowsNormKernel : vecC ? sharedRowsVec4Kernel : tiling.kernel;
-  kernel.dispatch({
+  const args = {
     label,
     buffers: {
       a: vec4Arg(g.a.tensor, label),
       b: vec4Arg(g.b.tensor, label),
       // Bound but never read by epilogues without a second input.
       ...(vecC ? { c4: vec4Arg(g.c.tensor, label), other4: vec4Arg(other ?? g.a.tensor, label) } : { c: g.c.tensor.arg(label), other: (other ?? g.a.tensor).arg(label) }),
-      ...(norm ? { norm_weight: vec4Arg(norm.weight, label), normed: vec4Arg(norm.normed, label), norm_stats: norm.stats.arg(label) } : {}),
     },
     params: {
       m,
@@ -269,10 +249,80 @@ export function gemm(g: Gemm): void {
       VEC_A: Number(aligned(g.a)),
       VEC_B: Number(aligned(g.b)),
       EPILOGUE: g.epilogue ? EPILOGUES[g.epilogue.op] : 0,
-      ...(norm ? { NORM_EPS: norm.eps } : {}),
     },
-    workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(g.batchShape)],
-  });
+    workgroups: [Math.ceil(n / tiling.tileN), Math.ceil(m / tiling.tileM), sizeOf(g.batchShape)] as const,
+  };
+  return { kernel: vecC ? sharedRowsVec4Kernel : tiling.kernel, args, vecC };
+}
+
+// ---- the held product -------------------------------------------------------------------------
+
+/**
+ * Holds back the pass `plan` records (engine/ops/held.ts), whose result is `out`: the next op may
+ * add a residual in it, then an RMS norm where `foldsNorm` (foldsRmsNorm of its `rows`, C
+ * contiguous and unbatched). `inputs` are the tensors the pass reads. Throws now what recording
+ * it would throw.
+ */
+export function holdProduct(plan: GemmPlan | null, out: Tensor, inputs: Tensor[], rows: number, foldsNorm: boolean): void {
+  if (!plan) return;
+  plan.kernel.check(plan.args);
+  engine().hold(new HeldGemm(plan, out, inputs, rows, foldsNorm && plan.vecC));
+}
+
+class HeldGemm implements HeldProduct {
+  /** Views of the tensors the pass reads: disposing theirs must not hand a buffer it reads to a
+   *  tensor made in the meantime. */
+  private reads: Tensor[];
+
+  constructor(
+    private readonly plan: GemmPlan,
+    public out: Tensor,
+    inputs: Tensor[],
+    private readonly rows: number,
+    private readonly foldsNorm: boolean,
+  ) {
+    this.reads = inputs.map((t) => keep(t.view(t.shape)));
+  }
+
+  addResidual(residual: Tensor): Tensor | null {
+    const { args, vecC } = this.plan;
+    if (args.constants.EPILOGUE !== 0 || this.out.isDisposed || residual.isDisposed || residual === this.out) return null;
+    if (residual.dtype !== 'f32' || !sameShape(residual.shape, this.out.shape)) return null;
+    const why = `it was added to the residual after it in its own pass (${args.label}), which stored only the sum; E.copy it before the add to keep it`;
+    const sum = this.out.handOver(why);
+    if (!sum) return null;
+    args.label += ' + residual';
+    if (vecC) args.buffers.other4 = vec4Arg(residual, args.label);
+    else args.buffers.other = residual.arg(args.label);
+    args.constants.EPILOGUE = EPILOGUES.add;
+    this.reads.push(keep(residual.view(residual.shape)));
+    this.out = sum;
+    return sum;
+  }
+
+  foldRmsNorm(weight: Tensor, eps: number): { normed: Tensor; stats: Tensor } | null {
+    const { args } = this.plan;
+    if (!this.foldsNorm || args.constants.EPILOGUE !== EPILOGUES.add || this.out.isDisposed) return null;
+    // Out of the hold first, so that the new tensors' fills (on a poisoning engine) do not record
+    // it without the norm; `reads` keeps the buffers it reads from going to them.
+    engine().unhold(this);
+    const normed = Tensor.empty(this.out.shape);
+    const stats = Tensor.empty([this.rows, 2]);
+    this.plan.kernel = sharedRowsNormKernel;
+    Object.assign(args.buffers, { norm_weight: vec4Arg(weight, args.label), normed: vec4Arg(normed, args.label), norm_stats: stats.arg(args.label) });
+    args.constants.NORM_EPS = eps;
+    this.dispatch();
+    return { normed, stats };
+  }
+
+  dispatch(): void {
+    try {
+      this.plan.kernel.dispatch(this.plan.args);
+    } finally {
+      for (const t of this.reads) t.dispose();
+      this.reads = [];
+    }
+  }
 }
 
 export interface MatmulOptions {
@@ -293,27 +343,10 @@ export interface MatmulOptions {
 /**
  * op(a) · op(b) over the last two dims, where op transposes when transA / transB is set:
  * a is [..., M, K] (or [..., K, M]), b is [..., K, N] (or [..., N, K]), the leading dims
- * broadcast against each other, and the result is [...batch, M, N].
+ * broadcast against each other, and the result is [...batch, M, N]. An add of a residual right
+ * after it, and then an RMS norm, may ride in its pass (engine/ops/held.ts).
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  return product(a, b, options, null)[0];
-}
-
-/**
- * [residual + alpha · op(a) · op(b), rmsNorm(that sum, weight, eps)]: a pre-norm transformer's
- * residual stream and the next block's input. Where the product's kernel holds whole rows
- * (foldsRmsNorm: software adapters with subgroups, N <= 32) the norm is written in the product's
- * pass, one dispatch instead of two; elsewhere it is matmul then rmsNorm. Autograd sees the two
- * ops either way.
- */
-export function matmulThenRmsNorm(a: Tensor, b: Tensor, residual: Tensor, weight: Tensor, eps: number, options: Omit<MatmulOptions, 'residual'> = {}): [Tensor, Tensor] {
-  const request = { weight, eps };
-  const [sum, folded] = product(a, b, { ...options, residual }, request);
-  return [sum, rmsNormAfter(sum, request, folded)];
-}
-
-/** The product (matmul), and where the asked norm rides in its pass, what the pass wrote of it. */
-function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNormRequest | null): [Tensor, RmsNormOut | null] {
   const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
@@ -344,8 +377,7 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
   const outShape = flat ? [...a.shape.slice(0, -1), n] : [...batch, m, n];
   checkResidual(residual, outShape, shapes);
   const out = Tensor.empty(outShape);
-  const norm = residual && batch.length === 0 && !tiles ? foldedRmsNorm(thenNorm, rows, n, outShape, variant) : null;
-  gemm({
+  const plan = planGemm({
     label,
     m: rows,
     n,
@@ -357,17 +389,18 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
     transA,
     transB,
     alpha,
-    epilogue: residual && (norm ? { op: 'add-rms-norm', tensor: residual, norm } : { op: 'add', tensor: residual }),
+    epilogue: residual && { op: 'add', tensor: residual },
     variant,
     tiles,
   });
+  holdProduct(plan, out, [a, b, ...(residual ? [residual] : [])], rows, batch.length === 0 && !tiles && foldsRmsNorm(rows, n, variant));
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
   const saved = [...(needA ? [b] : []), ...(needB ? [a] : [])];
   // dA adds a's running gradient in its epilogue, unless dA must first be summed over a
   // broadcast batch.
   const aFull = fmtShape(a2) === fmtShape([...batch, transA ? ka : rows, transA ? rows : ka]);
-  const sum = record(
+  return record(
     'matmul',
     residual ? [a, b, residual] : [a, b],
     out,
@@ -386,7 +419,6 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
     saved,
     aFull ? [0] : [],
   );
-  return [sum, norm];
 }
 
 function checkResidual(residual: Tensor | undefined, shape: Shape, shapes: string): void {

@@ -4,6 +4,7 @@ import { Kernel, grid } from '../kernel.ts';
 import { Tensor, fmtShape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { rowPlan } from './rows.ts';
+import { heldProduct } from './held.ts';
 import { isSoftwareAdapter } from '../policy.ts';
 
 const MAX_GROUP_ROWS = 16;
@@ -21,20 +22,6 @@ function groupRows(rows: number): number {
   return Math.min(MAX_GROUP_ROWS, Math.max(isSoftwareAdapter() ? 8 : 1, Math.ceil(rows / 256)));
 }
 const SOFTWARE_GROUPS_PER_WG = 16;
-
-/**
- * The norm's forward has run elsewhere: `y` and `stats` ([rows, 2], what kernels/norm.wgsl's
- * forward writes) hold rmsNorm(x, weight, eps), as the matmul kernel that writes x can make
- * them in the same pass (matmulThenRmsNorm). Records the node rmsNorm would, with its backward,
- * and returns y.
- */
-export function rmsNormComputed(x: Tensor, weight: Tensor, eps: number, y: Tensor, stats: Tensor): Tensor {
-  const { label, rows, len } = checkNorm('rmsNorm', x, weight, null, eps);
-  if (fmtShape(y.shape) !== fmtShape(x.shape) || fmtShape(stats.shape) !== fmtShape([rows, 2])) {
-    throw new Error(`${label}: a computed output must be shaped like x and its stats [${rows},2], got ${fmtShape(y.shape)} and ${fmtShape(stats.shape)}`);
-  }
-  return recordNorm('rmsNorm', label, true, x, weight, null, eps, y, stats, rows, len);
-}
 
 function checkNorm(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): { label: string; rows: number; len: number } {
   const shapes = [x, weight, ...(bias ? [bias] : [])].map((t) => fmtShape(t.shape)).join(' and ');
@@ -138,7 +125,14 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null = null,
   return norm('layerNorm', false, x, weight, bias, eps);
 }
 
-/** x / sqrt(mean(x^2) + eps) * weight over the last axis (T5's layer norm: no centering, no bias). */
+/**
+ * x / sqrt(mean(x^2) + eps) * weight over the last axis (T5's layer norm: no centering, no bias).
+ * Where x is a residual sum whose product's pass is still held back, that pass writes the norm
+ * too if its kernel can (engine/ops/held.ts): one dispatch fewer, the same node.
+ */
 export function rmsNorm(x: Tensor, weight: Tensor, eps = 1e-6): Tensor {
+  const { label, rows, len } = checkNorm('rmsNorm', x, weight, null, eps);
+  const folded = heldProduct(x)?.foldRmsNorm(weight, eps);
+  if (folded) return recordNorm('rmsNorm', label, true, x, weight, null, eps, folded.normed, folded.stats, rows, len);
   return norm('rmsNorm', true, x, weight, null, eps);
 }

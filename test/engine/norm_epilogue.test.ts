@@ -1,8 +1,9 @@
-// The RMS norm written in the pass of the product that ends a residual block
-// (matmulThenRmsNorm, feedForwardThenRmsNorm; kernels/matmul_subgroups.wgsl, main_norm): both
-// outputs against float64, their gradients by finite differences, and the dispatch it saves
-// where the kernel folds the norm (N <= 32 on the shared-rows kernel) — and the same answers
-// from the unfolded path where it does not.
+// A residual add and the next RMS norm, written as ops after a product (matmul, feedForward),
+// riding in the product's pass (engine/ops/held.ts; kernels/matmul_subgroups.wgsl, main_norm):
+// both outputs against float64, their gradients against the same ops kept apart (a copy between
+// the product and the add) and by finite differences, and the dispatches it saves where the
+// kernel folds the norm (N <= 32 on the shared-rows kernel) — and the same answers from the
+// unfolded path where it does not.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { foldsRmsNorm } from '../../engine/ops/matmul.ts';
@@ -38,9 +39,12 @@ const CASES: Case[] = [
   { op: 'feedForward', lead: [5], k: 10, n: 10, f: 7 },
 ];
 
-/** [sum, normed] of the case's op on tensors made from `data`. */
-function run(c: Case, [x, w, r, g]: E.Tensor[], wi?: E.Tensor): [E.Tensor, E.Tensor] {
-  return c.op === 'matmul' ? E.matmulThenRmsNorm(x, w, r, g, EPS, { transB: true, alpha: 0.7 }) : E.feedForwardThenRmsNorm(x, wi!, w, r, g, EPS);
+/** [r + product, rmsNorm of that] for the case's op on tensors made from `data`; `apart` puts a
+ *  copy between the product and the add, so that nothing rides in the product's pass. */
+function run(c: Case, [x, w, r, g]: E.Tensor[], wi?: E.Tensor, apart = false): [E.Tensor, E.Tensor] {
+  const product = c.op === 'matmul' ? E.matmul(x, w, { transB: true, alpha: 0.7 }) : E.feedForward(x, wi!, w);
+  const sum = E.add(r, apart ? E.copy(product) : product);
+  return [sum, E.rmsNorm(sum, g, EPS)];
 }
 
 describe.each(CASES)('the next RMS norm in the product\'s pass: $op, x [$lead, $k], N $n', (c) => {
@@ -70,28 +74,26 @@ describe.each(CASES)('the next RMS norm in the product\'s pass: $op, x [$lead, $
     expect(h.shape).toEqual(shapes.r);
     expectClose(await s.toArray(), sum, 1e-5, 1e-5, 'sum');
     expectClose(await h.toArray(), normed, 1e-4, 1e-5, 'normed');
-    // Folded: the product's pass writes both (after the relu product, for the feed-forward block).
+    // The add rides in the product's pass always; the norm where it folds (after the relu
+    // product, for the feed-forward block).
     const product = c.op === 'matmul' ? 1 : 2;
     expect(kernels.length).toBe(folds ? product : product + 1);
     expect(kernels.includes('matmul_subgroups.main_norm')).toBe(folds);
+    expect(kernels.some((k) => k.startsWith('elementwise'))).toBe(false);
     E.dispose([x, w, r, g, wi, s, h]);
   });
 
-  it('gives the gradients of the composed ops, through both outputs', async () => {
-    // The composed ops (matmul or feedForward, then rmsNorm) are checked by finite differences
-    // in their own tests; the relu's kink makes finite differences through the block noisy.
+  it('gives the gradients of the ops kept apart, through both outputs', async () => {
+    // The ops kept apart (matmul or feedForward, add, then rmsNorm) are checked by finite
+    // differences in their own tests; the relu's kink makes finite differences through the
+    // block noisy.
     const names = c.op === 'matmul' ? (['x', 'w', 'r', 'g'] as const) : (['x', 'w', 'r', 'g', 'wi'] as const);
     const up = E.tensor(rand(rows * c.n, 6, -1, 1), shapes.r);
-    const grads = async (composed: boolean) => {
+    const grads = async (apart: boolean) => {
       const t = names.map((name) => E.param(E.tensor(data[name], shapes[name])));
       E.tidy(() => {
         const [x, w, r, g, wi] = t;
-        let s: E.Tensor, h: E.Tensor;
-        if (!composed) [s, h] = run(c, [x, w, r, g], wi);
-        else {
-          s = c.op === 'matmul' ? E.matmul(x, w, { transB: true, alpha: 0.7, residual: r }) : E.feedForward(x, wi, w, { residual: r });
-          h = E.rmsNorm(s, g, EPS);
-        }
+        const [s, h] = run(c, [x, w, r, g], wi, apart);
         E.backward(E.add(s, E.mulScalar(h, 1.7)), up);
       });
       const out = await Promise.all(t.map(async (p) => Array.from(await p.grad!.toArray())));
