@@ -3,10 +3,10 @@
 // which uses the same transpose flags so no transpose is ever materialized.
 
 import { Kernel, bufferSize, type BufferArg } from '../kernel.ts';
-import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { Tensor, fmtShape, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { engine } from '../runtime.ts';
+import { SUBGROUP_KERNEL_LANES } from '../profile.ts';
 import { broadcastStrides, checkRank, padTo8, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
 import { rmsNorm, rmsNormComputed } from './norm.ts';
@@ -17,6 +17,7 @@ const sharedRowsVec4Kernel = new Kernel('matmul_subgroups', 'main_vec4');
 const sharedRowsNormKernel = new Kernel('matmul_subgroups', 'main_norm');
 
 /**
+ * Which kernel a product runs on (the adapter profile's matmul.variant, engine/profile.ts):
  * - 'shared-rows': software adapters with subgroups of 8+ lanes (lavapipe through Dawn).
  * - 'direct': software adapters without subgroups (lavapipe through Deno's wgpu).
  * - 'tiled': real GPUs.
@@ -34,15 +35,6 @@ export interface TileConfig {
   BK: number;
   SPLIT_N?: boolean;
 }
-
-/** The textbook default: 64 x 64 tiles, 4 x 4 per invocation, 32-deep k slices. */
-export const DEFAULT_GPU_TILES: TileConfig = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 };
-/**
- * For large products: 64 x 128 tiles, 8 x 8 per invocation with interleaved column groups,
- * 16-deep slices. On an NVIDIA H200 it measured faster than the default at 2048³ and 4096³ and
- * slower at 1024³, where a grid of such tiles is too small to fill the GPU (BENCHMARKS.md).
- */
-export const LARGE_GPU_TILES: TileConfig = { WG_M: 8, WG_N: 16, TM: 8, TN: 8, BK: 16, SPLIT_N: true };
 
 /** "WG_M,WG_N,TM,TN,BK[,split]" (split: 1 sets SPLIT_N), as bench/matmul.ts --tiles takes it. */
 export function parseTiles(text: string): TileConfig {
@@ -87,48 +79,47 @@ interface Tiling {
 }
 
 /**
- * The kernel and tile sizes for an M x N product on this adapter; the variant comes from
- * defaultVariant() unless forced. On lavapipe shared-rows measured fastest, then direct register
+ * The kernel and tile sizes for an M x N product: the variant and its tiles come from the adapter
+ * profile (engine/profile.ts). On lavapipe shared-rows measured fastest, then direct register
  * blocks, then staged workgroup tiles, whose copies and barriers a CPU driver only pays for
- * (BENCHMARKS.md). Within shared-rows, 24 rows per workgroup beat 16 and 8 (more multiply-adds
- * per loaded B element); at 32 Mesa stops unrolling and the accumulators go to per-lane scratch
- * memory, which measured much slower. Small M or N get smaller tiles so that few lanes compute
- * rows or columns that are thrown away. On GPUs the tiled variant uses the textbook 64 x 64
- * workgroup tile, 4 x 4 per invocation and 32-deep k slices, and LARGE_GPU_TILES from 2048²
- * outputs, where those measured faster on an H200 (BENCHMARKS.md).
+ * (BENCHMARKS.md). Small M or N get smaller shared-rows tiles so that few lanes compute rows or
+ * columns that are thrown away. On GPUs the tiled variant takes the profile's large tiles from
+ * its largeTilesFrom outputs on.
  */
-export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant(), tiles?: TileConfig): Tiling {
-  if (tiles) {
-    checkTiles(tiles);
-    const { SPLIT_N = false, ...sizes } = tiles;
-    return { kernel: tiledKernel, constants: { STAGE: 1, ...sizes, SPLIT_N: Number(SPLIT_N) }, tileM: tiles.WG_M * tiles.TM, tileN: tiles.WG_N * tiles.TN };
-  }
-  switch (variant) {
-    case 'shared-rows': {
-      if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
-      // Per step of k a workgroup loads 4 vec4s of B and rows / 8 of A: the fewest loads over
-      // all workgroups wins, the tallest tile on ties. M = 32 (a weight gradient of tiny's width)
-      // takes two tiles of 16 rather than two of 24, one a third empty.
-      const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
-      const rows = [24, 16, 8].reduce((best, r) => (loads(r) < loads(best) ? r : best));
-      // The fewest columns computed and thrown away, then the most lanes: N = 192 (xs's q, k and
-      // v in one product) takes 16 lanes, 3 blocks of 64 columns, which measured faster than 32
-      // lanes' 2 blocks of 128 on lavapipe (BENCHMARKS.md); N = 96 (tiny's) takes 8.
-      const waste = (lanes: number) => Math.ceil(n / (4 * lanes)) * 4 * lanes - n;
-      const lanes = [32, 16, 8].reduce((best, l) => (waste(l) < waste(best) ? l : best));
-      return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };
+export function matmulTiling(m: number, n: number): Tiling {
+  const p = engine().adapterProfile.matmul;
+  switch (p.variant) {
+    case 'shared-rows':
+      return sharedRowsTiling(m, n);
+    case 'direct': {
+      // Register blocks loaded straight from memory: no staging, so no SPLIT_N either.
+      const { WG_M, WG_N, TM, TN, BK } = p.directTiles;
+      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M, WG_N, TM, TN, BK }, tileM: WG_M * TM, tileN: WG_N * TN };
     }
-    case 'direct':
-      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 4, BK: 4 }, tileM: 32, tileN: 32 };
-    case 'tiled':
-      return matmulTiling(m, n, variant, m * n >= 2048 * 2048 ? LARGE_GPU_TILES : DEFAULT_GPU_TILES);
+    case 'tiled': {
+      const tiles = m * n >= p.largeTilesFrom ? p.largeTiles : p.tiles;
+      checkTiles(tiles);
+      const { SPLIT_N = false, ...sizes } = tiles;
+      return { kernel: tiledKernel, constants: { STAGE: 1, ...sizes, SPLIT_N: Number(SPLIT_N) }, tileM: tiles.WG_M * tiles.TM, tileN: tiles.WG_N * tiles.TN };
+    }
   }
 }
 
-/** Software adapters (CPU drivers) get barrier-free kernels, real GPUs workgroup-memory tiles. */
-function defaultVariant(): MatmulVariant {
-  if (!isSoftwareAdapter()) return 'tiled';
-  return subgroupMinSize() >= 8 ? 'shared-rows' : 'direct';
+function sharedRowsTiling(m: number, n: number): Tiling {
+  const p = engine().adapterProfile;
+  if (!p.supports.sharedRowsMatmul) throw new Error(`matmul: the shared-rows variant needs subgroups of at least ${SUBGROUP_KERNEL_LANES} lanes, which this device lacks`);
+  // Per step of k a workgroup loads 4 vec4s of B and rows / 8 of A: the fewest loads over all
+  // workgroups wins, the first candidate (the tallest) on ties. M = 32 (a weight gradient of
+  // tiny's width) takes two tiles of 16 rather than two of 24, one a third empty.
+  const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
+  const rows = p.matmul.sharedRowsRows.reduce((best, r) => (loads(r) < loads(best) ? r : best));
+  // The fewest columns computed and thrown away, then the first candidate (the most lanes):
+  // N = 192 (xs's q, k and v in one product) takes 16 lanes, 3 blocks of 64 columns, which
+  // measured faster than 32 lanes' 2 blocks of 128 on lavapipe (BENCHMARKS.md); N = 96 (tiny's)
+  // takes 8.
+  const waste = (lanes: number) => Math.ceil(n / (4 * lanes)) * 4 * lanes - n;
+  const lanes = p.matmul.sharedRowsLanes.reduce((best, l) => (waste(l) < waste(best) ? l : best));
+  return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };
 }
 
 /** The kernels read A and B as vec4 arrays: bind whole vec4s (pool buffers are multiples of 16 bytes). */
@@ -168,9 +159,6 @@ export interface Gemm {
    * k_range): 'lower', op(A)[i][k] = 0 for k > i + offset; 'upper', for k < i - offset.
    */
   band?: { zero: 'lower' | 'upper'; offset: number };
-  variant?: MatmulVariant;
-  /** Tile sizes for the tiled kernel instead of the adapter's choice (tuning). */
-  tiles?: TileConfig;
 }
 
 /** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0;
@@ -195,8 +183,8 @@ export interface RmsNormRequest {
 
 /** The buffers for gemm to write the asked norm of an M x N product shaped `shape` into, where it
  *  can (foldsRmsNorm); else null. A weight that does not fit is left for rmsNorm to reject. */
-export function foldedRmsNorm(request: RmsNormRequest | null, m: number, n: number, shape: Shape, variant?: MatmulVariant): RmsNormOut | null {
-  if (!request || !(request.weight.rank === 1 && request.weight.shape[0] === n) || !foldsRmsNorm(m, n, variant)) return null;
+export function foldedRmsNorm(request: RmsNormRequest | null, m: number, n: number, shape: Shape): RmsNormOut | null {
+  if (!request || !(request.weight.rank === 1 && request.weight.shape[0] === n) || !foldsRmsNorm(m, n)) return null;
   return { ...request, normed: Tensor.empty(shape), stats: Tensor.empty([m, 2]) };
 }
 
@@ -211,9 +199,9 @@ export function rmsNormAfter(sum: Tensor, request: RmsNormRequest, folded: RmsNo
  * subgroupAdd sums a row (kernels/matmul_subgroups.wgsl, main_norm). C must be contiguous and
  * unbatched.
  */
-export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boolean {
-  if (n % 4 !== 0 || n > 32 || (variant ?? defaultVariant()) !== 'shared-rows') return false;
-  return matmulTiling(m, n, 'shared-rows').constants.WG === 8;
+export function foldsRmsNorm(m: number, n: number): boolean {
+  if (n % 4 !== 0 || n > 32 || engine().adapterProfile.matmul.variant !== 'shared-rows') return false;
+  return sharedRowsTiling(m, n).constants.WG === 8;
 }
 
 /**
@@ -223,14 +211,14 @@ export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boo
 export function gemm(g: Gemm): void {
   const { m, n, k, transA = false, transB = false, label } = g;
   if (m === 0 || n === 0) return;
-  const tiling = matmulTiling(m, n, g.variant, g.tiles);
+  const tiling = matmulTiling(m, n);
   const aligned = (o: GemmOperand) => o.ld % 4 === 0 && (o.offset ?? 0) % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
   const other = g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : null;
   // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
   // out like C, with them).
   const vecC = tiling.kernel === sharedRowsKernel && n % 4 === 0 && aligned(g.c);
   const norm = g.epilogue?.op === 'add-rms-norm' ? g.epilogue.norm : null;
-  if (norm && !(vecC && foldsRmsNorm(m, n, g.variant) && g.batchShape.length === 0 && g.c.ld === n && !g.c.offset)) {
+  if (norm && !(vecC && foldsRmsNorm(m, n) && g.batchShape.length === 0 && g.c.ld === n && !g.c.offset)) {
     throw new Error(`${label}: the RMS norm epilogue needs the shared-rows kernel, N <= 32 and a contiguous, unbatched C (check foldsRmsNorm first)`);
   }
   const kernel = norm ? sharedRowsNormKernel : vecC ? sharedRowsVec4Kernel : tiling.kernel;
@@ -280,14 +268,10 @@ export interface MatmulOptions {
   transA?: boolean;
   /** Read `b` as its last two dims swapped ([..., N, K] instead of [..., K, N]). */
   transB?: boolean;
-  /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
-  variant?: MatmulVariant;
   /** Returns residual + alpha · op(a) · op(b) in one pass (residual has the result's shape). */
   residual?: Tensor;
   /** Scales the product. Default 1. */
   alpha?: number;
-  /** Tile sizes for the tiled variant instead of its defaults (tuning on a new GPU). */
-  tiles?: TileConfig;
 }
 
 /**
@@ -314,7 +298,7 @@ export function matmulThenRmsNorm(a: Tensor, b: Tensor, residual: Tensor, weight
 
 /** The product (matmul), and where the asked norm rides in its pass, what the pass wrote of it. */
 function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNormRequest | null): [Tensor, RmsNormOut | null] {
-  const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
+  const { transA = false, transB = false, residual, alpha = 1 } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
   for (const t of [a, b, ...(residual ? [residual] : [])]) {
@@ -344,7 +328,7 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
   const outShape = flat ? [...a.shape.slice(0, -1), n] : [...batch, m, n];
   checkResidual(residual, outShape, shapes);
   const out = Tensor.empty(outShape);
-  const norm = residual && batch.length === 0 && !tiles ? foldedRmsNorm(thenNorm, rows, n, outShape, variant) : null;
+  const norm = residual && batch.length === 0 ? foldedRmsNorm(thenNorm, rows, n, outShape) : null;
   gemm({
     label,
     m: rows,
@@ -358,8 +342,6 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
     transB,
     alpha,
     epilogue: residual && (norm ? { op: 'add-rms-norm', tensor: residual, norm } : { op: 'add', tensor: residual }),
-    variant,
-    tiles,
   });
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
@@ -375,7 +357,7 @@ function product(a: Tensor, b: Tensor, options: MatmulOptions, thenNorm: RmsNorm
       const sb = needA ? kept[0] : null;
       const sa = needB ? kept[kept.length - 1].view(a2) : null;
       const g2 = g.view([...batch, rows, n]);
-      const o = { variant, alpha, tiles };
+      const o = { alpha };
       const oa = { ...o, residual: accA?.view(a2) };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.
