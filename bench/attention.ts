@@ -9,7 +9,7 @@
 // --json also prints one object per row: {"op":"attention","B":..,"H":..,"L":..,"Dh":..,"impl":..,"forwardMs":..,"bothMs":..}
 
 import * as E from '../engine/index.ts';
-import { attention, attentionUnfused, subgroupsPathAvailable, type AttentionOptions, type AttentionPath } from '../engine/ops/attention/index.ts';
+import { attention, attentionUnfused, type AttentionOptions, type AttentionPath } from '../engine/ops/attention/index.ts';
 import { parseNumber, parseOptions, type OptionSpecs } from '../util/args.ts';
 
 type Op = (q: E.Tensor, k: E.Tensor, v: E.Tensor, opts: AttentionOptions) => E.Tensor;
@@ -50,8 +50,9 @@ export async function run(args: string[]): Promise<void> {
     const mask = E.tensor(Float32Array.from({ length: B * L }, (_, n) => (Math.floor(n / L) % 2 === 1 && n % L >= (3 * L) / 4 ? 0 : 1)), [B, L]);
     const dout = E.randn([B, H, L, Dh], { seed: 5 });
     const opts: AttentionOptions = { bias, keyPaddingMask: mask, causal };
-    // Each path forced in turn (the adapter's choice is one of them), then the unfused baseline.
-    const path = (p: AttentionPath): Op => (q, k, v, o) => attention(q, k, v, { ...o, path: p });
+    // Each path forced in turn through the adapter profile (the adapter's choice is one of them),
+    // then the unfused baseline. The backward runs on the path its forward took.
+    const path = (p: AttentionPath): Op => (q, k, v, o) => E.withAdapterProfile({ attention: { path: p } }, () => attention(q, k, v, o));
     const ops: [string, Op][] = [
       ['fused', path('fused')],
       ['subgroups', path('subgroups')],
@@ -59,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
       ['unfused', attentionUnfused],
     ];
     for (const [name, op] of ops) {
-      if (name === 'subgroups' && !subgroupsPathAvailable()) {
+      if (name === 'subgroups' && !e.adapterProfile.supports.subgroupsAttention) {
         console.log(`${name}: not on this adapter (it needs subgroups of 8 or more lanes)`);
         continue;
       }

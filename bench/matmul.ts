@@ -13,13 +13,14 @@
 // --variants adds this engine's kernel variants forced one by one ("this:tiled", ...), to see
 // what the adapter's choice gains. --sizes replaces the shape list with square products of those
 // sizes. --tiles adds the tiled kernel with each of the given tile shapes ("this:16,16,8,8,16"),
-// to tune it on a new GPU. --seconds sets the length of a timed batch (0.5). --check compares 64
+// at every size, to tune it on a new GPU. Both force their kernel through the adapter profile
+// (withAdapterProfile; engine/profile.ts). --seconds sets the length of a timed batch (0.5). --check compares 64
 // sampled entries of each engine's result with a float64 dot product of the same inputs (so a
 // fast but wrong tile shape shows). --json prints one object per line:
 //   {"op":"matmul","m":..,"n":..,"k":..,"transA":..,"transB":..,"engine":"this"|"tfjs-webgpu","gflops":..,"adapter":".."}
 
 import * as E from '../engine/index.ts';
-import { formatTiles, matmulTiling, parseTiles, type MatmulVariant, type TileConfig } from '../engine/ops/matmul.ts';
+import { formatTiles, matmulTiling, parseTiles } from '../engine/ops/matmul.ts';
 import { parseNumber, parseOptions, type OptionSpecs } from '../util/args.ts';
 
 interface Shape {
@@ -73,11 +74,12 @@ function runner<T extends { dispose(): void }>(product: () => T, read: (t: T) =>
   };
 }
 
-function ours(s: Shape, variant?: MatmulVariant, tiles?: TileConfig): Runner {
+/** This engine's products, with `profile` over the adapter profile (a forced kernel or tiles). */
+function ours(s: Shape, profile: E.ProfileOverrides = {}): Runner {
   const a = E.randu(s.transA ? [s.k, s.m] : [s.m, s.k], { seed: 1, lo: -1, hi: 1 });
   const b = E.randu(s.transB ? [s.n, s.k] : [s.k, s.n], { seed: 2, lo: -1, hi: 1 });
   return runner(
-    () => E.matmul(a, b, { transA: s.transA, transB: s.transB, variant, tiles }),
+    () => E.withAdapterProfile(profile, () => E.matmul(a, b, { transA: s.transA, transB: s.transB })),
     (t) => t.toArray(),
     [a, b],
     () => E.dispose([a, b]),
@@ -136,14 +138,6 @@ async function seconds(r: Runner, count: number): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-function usable(v: MatmulVariant): boolean {
-  try {
-    matmulTiling(1, 1, v);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
@@ -176,19 +170,20 @@ export async function run(args: string[]): Promise<void> {
     engines.push(['tfjs-webgpu', (s) => theirs(tf, s)]);
   }
   if (o.variants) {
-    for (const v of ['shared-rows', 'direct', 'tiled'] as const) {
-      if (usable(v)) engines.push([`this:${v}`, (s) => ours(s, v)]);
+    for (const variant of ['shared-rows', 'direct', 'tiled'] as const) {
+      if (variant !== 'shared-rows' || e.adapterProfile.supports.sharedRowsMatmul) engines.push([`this:${variant}`, (s) => ours(s, { matmul: { variant } })]);
     }
   }
   for (const text of o.tiles?.split('/') ?? []) {
     const tiles = parseTiles(text);
+    const profile = { matmul: { variant: 'tiled', tiles, largeTiles: tiles } } as const;
     try {
-      matmulTiling(1, 1, 'tiled', tiles);
+      E.withAdapterProfile(profile, () => matmulTiling(1, 1));
     } catch (err) {
       console.log(`skipped: ${(err as Error).message}`);
       continue;
     }
-    engines.push([`this:${formatTiles(tiles)}`, (s) => ours(s, 'tiled', tiles)]);
+    engines.push([`this:${formatTiles(tiles)}`, (s) => ours(s, profile)]);
   }
   if (!json) {
     console.log(`matmul GFLOP/s, ${adapter}, LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? '(unset)'}, median of ${repeat}`);

@@ -101,7 +101,8 @@ async function loadDawn(): Promise<GPU> {
   return mod.create([]) as GPU;
 }
 
-function readEnv(runtime: Runtime, key: string): string | undefined {
+/** An environment variable of the process, undefined in a browser or where Deno may not read it. */
+export function readEnv(runtime: Runtime, key: string): string | undefined {
   const g = globalThis as any;
   try {
     return runtime === 'deno' ? g.Deno.env.get(key) : g.process?.env?.[key];

@@ -1,6 +1,8 @@
 // The engine's public API.
 
-export { initEngine, engine, destroyEngine, hasEngine } from './runtime.ts';
+export { initEngine, engine, destroyEngine, hasEngine, withAdapterProfile } from './runtime.ts';
+export { describeProfile, type AdapterProfile, type ProfileOverrides } from './profile.ts';
+export { ProfileOverrideError } from './profile_overrides.ts';
 export { GPUDeviceLostError, GPUHangError, GPUValidationError, GPUOutOfMemoryError } from './errors.ts';
 export type { ProfileRecord, ProfileResult } from './profiler.ts';
 export { describeAdapter, GPUUnavailableError, withDriverThreads, type AdapterReport } from './device.ts';
@@ -8,7 +10,7 @@ export { Tensor, tensor, randn, randu, tidy, keep, dispose, fmtShape, sizeOf, ty
 export { backward, noGrad, param, isGradEnabled, record } from './autograd.ts';
 export type { CrossEntropyOptions } from './ops/cross_entropy.ts';
 export type { MatmulOptions, MatmulVariant } from './ops/matmul.ts';
-export type { AttentionOptions, PackedInputs } from './ops/attention/index.ts';
+export type { AttentionOptions, AttentionPath, PackedInputs } from './ops/attention/index.ts';
 export type { AdamWFlats, AdamWUpdate } from './ops/adamw.ts';
 export type { ClipOptions } from './ops/clip.ts';
 export { FlatLayout, segmentLength } from './flat.ts';

@@ -13,13 +13,16 @@
 // so work still runs in the order the ops were called.
 //
 // The rest lives beside it: GPU errors and the device-lost state in errors.ts, reads and the hang
-// deadline in readback.ts, Dawn's polling in polling.ts, the profiler in profiler.ts.
+// deadline in readback.ts, Dawn's polling in polling.ts, the profiler in profiler.ts, and what the
+// ops choose for this adapter in profile.ts.
 
 import { openDevice, type AdapterReport, type DeviceOptions } from './device.ts';
 import { BufferPool, USAGE, type MemoryStats } from './pool.ts';
 import { GPUErrors } from './errors.ts';
 import { Readback } from './readback.ts';
 import { Profiler, type ProfileResult } from './profiler.ts';
+import type { AdapterProfile, ProfileOverrides } from './profile.ts';
+import { overrideProfile, startingProfile } from './profile_overrides.ts';
 import { loadKernelSource } from '../kernels/source.ts';
 
 /** A dispatch an op held back (Engine.hold); `dispatch` records it. */
@@ -54,6 +57,9 @@ export class Engine {
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterReport,
+    /** The kernels, tiles and paths the ops pick on this adapter (engine/profile.ts; not the
+     *  timing profiler below). Replaced only for the length of a withAdapterProfile() call. */
+    public adapterProfile: AdapterProfile,
     /** Fill every new tensor's buffer with NaN first, so a kernel that misses an output shows. */
     readonly poison = false,
   ) {
@@ -268,11 +274,47 @@ export interface EngineOptions extends DeviceOptions {
 export async function initEngine(options: EngineOptions = {}): Promise<Engine> {
   if (current) return current;
   const { device, report, keepAlive } = await openDevice(options);
-  const e = new Engine(device, report, options.poison ?? false);
+  let profile: AdapterProfile;
+  try {
+    profile = startingProfile(report, device);
+  } catch (err) {
+    device.destroy();
+    throw err;
+  }
+  const e = new Engine(device, report, profile, options.poison ?? false);
   e.keepAlive = keepAlive;
   await e.loadSources(kernelNames);
   current = e;
   return e;
+}
+
+/**
+ * Runs `fn` with `overrides` put over the adapter profile's choices (overrideProfile in
+ * engine/profile_overrides.ts), and puts the profile back when fn returns, throws, or (for an
+ * async fn) its promise settles. This is how tests and benchmarks force a kernel, a tile or a path:
+ *   withAdapterProfile({ attention: { path: 'materialized' } }, () => attention(q, k, v))
+ * Ops read the profile when they record their dispatches, and a backward records its own when
+ * backward() runs it: a forced kernel that should hold for the backward too wraps backward() as
+ * well (attention keeps the path its forward took either way). Calls that overlap in time (two
+ * async fns awaited together) would put back each other's profile: await one before the next.
+ */
+export function withAdapterProfile<T>(overrides: ProfileOverrides, fn: () => T): T {
+  const e = engine();
+  const saved = e.adapterProfile;
+  e.adapterProfile = overrideProfile(saved, overrides);
+  const restore = () => {
+    e.adapterProfile = saved;
+  };
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    restore();
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
 }
 
 export function engine(): Engine {

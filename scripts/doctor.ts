@@ -1,5 +1,6 @@
-// `npm run doctor`: which runtime, which adapter, what it can do.
-import { describeAdapter, initEngine, GPUUnavailableError } from '../engine/index.ts';
+// `npm run doctor`: which runtime, which adapter, what it can do, and what the engine chose for
+// it (the adapter profile: engine/profile.ts).
+import { describeAdapter, describeProfile, initEngine, GPUUnavailableError, ProfileOverrideError } from '../engine/index.ts';
 
 try {
   const e = await initEngine();
@@ -11,10 +12,17 @@ try {
   console.log(`features: ${a.features.join(', ') || '(none)'}`);
   console.log('limits:');
   for (const [k, v] of Object.entries(a.limits).sort()) console.log(`  ${k.padEnd(42)} ${v}`);
+  const overridden = process.env.WEBGPU_ADAPTER_PROFILE ? ` (with WEBGPU_ADAPTER_PROFILE=${process.env.WEBGPU_ADAPTER_PROFILE})` : '';
+  console.log(`adapter profile, what the ops choose here${overridden} (docs/design.md: how to override it):`);
+  for (const line of describeProfile(e.adapterProfile)) console.log(`  ${line}`);
   process.exit(0);
 } catch (err) {
   if (err instanceof GPUUnavailableError) {
     console.error(`no WebGPU: ${err.message}`);
+    process.exit(1);
+  }
+  if (err instanceof ProfileOverrideError) {
+    console.error(err.message);
     process.exit(1);
   }
   throw err;

@@ -104,22 +104,24 @@ for (const op of ['sum', 'mean', 'max'] as const) {
 
 // ---- matmul -----------------------------------------------------------------------------------
 
-// Each variant runs here whatever this adapter would pick by itself; shared-rows only where
-// its subgroups are wide enough (the engine refuses it elsewhere).
-function sharedRowsUnsupported(): string | undefined {
-  const e = E.engine();
-  const min = (e.device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo?.subgroupMinSize ?? 0;
-  return e.adapter.features.includes('subgroups') && min >= 8 ? undefined : `subgroups of at least 8 lanes needed, this adapter has ${min || 'none'}`;
+/** Why a kernel the adapter profile says cannot run here is skipped: what the profile found. */
+function lacking(what: string): string {
+  const { subgroups, limits } = E.engine().adapterProfile;
+  const sizes = subgroups.min ? `subgroups of ${subgroups.min} to ${subgroups.max} lanes` : 'no subgroups';
+  return `${what} does not run on this adapter: ${sizes}, ${limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage`;
 }
+
+// Each variant runs here whatever this adapter would pick by itself (forced through the adapter
+// profile); shared-rows only where the profile says it can (the engine refuses it elsewhere).
 for (const variant of ['shared-rows', 'direct', 'tiled'] as E.MatmulVariant[]) {
   check(`matmul forward (${variant}), every transpose, odd and tile-edge sizes`, async () => {
-    const skip = variant === 'shared-rows' ? sharedRowsUnsupported() : undefined;
-    if (skip) return skip;
+    if (variant === 'shared-rows' && !E.engine().adapterProfile.supports.sharedRowsMatmul) return lacking('the shared-rows kernel');
     for (const [m, n, k] of [[1, 1, 1], [7, 13, 29], [65, 33, 17], [25, 129, 36]]) {
       for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
         const a = rand(m * k, 11);
         const b = rand(k * n, 12);
-        const y = await run((x, w) => E.matmul(x, w, { transA: ta, transB: tb, variant }), [{ data: a, shape: ta ? [k, m] : [m, k] }, { data: b, shape: tb ? [n, k] : [k, n] }]);
+        const product = (x: E.Tensor, w: E.Tensor) => E.withAdapterProfile({ matmul: { variant } }, () => E.matmul(x, w, { transA: ta, transB: tb }));
+        const y = await run(product, [{ data: a, shape: ta ? [k, m] : [m, k] }, { data: b, shape: tb ? [n, k] : [k, n] }]);
         expectClose(y, matmulRef(a, ta ? [k, m] : [m, k], b, tb ? [n, k] : [k, n], ta, tb).out, 1e-5, 2e-6 * (k + 1), `${variant} ${m}x${k}${ta ? 'T' : ''} by ${k}x${n}${tb ? 'T' : ''}`);
       }
     }
@@ -174,26 +176,33 @@ check('embedding forward', async () => {
 
 // ---- attention --------------------------------------------------------------------------------
 
-check('attention forward with bias, padding mask and causal mask', async () => {
-  const [B, H, L, Dh] = [2, 3, 11, 6];
-  const q = rand(B * H * L * Dh, 21);
-  const k = rand(B * H * L * Dh, 22);
-  const v = rand(B * H * L * Dh, 23);
-  const bias = rand(H * L * L, 24);
-  const mask = Array.from({ length: B * L }, (_, i) => (i >= L && i % L >= L - 3 ? 0 : 1));
-  const want = attentionRef(
-    { B, H, Lq: L, Lk: L, Dh, causal: true },
-    { q, k, v, bias, biasShape: [H, L, L], mask: Float64Array.from(mask), dout: new Float64Array(q.length) },
-  ).out;
-  const shape = [B, H, L, Dh];
-  const y = await run((a, b, c, d) => E.attention(a, b, c, { bias: d, keyPaddingMask: E.tensor(mask, [B, L]), causal: true }), [
-    { data: q, shape },
-    { data: k, shape },
-    { data: v, shape },
-    { data: bias, shape: [H, L, L] },
-  ]);
-  expectClose(y, want, 1e-4, 1e-5, 'attention');
-});
+// Each path runs here whatever this adapter would pick by itself; subgroups only where the
+// profile says it can.
+for (const path of ['fused', 'subgroups', 'materialized'] as E.AttentionPath[]) {
+  check(`attention forward (${path}) with bias, padding mask and causal mask`, async () => {
+    if (path === 'subgroups' && !E.engine().adapterProfile.supports.subgroupsAttention) return lacking('the subgroups path');
+    const [B, H, L, Dh] = [2, 3, 11, 6];
+    const q = rand(B * H * L * Dh, 21);
+    const k = rand(B * H * L * Dh, 22);
+    const v = rand(B * H * L * Dh, 23);
+    const bias = rand(H * L * L, 24);
+    const mask = Array.from({ length: B * L }, (_, i) => (i >= L && i % L >= L - 3 ? 0 : 1));
+    const want = attentionRef(
+      { B, H, Lq: L, Lk: L, Dh, causal: true },
+      { q, k, v, bias, biasShape: [H, L, L], mask: Float64Array.from(mask), dout: new Float64Array(q.length) },
+    ).out;
+    const shape = [B, H, L, Dh];
+    const forced = (a: E.Tensor, b: E.Tensor, c: E.Tensor, d: E.Tensor) =>
+      E.withAdapterProfile({ attention: { path } }, () => E.attention(a, b, c, { bias: d, keyPaddingMask: E.tensor(mask, [B, L]), causal: true }));
+    const y = await run(forced, [
+      { data: q, shape },
+      { data: k, shape },
+      { data: v, shape },
+      { data: bias, shape: [H, L, L] },
+    ]);
+    expectClose(y, want, 1e-4, 1e-5, `attention (${path})`);
+  });
+}
 
 // ---- training kernels: dropout, AdamW with clipping ------------------------------------------
 

@@ -5,10 +5,10 @@
 // right after it can ride in it.
 
 import { Kernel, bufferSize, type BufferArg, type DispatchArgs } from '../kernel.ts';
-import { isSoftwareAdapter, subgroupMinSize } from '../policy.ts';
 import { Tensor, fmtShape, keep, sizeOf, type Shape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { engine } from '../runtime.ts';
+import { SUBGROUP_KERNEL_LANES } from '../profile.ts';
 import { broadcastStrides, checkRank, padTo8, sameShape, stridesOf } from '../shape.ts';
 import { sumTo } from './reduce.ts';
 import type { HeldProduct } from './held.ts';
@@ -19,6 +19,7 @@ const sharedRowsVec4Kernel = new Kernel('matmul_subgroups', 'main_vec4');
 const sharedRowsNormKernel = new Kernel('matmul_subgroups', 'main_norm');
 
 /**
+ * Which kernel a product runs on (the adapter profile's matmul.variant, engine/profile.ts):
  * - 'shared-rows': software adapters with subgroups of 8+ lanes (lavapipe through Dawn).
  * - 'direct': software adapters without subgroups (lavapipe through Deno's wgpu).
  * - 'tiled': real GPUs.
@@ -36,15 +37,6 @@ export interface TileConfig {
   BK: number;
   SPLIT_N?: boolean;
 }
-
-/** The textbook default: 64 x 64 tiles, 4 x 4 per invocation, 32-deep k slices. */
-export const DEFAULT_GPU_TILES: TileConfig = { WG_M: 16, WG_N: 16, TM: 4, TN: 4, BK: 32 };
-/**
- * For large products: 64 x 128 tiles, 8 x 8 per invocation with interleaved column groups,
- * 16-deep slices. On an NVIDIA H200 it measured faster than the default at 2048³ and 4096³ and
- * slower at 1024³, where a grid of such tiles is too small to fill the GPU (BENCHMARKS.md).
- */
-export const LARGE_GPU_TILES: TileConfig = { WG_M: 8, WG_N: 16, TM: 8, TN: 8, BK: 16, SPLIT_N: true };
 
 /** "WG_M,WG_N,TM,TN,BK[,split]" (split: 1 sets SPLIT_N), as bench/matmul.ts --tiles takes it. */
 export function parseTiles(text: string): TileConfig {
@@ -89,48 +81,47 @@ interface Tiling {
 }
 
 /**
- * The kernel and tile sizes for an M x N product on this adapter; the variant comes from
- * defaultVariant() unless forced. On lavapipe shared-rows measured fastest, then direct register
+ * The kernel and tile sizes for an M x N product: the variant and its tiles come from the adapter
+ * profile (engine/profile.ts). On lavapipe shared-rows measured fastest, then direct register
  * blocks, then staged workgroup tiles, whose copies and barriers a CPU driver only pays for
- * (BENCHMARKS.md). Within shared-rows, 24 rows per workgroup beat 16 and 8 (more multiply-adds
- * per loaded B element); at 32 Mesa stops unrolling and the accumulators go to per-lane scratch
- * memory, which measured much slower. Small M or N get smaller tiles so that few lanes compute
- * rows or columns that are thrown away. On GPUs the tiled variant uses the textbook 64 x 64
- * workgroup tile, 4 x 4 per invocation and 32-deep k slices, and LARGE_GPU_TILES from 2048²
- * outputs, where those measured faster on an H200 (BENCHMARKS.md).
+ * (BENCHMARKS.md). Small M or N get smaller shared-rows tiles so that few lanes compute rows or
+ * columns that are thrown away. On GPUs the tiled variant takes the profile's large tiles from
+ * its largeTilesFrom outputs on.
  */
-export function matmulTiling(m: number, n: number, variant: MatmulVariant = defaultVariant(), tiles?: TileConfig): Tiling {
-  if (tiles) {
-    checkTiles(tiles);
-    const { SPLIT_N = false, ...sizes } = tiles;
-    return { kernel: tiledKernel, constants: { STAGE: 1, ...sizes, SPLIT_N: Number(SPLIT_N) }, tileM: tiles.WG_M * tiles.TM, tileN: tiles.WG_N * tiles.TN };
-  }
-  switch (variant) {
-    case 'shared-rows': {
-      if (subgroupMinSize() < 8) throw new Error('matmul: the shared-rows variant needs subgroups of at least 8 lanes, which this device lacks');
-      // Per step of k a workgroup loads 4 vec4s of B and rows / 8 of A: the fewest loads over
-      // all workgroups wins, the tallest tile on ties. M = 32 (a weight gradient of tiny's width)
-      // takes two tiles of 16 rather than two of 24, one a third empty.
-      const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
-      const rows = [24, 16, 8].reduce((best, r) => (loads(r) < loads(best) ? r : best));
-      // The fewest columns computed and thrown away, then the most lanes: N = 192 (xs's q, k and
-      // v in one product) takes 16 lanes, 3 blocks of 64 columns, which measured faster than 32
-      // lanes' 2 blocks of 128 on lavapipe (BENCHMARKS.md); N = 96 (tiny's) takes 8.
-      const waste = (lanes: number) => Math.ceil(n / (4 * lanes)) * 4 * lanes - n;
-      const lanes = [32, 16, 8].reduce((best, l) => (waste(l) < waste(best) ? l : best));
-      return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };
+export function matmulTiling(m: number, n: number): Tiling {
+  const p = engine().adapterProfile.matmul;
+  switch (p.variant) {
+    case 'shared-rows':
+      return sharedRowsTiling(m, n);
+    case 'direct': {
+      // Register blocks loaded straight from memory: no staging, so no SPLIT_N either.
+      const { WG_M, WG_N, TM, TN, BK } = p.directTiles;
+      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M, WG_N, TM, TN, BK }, tileM: WG_M * TM, tileN: WG_N * TN };
     }
-    case 'direct':
-      return { kernel: tiledKernel, constants: { STAGE: 0, WG_M: 4, WG_N: 8, TM: 8, TN: 4, BK: 4 }, tileM: 32, tileN: 32 };
-    case 'tiled':
-      return matmulTiling(m, n, variant, m * n >= 2048 * 2048 ? LARGE_GPU_TILES : DEFAULT_GPU_TILES);
+    case 'tiled': {
+      const tiles = m * n >= p.largeTilesFrom ? p.largeTiles : p.tiles;
+      checkTiles(tiles);
+      const { SPLIT_N = false, ...sizes } = tiles;
+      return { kernel: tiledKernel, constants: { STAGE: 1, ...sizes, SPLIT_N: Number(SPLIT_N) }, tileM: tiles.WG_M * tiles.TM, tileN: tiles.WG_N * tiles.TN };
+    }
   }
 }
 
-/** Software adapters (CPU drivers) get barrier-free kernels, real GPUs workgroup-memory tiles. */
-function defaultVariant(): MatmulVariant {
-  if (!isSoftwareAdapter()) return 'tiled';
-  return subgroupMinSize() >= 8 ? 'shared-rows' : 'direct';
+function sharedRowsTiling(m: number, n: number): Tiling {
+  const p = engine().adapterProfile;
+  if (!p.supports.sharedRowsMatmul) throw new Error(`matmul: the shared-rows variant needs subgroups of at least ${SUBGROUP_KERNEL_LANES} lanes, which this device lacks`);
+  // Per step of k a workgroup loads 4 vec4s of B and rows / 8 of A: the fewest loads over all
+  // workgroups wins, the first candidate (the tallest) on ties. M = 32 (a weight gradient of
+  // tiny's width) takes two tiles of 16 rather than two of 24, one a third empty.
+  const loads = (rows: number) => Math.ceil(m / rows) * (4 + rows / 8);
+  const rows = p.matmul.sharedRowsRows.reduce((best, r) => (loads(r) < loads(best) ? r : best));
+  // The fewest columns computed and thrown away, then the first candidate (the most lanes):
+  // N = 192 (xs's q, k and v in one product) takes 16 lanes, 3 blocks of 64 columns, which
+  // measured faster than 32 lanes' 2 blocks of 128 on lavapipe (BENCHMARKS.md); N = 96 (tiny's)
+  // takes 8.
+  const waste = (lanes: number) => Math.ceil(n / (4 * lanes)) * 4 * lanes - n;
+  const lanes = p.matmul.sharedRowsLanes.reduce((best, l) => (waste(l) < waste(best) ? l : best));
+  return { kernel: sharedRowsKernel, constants: { WG: lanes, TM: rows }, tileM: rows, tileN: 4 * lanes };
 }
 
 /** The kernels read A and B as vec4 arrays: bind whole vec4s (pool buffers are multiples of 16 bytes). */
@@ -170,9 +161,6 @@ export interface Gemm {
    * k_range): 'lower', op(A)[i][k] = 0 for k > i + offset; 'upper', for k < i - offset.
    */
   band?: { zero: 'lower' | 'upper'; offset: number };
-  variant?: MatmulVariant;
-  /** Tile sizes for the tiled kernel instead of the adapter's choice (tuning). */
-  tiles?: TileConfig;
 }
 
 /** 'add': + tensor (a residual); 'relu': max(·, 0); 'relu-mask': kept where tensor > 0, else 0. */
@@ -184,9 +172,9 @@ const EPILOGUES = { add: 1, relu: 2, 'relu-mask': 3 } as const;
  * kernel with one subgroup of 8 lanes across (N <= 32, a multiple of 4), where a subgroupAdd sums
  * a row (kernels/matmul_subgroups.wgsl, main_norm). C must be contiguous and unbatched.
  */
-export function foldsRmsNorm(m: number, n: number, variant?: MatmulVariant): boolean {
-  if (n % 4 !== 0 || n > 32 || (variant ?? defaultVariant()) !== 'shared-rows') return false;
-  return matmulTiling(m, n, 'shared-rows').constants.WG === 8;
+export function foldsRmsNorm(m: number, n: number): boolean {
+  if (n % 4 !== 0 || n > 32 || engine().adapterProfile.matmul.variant !== 'shared-rows') return false;
+  return sharedRowsTiling(m, n).constants.WG === 8;
 }
 
 /** A gemm's dispatch, planned: the kernel and its arguments, and whether C is stored as vec4s. */
@@ -209,7 +197,7 @@ export function gemm(g: Gemm): void {
 export function planGemm(g: Gemm): GemmPlan | null {
   const { m, n, k, transA = false, transB = false, label } = g;
   if (m === 0 || n === 0) return null;
-  const tiling = matmulTiling(m, n, g.variant, g.tiles);
+  const tiling = matmulTiling(m, n);
   const aligned = (o: GemmOperand) => o.ld % 4 === 0 && (o.offset ?? 0) % 4 === 0 && o.batchStrides.every((s) => s % 4 === 0);
   const other = g.epilogue && 'tensor' in g.epilogue ? g.epilogue.tensor : null;
   // Whole vec4 stores where C's rows and batches start on multiples of 4 (and the residual, laid
@@ -330,14 +318,10 @@ export interface MatmulOptions {
   transA?: boolean;
   /** Read `b` as its last two dims swapped ([..., N, K] instead of [..., K, N]). */
   transB?: boolean;
-  /** Force a kernel variant instead of the adapter's choice (tests, benchmarks). */
-  variant?: MatmulVariant;
   /** Returns residual + alpha · op(a) · op(b) in one pass (residual has the result's shape). */
   residual?: Tensor;
   /** Scales the product. Default 1. */
   alpha?: number;
-  /** Tile sizes for the tiled variant instead of its defaults (tuning on a new GPU). */
-  tiles?: TileConfig;
 }
 
 /**
@@ -347,7 +331,7 @@ export interface MatmulOptions {
  * after it, and then an RMS norm, may ride in its pass (engine/ops/held.ts).
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  const { transA = false, transB = false, variant, residual, alpha = 1, tiles } = options;
+  const { transA = false, transB = false, residual, alpha = 1 } = options;
   const label = `matmul ${alpha !== 1 ? `${alpha} ` : ''}${fmtShape(a.shape)}${transA ? '^T' : ''} x ${fmtShape(b.shape)}${transB ? '^T' : ''}${residual ? ' + residual' : ''}`;
   const shapes = `${fmtShape(a.shape)} and ${fmtShape(b.shape)}`;
   for (const t of [a, b, ...(residual ? [residual] : [])]) {
@@ -390,10 +374,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     transB,
     alpha,
     epilogue: residual && { op: 'add', tensor: residual },
-    variant,
-    tiles,
   });
-  holdProduct(plan, out, [a, b, ...(residual ? [residual] : [])], rows, batch.length === 0 && !tiles && foldsRmsNorm(rows, n, variant));
+  holdProduct(plan, out, [a, b, ...(residual ? [residual] : [])], rows, batch.length === 0 && foldsRmsNorm(rows, n));
 
   const [needA, needB] = [a.requiresGrad, b.requiresGrad];
   const saved = [...(needA ? [b] : []), ...(needB ? [a] : [])];
@@ -408,7 +390,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       const sb = needA ? kept[0] : null;
       const sa = needB ? kept[kept.length - 1].view(a2) : null;
       const g2 = g.view([...batch, rows, n]);
-      const o = { variant, alpha, tiles };
+      const o = { alpha };
       const oa = { ...o, residual: accA?.view(a2) };
       // d op(A) = dC · op(B)ᵀ and d op(B) = op(A)ᵀ · dC; a transposed operand's gradient is the
       // transpose of that, which swaps the factors instead of transposing anything.

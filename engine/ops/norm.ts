@@ -5,7 +5,7 @@ import { Tensor, fmtShape } from '../tensor.ts';
 import { record } from '../autograd.ts';
 import { rowPlan } from './rows.ts';
 import { heldProduct } from './held.ts';
-import { isSoftwareAdapter } from '../policy.ts';
+import { engine } from '../runtime.ts';
 
 const MAX_GROUP_ROWS = 16;
 const forwardKernel = new Kernel('norm', 'forward');
@@ -13,15 +13,11 @@ const backwardKernel = new Kernel('norm', 'backward', { consts: { MAX_GROUP_ROWS
 const paramGradsKernel = new Kernel('norm', 'param_grads');
 
 /** Rows per group in the backward (kernels/norm.wgsl): param_grads walks one partial row per
- *  group, so groups stay at most 256 up to 256 * MAX_GROUP_ROWS rows. A software adapter takes
- *  at least 8, its partial row costing a store per lane and value there, in workgroups of 16
- *  groups: T5-tiny's 480 rows still make 4 workgroups for the cores (at tiny's shapes on 2
- *  cores this measured faster than 64 groups, and 8 rows per group faster than 4 or 16;
- *  BENCHMARKS.md). */
+ *  group, so groups stay at most 256 up to 256 * MAX_GROUP_ROWS rows, and at least the adapter
+ *  profile's norm.minGroupRows (engine/profile.ts). */
 function groupRows(rows: number): number {
-  return Math.min(MAX_GROUP_ROWS, Math.max(isSoftwareAdapter() ? 8 : 1, Math.ceil(rows / 256)));
+  return Math.min(MAX_GROUP_ROWS, Math.max(engine().adapterProfile.norm.minGroupRows, Math.ceil(rows / 256)));
 }
-const SOFTWARE_GROUPS_PER_WG = 16;
 
 function checkNorm(op: string, x: Tensor, weight: Tensor, bias: Tensor | null, eps: number): { label: string; rows: number; len: number } {
   const shapes = [x, weight, ...(bias ? [bias] : [])].map((t) => fmtShape(t.shape)).join(' and ');
@@ -76,7 +72,7 @@ function recordNorm(op: string, label: string, rms: boolean, x: Tensor, weight: 
       const dx = Tensor.empty(sx.shape);
       const R = groupRows(rows);
       const groups = Math.ceil(rows / R);
-      const bplan = rowPlan(groups, len, SOFTWARE_GROUPS_PER_WG);
+      const bplan = rowPlan(groups, len, engine().adapterProfile.norm.backwardWorkgroupSize);
       const part = Tensor.empty([bias ? 2 : 1, groups, len]);
       const bconstants = { ...constants, ...bplan.constants, GROUP_ROWS: R };
       backwardKernel.dispatch({

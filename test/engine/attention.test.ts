@@ -24,8 +24,10 @@ interface Case {
   path?: AttentionPath;
 }
 
-// Every case runs on every implementation, whichever this adapter would pick.
+// Every case runs on every implementation, whichever this adapter would pick: forced through the
+// adapter profile (the backward runs on the path its forward took).
 const PATHS: AttentionPath[] = ['fused', 'subgroups', 'materialized'];
+const onPath = <T>(path: AttentionPath | undefined, fn: () => T): T => E.withAdapterProfile({ attention: { path: path ?? 'auto' } }, fn);
 
 function biasShapeOf(c: Case): number[] | null {
   const tail = [c.H, c.Lq, c.Lk];
@@ -66,7 +68,7 @@ function makeData(c: Case, seed: number): R.AttentionData {
 }
 
 function optionsFor(c: Case, bias: E.Tensor | undefined, mask: E.Tensor | undefined): AttentionOptions {
-  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, headsLast: c.headsLast, path: c.path };
+  return { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, headsLast: c.headsLast };
 }
 
 /** The shape of q (L = Lq) or k and v (L = Lk) in the layout the op runs on. */
@@ -96,7 +98,7 @@ async function runFused(c: Case, d: R.AttentionData, maskDtype: E.DType = 'f32')
   const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
   const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk], maskDtype) : undefined;
   const y = E.tidy(() => {
-    const y = attention(q, k, v, optionsFor(c, bias, mask));
+    const y = onPath(c.path, () => attention(q, k, v, optionsFor(c, bias, mask)));
     E.backward(y, to(d.dout, qShape));
     return y;
   });
@@ -202,7 +204,7 @@ describe.each(PATHS)('a KV cache filled up to kvLength (%s)', (path) => {
       const [k, v] = [cache(d.k), cache(d.v)];
       const bias = E.tensor(d.bias!, d.biasShape!);
       const mask = E.tensor(d.mask!, [c.B, c.Lk]);
-      const y = attention(q, k, v, { ...optionsFor(c, bias, mask), kvLength: c.Lk });
+      const y = onPath(c.path, () => attention(q, k, v, { ...optionsFor(c, bias, mask), kvLength: c.Lk }));
       const got = await y.toArray();
       expectClose(headsLast ? swapMiddle(got, [c.B, Lq, c.H, c.Dh]) : got, R.attention(c, d).out, 1e-4, 2e-6, `${name(c)} kvLength ${c.Lk} of ${capacity}`);
       E.dispose([q, k, v, bias, mask, y]);
@@ -238,8 +240,8 @@ describe.each(PATHS)('fully masked rows (%s)', (path) => {
 
 describe('decode step against a KV cache', () => {
   // The step takes the split-key path (3 chunks of keys), the full attention the row-per-query one
-  // (forced: the policy would pick another path for it, whose different summation order the
-  // tight tolerance here is not meant for).
+  // (forced: the adapter profile would pick another path for it, whose different summation order
+  // the tight tolerance here is not meant for).
   it('one query with causal=true sees every key and matches the last row of full causal attention', async () => {
     const full: Case = { B: 2, H: 3, Lq: 70, Lk: 70, Dh: 12, bias: 'shared3', mask: true, causal: true };
     const d = makeData(full, 77);
@@ -250,7 +252,7 @@ describe('decode step against a KV cache', () => {
     const k = E.tensor(d.k, [B, H, L, Dh]);
     const v = E.tensor(d.v, [B, H, L, Dh]);
     const [whole, step] = E.tidy(() => [
-      attention(q, k, v, { bias, keyPaddingMask: mask, causal: true, path: 'fused' }),
+      onPath('fused', () => attention(q, k, v, { bias, keyPaddingMask: mask, causal: true })),
       attention(E.slice(q, 2, L - 1, L), k, v, { bias: E.slice(bias, 1, L - 1, L), keyPaddingMask: mask, causal: true }),
     ]);
     const last = await E.tidy(() => E.slice(whole, 2, L - 1, L)).toArray();
@@ -277,14 +279,14 @@ describe.each(PATHS)('gradients vs finite differences (%s)', (path) => {
         { data: d.v, shape: opShape(c, c.Lk) },
         { data: d.bias!, shape: d.biasShape! },
       ];
-      await checkGradients((q, k, v, bias) => attention(q, k, v, optionsFor(c, bias, mask)), inputs);
+      await checkGradients((q, k, v, bias) => onPath(c.path, () => attention(q, k, v, optionsFor(c, bias, mask))), inputs);
       mask?.dispose();
     });
   }
 
   it('one tensor as q, k and v: its gradient sums all three', async () => {
     const c: Case = { B: 2, H: 2, Lq: 4, Lk: 4, Dh: 4 };
-    await checkGradients((x) => attention(x, x, x, { causal: true, path }), [{ data: rand(c.B * c.H * c.Lq * c.Dh, 21), shape: [c.B, c.H, c.Lq, c.Dh] }]);
+    await checkGradients((x) => onPath(path, () => attention(x, x, x, { causal: true })), [{ data: rand(c.B * c.H * c.Lq * c.Dh, 21), shape: [c.B, c.H, c.Lq, c.Dh] }]);
   });
 
   // As a parameter (its gradient sums in .grad) and computed, as T5's position bias is (a
@@ -297,7 +299,7 @@ describe.each(PATHS)('gradients vs finite differences (%s)', (path) => {
       const q2 = E.tensor(rand(c.B * c.H * c.Lq * c.Dh, 123), [c.B, c.H, c.Lq, c.Dh]);
       const f = (q: E.Tensor, k: E.Tensor, v: E.Tensor, b: E.Tensor) => {
         const bias = computed ? E.mulScalar(b, 1.5) : b;
-        return E.add(attention(q, k, v, { bias, path }), attention(q2, k, v, { bias, causal: true, path }));
+        return onPath(path, () => E.add(attention(q, k, v, { bias }), attention(q2, k, v, { bias, causal: true })));
       };
       const inputs = [
         { data: d.q, shape: [c.B, c.H, c.Lq, c.Dh] },
@@ -342,7 +344,7 @@ describe.each(PATHS)('attention vs the unfused GPU composition (%s)', (path) => 
         const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
         const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
         const y = E.tidy(() => {
-          const y = op(q, k, v, optionsFor(c, bias, mask));
+          const y = onPath(c.path, () => op(q, k, v, optionsFor(c, bias, mask)));
           E.backward(y, E.tensor(d.dout, y.shape));
           return y;
         });
@@ -399,9 +401,9 @@ describe.each(PATHS)('packed projections (%s)', (path) => {
       const q = self ? null : E.param(E.tensor(pack([d.q], qShape), [c.B, c.Lq, c.H, c.Dh]));
       const bias = d.bias ? E.param(E.tensor(d.bias, d.biasShape!)) : undefined;
       const mask = d.mask ? E.tensor(d.mask, [c.B, c.Lk]) : undefined;
-      const opts = { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale, path };
+      const opts = { bias, keyPaddingMask: mask, causal: c.causal, scale: c.scale };
       const y = E.tidy(() => {
-        const y = packedAttention(q ? { q, kv: packed } : { qkv: packed }, opts);
+        const y = onPath(path, () => packedAttention(q ? { q, kv: packed } : { qkv: packed }, opts));
         E.backward(y, E.tensor(pack([d.dout], qShape), y.shape));
         return y;
       });
@@ -416,11 +418,11 @@ describe.each(PATHS)('packed projections (%s)', (path) => {
     const c: Case = { B: 2, H: 2, Lq: 3, Lk: 3, Dh: 4, bias: 'shared3', mask: true, causal: true };
     const d = makeData(c, 5);
     const mask = E.tensor(d.mask!, [c.B, c.Lk]);
-    await checkGradients((qkv, bias) => packedAttention({ qkv }, { bias, keyPaddingMask: mask, causal: true, path }), [
+    await checkGradients((qkv, bias) => onPath(path, () => packedAttention({ qkv }, { bias, keyPaddingMask: mask, causal: true })), [
       { data: rand(c.B * c.Lq * 3 * c.H * c.Dh, 7), shape: [c.B, c.Lq, 3, c.H, c.Dh] },
       { data: d.bias!, shape: d.biasShape! },
     ]);
-    await checkGradients((q, kv) => packedAttention({ q, kv }, { keyPaddingMask: mask, path }), [
+    await checkGradients((q, kv) => onPath(path, () => packedAttention({ q, kv }, { keyPaddingMask: mask })), [
       { data: rand(c.B * 2 * c.H * c.Dh, 8), shape: [c.B, 2, c.H, c.Dh] },
       { data: rand(c.B * c.Lk * 2 * c.H * c.Dh, 9), shape: [c.B, c.Lk, 2, c.H, c.Dh] },
     ]);
@@ -429,7 +431,7 @@ describe.each(PATHS)('packed projections (%s)', (path) => {
 
   it('names the op and the shape when the packed tensor is not [B, L, blocks, H, Dh]', () => {
     const t = E.zeros([2, 3, 2, 2, 4]);
-    expect(() => packedAttention({ qkv: t }, { path })).toThrow(/packedAttention: qkv \[2,3,2,2,4\] must be \[B, L, 3, H, Dh\]/);
+    expect(() => onPath(path, () => packedAttention({ qkv: t }))).toThrow(/packedAttention: qkv \[2,3,2,2,4\] must be \[B, L, 3, H, Dh\]/);
     t.dispose();
   });
 });

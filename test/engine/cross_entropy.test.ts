@@ -1,13 +1,11 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import * as R from '../../reference/cross_entropy.ts';
 import { crossEntropy } from '../../engine/ops/cross_entropy.ts';
-import { setRowThreads } from '../../engine/ops/rows.ts';
 import { Rng } from '../../engine/random.ts';
-import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+import { checkGradients, expectClose, rand, setupEngine, withRowThreads } from '../helpers.ts';
 
 beforeAll(setupEngine);
-afterEach(() => setRowThreads(null));
 
 function randomTargets(rows: number, len: number, seed: number, ignore = -100, ignoreEvery = 0): number[] {
   const rng = new Rng(seed);
@@ -25,8 +23,7 @@ const CASES: [number[], number][] = [
 describe('crossEntropy', () => {
   for (const reduction of ['mean', 'sum', 'none'] as const) {
     for (const lanes of [null, 8, 256]) {
-      it(`${reduction}: loss and gradient match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, async () => {
-        setRowThreads(lanes);
+      it(`${reduction}: loss and gradient match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, () => withRowThreads(lanes, async () => {
         for (const [lead, len] of CASES) {
           for (const hostTargets of [true, false]) {
             const rows = lead.reduce((a, b) => a * b, 1);
@@ -46,7 +43,7 @@ describe('crossEntropy', () => {
             E.dispose([logits, logits.grad, loss, targets]);
           }
         }
-      });
+      }));
     }
 
     it(`${reduction}: gradient matches finite differences`, async () => {
@@ -57,8 +54,7 @@ describe('crossEntropy', () => {
   }
 
   it('is stable for logits around +-1000', async () => {
-    for (const lanes of [null, 8]) {
-      setRowThreads(lanes);
+    for (const lanes of [null, 8]) await withRowThreads(lanes, async () => {
       const len = 129;
       const xd = rand(4 * len, 4, -20, 20).map((v, i) => Math.fround(v + (i < 2 * len ? 1000 : -1000)));
       const td = [5, 128, 0, 77];
@@ -69,7 +65,7 @@ describe('crossEntropy', () => {
       expectClose(await loss.toArray(), ref.loss, 1e-5, 1e-5, 'large loss');
       expectClose(await logits.grad!.toArray(), ref.grad, 1e-4, 1e-6, 'large gradient');
       E.dispose([logits, logits.grad, loss]);
-    }
+    });
   });
 
   it('backward() of the loss itself uses the gradient the forward wrote: no seed fill, no multiply', async () => {

@@ -7,8 +7,12 @@ import { checkGradients, expectClose, rand, setupEngine, sizeOfShape } from '../
 
 beforeAll(setupEngine);
 
-// Every kernel variant runs here, whatever this adapter would pick by itself.
+// Every kernel variant runs here, whatever this adapter would pick by itself: forced through the
+// adapter profile, around the backward too.
 const VARIANTS: MatmulVariant[] = ['shared-rows', 'direct', 'tiled'];
+const onVariant = <T>(variant: MatmulVariant | undefined, fn: () => T): T => E.withAdapterProfile(variant ? { matmul: { variant } } : {}, fn);
+/** The tiled kernel with `tiles` at every size. */
+const withTiles = (tiles: TileConfig) => ({ matmul: { variant: 'tiled', tiles, largeTiles: tiles } }) as const;
 const COMBOS: [boolean, boolean][] = [
   [false, false],
   [true, false],
@@ -19,7 +23,7 @@ const COMBOS: [boolean, boolean][] = [
 async function check(aShape: number[], bShape: number[], transA: boolean, transB: boolean, variant?: MatmulVariant, tiles?: TileConfig) {
   const a = rand(sizeOfShape(aShape), 11);
   const b = rand(sizeOfShape(bShape), 12);
-  const y = E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB, variant, tiles }));
+  const y = E.withAdapterProfile(tiles ? withTiles(tiles) : variant ? { matmul: { variant } } : {}, () => E.tidy(() => matmul(E.tensor(a, aShape), E.tensor(b, bShape), { transA, transB })));
   const { shape, out } = R.matmul(a, aShape, b, bShape, transA, transB);
   const what = `${tiles ? `tiles ${formatTiles(tiles)}` : (variant ?? 'default')} ${JSON.stringify(aShape)}${transA ? 'T' : ''} x ${JSON.stringify(bShape)}${transB ? 'T' : ''}`;
   expect(y.shape, what).toEqual(shape);
@@ -86,9 +90,10 @@ describe('matmul forward', () => {
     });
   }
   it('refuses tile shapes the kernel or the device cannot run', () => {
-    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('16,16,6,4,32'))).toThrow('TM must be 4 or 8');
-    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('64,64,4,4,32'))).toThrow('invocations exceed');
-    expect(() => matmulTiling(64, 64, 'tiled', parseTiles('16,16,8,8,256'))).toThrow('bytes of workgroup memory exceed');
+    const tiling = (text: string) => E.withAdapterProfile(withTiles(parseTiles(text)), () => matmulTiling(64, 64));
+    expect(() => tiling('16,16,6,4,32')).toThrow('TM must be 4 or 8');
+    expect(() => tiling('64,64,4,4,32')).toThrow('invocations exceed');
+    expect(() => tiling('16,16,8,8,256')).toThrow('bytes of workgroup memory exceed');
     expect(() => parseTiles('16,16,4')).toThrow('want WG_M,WG_N,TM,TN,BK');
   });
 
@@ -98,24 +103,32 @@ describe('matmul forward', () => {
   });
 
   it('picks barrier-free kernels for software adapters, staged tiles for GPUs', () => {
-    const e = E.engine();
-    const subgroups = e.adapter.features.includes('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8;
+    const { software, supports } = E.engine().adapterProfile;
     const chosen = matmulTiling(100, 100);
-    if (e.adapter.isFallbackAdapter && subgroups) expect(chosen.kernel.file).toBe('matmul_subgroups');
-    else expect(chosen.constants.STAGE).toBe(e.adapter.isFallbackAdapter ? 0 : 1);
+    if (software && supports.sharedRowsMatmul) expect(chosen.kernel.file).toBe('matmul_subgroups');
+    else expect(chosen.constants.STAGE).toBe(software ? 0 : 1);
+  });
+
+  it('a variant forced through the adapter profile is the kernel that runs', () => {
+    const kernel = (variant: MatmulVariant) => onVariant(variant, () => matmulTiling(100, 100));
+    if (E.engine().adapterProfile.supports.sharedRowsMatmul) expect(kernel('shared-rows').kernel.file).toBe('matmul_subgroups');
+    else expect(() => kernel('shared-rows')).toThrow('the shared-rows variant needs subgroups of at least 8 lanes');
+    expect(kernel('direct').constants).toMatchObject({ STAGE: 0, BK: 4 });
+    expect(kernel('tiled').constants).toMatchObject({ STAGE: 1, BK: 32 });
+    // The large tiles from the profile's largeTilesFrom outputs on.
+    expect(onVariant('tiled', () => matmulTiling(2048, 2048)).constants).toMatchObject({ STAGE: 1, BK: 16, SPLIT_N: 1 });
   });
 
   it('shared-rows: the row tile that loads least over all workgroups, the tallest on ties', () => {
-    const e = E.engine();
-    if (!(e.adapter.features.includes('subgroups') && (e.device.adapterInfo?.subgroupMinSize ?? 0) >= 8)) return;
-    const rows = (m: number) => matmulTiling(m, 32, 'shared-rows').tileM;
+    if (!E.engine().adapterProfile.supports.sharedRowsMatmul) return;
+    const rows = (m: number) => onVariant('shared-rows', () => matmulTiling(m, 32).tileM);
     // 32 rows: two tiles of 16 (6 loads each a step of k) against two of 24 (7 each).
     expect([1, 8, 9, 16, 17, 24, 25, 32, 33, 64, 96, 1664].map(rows)).toEqual([8, 8, 16, 16, 24, 24, 16, 16, 24, 24, 24, 24]);
   });
 
   it('handles empty dims: K = 0 gives zeros, M = 0 or a zero batch gives an empty result', async () => {
     for (const variant of VARIANTS) {
-      const z = E.tidy(() => matmul(E.zeros([3, 0]), E.zeros([0, 5]), { variant }));
+      const z = onVariant(variant, () => E.tidy(() => matmul(E.zeros([3, 0]), E.zeros([0, 5]))));
       expect(z.shape).toEqual([3, 5]);
       expect(Array.from(await z.toArray())).toEqual(new Array(15).fill(0));
       z.dispose();
@@ -141,10 +154,12 @@ describe('matmul backward', () => {
 
   it('the backward runs the variant of its forward', async () => {
     for (const variant of VARIANTS) {
-      await checkGradients((x, y) => matmul(x, y, { transA: true, transB: true, variant }), [
-        { data: rand(15, 25), shape: [5, 3] },
-        { data: rand(20, 26), shape: [4, 5] },
-      ]);
+      await onVariant(variant, () =>
+        checkGradients((x, y) => matmul(x, y, { transA: true, transB: true }), [
+          { data: rand(15, 25), shape: [5, 3] },
+          { data: rand(20, 26), shape: [4, 5] },
+        ]),
+      );
     }
   });
 
@@ -201,20 +216,20 @@ describe('matmul backward', () => {
 describe.each(VARIANTS)('residual and alpha in the epilogue (%s)', (variant) => {
   // N = 8 takes the shared-rows kernel's vec4 stores, N = 7 its scalar ones; M is no tile multiple.
   for (const [m, n, k] of [[13, 8, 9], [13, 7, 9], [30, 12, 33]]) {
-    it(`residual + 0.7 · a bᵀ, ${m}x${n}x${k}, matches float64 and finite differences`, async () => {
+    it(`residual + 0.7 · a bᵀ, ${m}x${n}x${k}, matches float64 and finite differences`, () => onVariant(variant, async () => {
       const a = rand(m * k, 1);
       const b = rand(n * k, 2);
       const r = rand(m * n, 3);
       const want = R.matmul(a, [m, k], b, [n, k], false, true).out.map((x, i) => 0.7 * x + r[i]);
-      const got = E.tidy(() => matmul(E.tensor(a, [m, k]), E.tensor(b, [n, k]), { transB: true, alpha: 0.7, residual: E.tensor(r, [m, n]), variant }));
+      const got = E.tidy(() => matmul(E.tensor(a, [m, k]), E.tensor(b, [n, k]), { transB: true, alpha: 0.7, residual: E.tensor(r, [m, n]) }));
       expectClose(await got.toArray(), want, 1e-5, 1e-5, 'residual epilogue');
       got.dispose();
-      await checkGradients((x, y, z) => matmul(x, y, { transB: true, alpha: 0.7, residual: z, variant }), [
+      await checkGradients((x, y, z) => matmul(x, y, { transB: true, alpha: 0.7, residual: z }), [
         { data: a, shape: [m, k] },
         { data: b, shape: [n, k] },
         { data: r, shape: [m, n] },
       ]);
-    });
+    }));
   }
 });
 
@@ -228,13 +243,15 @@ describe.each(VARIANTS)('gemm on column blocks of wider tensors (%s)', (variant)
       const b = rand(k * wb, 2);
       const poison = 12345;
       const c = E.tidy(() => E.keep(E.full([m, wc], poison)));
-      E.tidy(() =>
-        gemm({
-          label: 'gemm blocks', m, n, k, batchShape: [], variant,
-          a: { tensor: E.tensor(a, [m, wa]), ld: wa, batchStrides: [], offset: at },
-          b: { tensor: E.tensor(b, [k, wb]), ld: wb, batchStrides: [], offset: at },
-          c: { tensor: c, ld: wc, batchStrides: [], offset: at },
-        }),
+      onVariant(variant, () =>
+        E.tidy(() =>
+          gemm({
+            label: 'gemm blocks', m, n, k, batchShape: [],
+            a: { tensor: E.tensor(a, [m, wa]), ld: wa, batchStrides: [], offset: at },
+            b: { tensor: E.tensor(b, [k, wb]), ld: wb, batchStrides: [], offset: at },
+            c: { tensor: c, ld: wc, batchStrides: [], offset: at },
+          }),
+        ),
       );
       const block = (x: ArrayLike<number>, ld: number, rows: number, cols: number) => Float64Array.from({ length: rows * cols }, (_, i) => x[Math.floor(i / cols) * ld + at + (i % cols)]);
       const want = R.matmul(block(a, wa, m, k), [m, k], block(b, wb, k, n), [k, n], false, false).out;

@@ -1,12 +1,10 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import * as R from '../../reference/norm.ts';
 import { layerNorm, rmsNorm } from '../../engine/ops/norm.ts';
-import { setRowThreads } from '../../engine/ops/rows.ts';
-import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+import { checkGradients, expectClose, rand, setupEngine, withRowThreads } from '../helpers.ts';
 
 beforeAll(setupEngine);
-afterEach(() => setRowThreads(null));
 
 const LANES = [null, 8, 256];
 // Row counts below, between and above the backward's rows per group (8 to 16) and its 256
@@ -21,8 +19,7 @@ describe.each([
   const run = (x: E.Tensor, w: E.Tensor, b: E.Tensor | null, eps: number) => (rms ? rmsNorm(x, w, eps) : layerNorm(x, w, b, eps));
 
   for (const lanes of LANES) {
-    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, async () => {
-      setRowThreads(lanes);
+    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, () => withRowThreads(lanes, async () => {
       for (const shape of SHAPES) {
         const n = shape.reduce((a, c) => a * c, 1);
         const len = shape[shape.length - 1];
@@ -40,12 +37,11 @@ describe.each([
         if (b) expectClose(await b.grad!.toArray(), ref.db, 1e-4, 1e-4, `${name} dbias ${shape}`);
         E.dispose([x, w, b, x.grad, w.grad, b?.grad, y]);
       }
-    });
+    }));
   }
 
   it('adds the gradient x already has from another consumer', async () => {
-    for (const lanes of [null, 8]) {
-      setRowThreads(lanes);
+    for (const lanes of [null, 8]) await withRowThreads(lanes, async () => {
       const shape = [45, 33];
       const [xd, wd, bd, gd] = [rand(45 * 33, 13, -3, 3), rand(33, 14, 0.5, 1.5), rand(33, 15), rand(45 * 33, 16)];
       const x = E.param(E.tensor(xd, shape));
@@ -63,7 +59,7 @@ describe.each([
       expectClose(await w.grad!.toArray(), ref.dw, 1e-4, 1e-4, `${name} dweight`);
       if (b) expectClose(await b.grad!.toArray(), ref.db, 1e-4, 1e-4, `${name} dbias`);
       E.dispose([x, w, b, x.grad, w.grad, b?.grad, y]);
-    }
+    });
   });
 
   it('is accurate when the mean is large against the spread', async () => {
@@ -84,8 +80,7 @@ describe.each([
     ];
     const f = (x: E.Tensor, w: E.Tensor, b?: E.Tensor) => run(x, w, b ?? null, 1e-5);
     await checkGradients(f, inputs);
-    setRowThreads(4);
-    await checkGradients(f, inputs);
+    await withRowThreads(4, () => checkGradients(f, inputs));
   });
 
   it('names the op and the shapes on bad weights', () => {

@@ -7,7 +7,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import { foldsRmsNorm } from '../../engine/ops/matmul.ts';
-import { isSoftwareAdapter, subgroupMinSize } from '../../engine/policy.ts';
 import { feedForward as ffReference } from '../../reference/feed_forward.ts';
 import * as R from '../../reference/matmul.ts';
 import { norm as normReference } from '../../reference/norm.ts';
@@ -110,7 +109,9 @@ describe.each(CASES)('the next RMS norm in the product\'s pass: $op, x [$lead, $
 });
 
 it('folds where the shared-rows kernel runs, up to N = 32 columns in multiples of 4', () => {
-  const sharedRows = isSoftwareAdapter() && subgroupMinSize() >= 8;
+  const sharedRows = E.engine().adapterProfile.matmul.variant === 'shared-rows';
   expect([4, 8, 32].map((n) => foldsRmsNorm(1120, n))).toEqual([sharedRows, sharedRows, sharedRows]);
   expect([10, 36, 64].map((n) => foldsRmsNorm(1120, n))).toEqual([false, false, false]);
+  // A product forced onto another kernel through the adapter profile takes matmul then rmsNorm.
+  for (const variant of ['direct', 'tiled'] as const) expect(E.withAdapterProfile({ matmul: { variant } }, () => foldsRmsNorm(1120, 8))).toBe(false);
 });

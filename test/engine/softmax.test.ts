@@ -1,12 +1,10 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import * as E from '../../engine/index.ts';
 import * as R from '../../reference/softmax.ts';
 import { logSoftmax, softmax } from '../../engine/ops/softmax.ts';
-import { setRowThreads } from '../../engine/ops/rows.ts';
-import { checkGradients, expectClose, rand, setupEngine } from '../helpers.ts';
+import { checkGradients, expectClose, rand, setupEngine, withRowThreads } from '../helpers.ts';
 
 beforeAll(setupEngine);
-afterEach(() => setRowThreads(null));
 
 const OPS = [
   ['softmax', softmax, false],
@@ -20,8 +18,7 @@ const SHAPES = [[1], [7], [1, 1], [3, 7], [37, 129], [2, 3, 1031], [1, 4099]];
 
 describe.each(OPS)('%s', (name, op, log) => {
   for (const lanes of LANES) {
-    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, async () => {
-      setRowThreads(lanes);
+    it(`forward and backward match float64 at odd sizes (lanes per row: ${lanes ?? 'auto'})`, () => withRowThreads(lanes, async () => {
       for (const shape of SHAPES) {
         const n = shape.reduce((a, b) => a * b, 1);
         const len = shape[shape.length - 1];
@@ -35,15 +32,14 @@ describe.each(OPS)('%s', (name, op, log) => {
         expectClose(await x.grad!.toArray(), R.softmaxBackward(xd, gd, len, log), 1e-4, 1e-6, `${name} backward ${shape}`);
         E.dispose([x, x.grad, y]);
       }
-    });
+    }));
   }
 
   it('is stable for logits around +-1000 and with -inf entries', async () => {
     for (const lanes of LANES) {
-      setRowThreads(lanes);
       const shape = [5, 129];
       const xd = rand(5 * 129, 8, -30, 30).map((v, i) => Math.fround(v + (i < 3 * 129 ? 1000 : -1000)));
-      const y = E.tidy(() => op(E.tensor(xd, shape)));
+      const y = withRowThreads(lanes, () => E.tidy(() => op(E.tensor(xd, shape))));
       expectClose(await y.toArray(), R.softmax(xd, 129, log), 1e-5, 1e-6, `${name} large`);
       y.dispose();
     }
@@ -55,8 +51,7 @@ describe.each(OPS)('%s', (name, op, log) => {
   it('backward matches finite differences', async () => {
     await checkGradients(op, [{ data: rand(3 * 7, 5, -2, 2), shape: [3, 7] }]);
     await checkGradients(op, [{ data: [0.3], shape: [1, 1] }]);
-    setRowThreads(8);
-    await checkGradients(op, [{ data: rand(2 * 37, 6, -2, 2), shape: [2, 37] }]);
+    await withRowThreads(8, () => checkGradients(op, [{ data: rand(2 * 37, 6, -2, 2), shape: [2, 37] }]));
   });
 
   it('rejects non-float and scalar inputs', () => {
@@ -65,9 +60,9 @@ describe.each(OPS)('%s', (name, op, log) => {
   });
 });
 
-describe('setRowThreads', () => {
+describe('forced lanes per row', () => {
   it('accepts only powers of two up to 256', () => {
-    expect(() => setRowThreads(3)).toThrow(/not a power of two/);
-    expect(() => setRowThreads(512)).toThrow(/not a power of two/);
+    expect(() => withRowThreads(3, () => 0)).toThrow(/threadsPerRow must be 'by-length' or a power of two from 1 to 256/);
+    expect(() => withRowThreads(512, () => 0)).toThrow(/threadsPerRow must be 'by-length' or a power of two from 1 to 256/);
   });
 });

@@ -21,9 +21,6 @@ export interface AttentionOptions {
    *  projection [B, L, H*Dh] reshaped, so heads split and merge without a copy. Default false:
    *  [B, H, L, Dh]. */
   headsLast?: boolean;
-  /** Force an implementation instead of the adapter's choice (tests, benchmarks); see
-   *  attentionPath() in index.ts. */
-  path?: AttentionPath;
   /** Use only the first kvLength keys and values of k and v: a KV cache filled up to there
    *  (decoding; no gradients). The mask and bias then have kvLength keys. Default: all of them. */
   kvLength?: number;

@@ -6,23 +6,18 @@
 //
 // Chosen where the scores would not fit the materialized path's budget, for decode steps, and
 // wherever the other paths are unavailable: it needs nothing of the adapter. One invocation owns
-// one query row, so a decode step (a handful of rows) would leave most lanes idle: below
-// SPLIT_BELOW_ROWS rows the forward splits each row's keys into chunks (forward_split) and a
-// second pass combines them.
+// one query row, so a decode step (a handful of rows) would leave most lanes idle: below the
+// adapter profile's attention.splitBelowRows rows (engine/profile.ts) the forward splits each
+// row's keys into chunks of its splitKeys (forward_split) and a second pass combines them.
 //
 // q, k and v are whole tensors in either layout (index.ts copies a packed projection's blocks out
 // and pads Dh to a multiple of 4 first: the kernels read rows as vec4).
 
 import { Kernel, grid } from '../../kernel.ts';
 import { Tensor } from '../../tensor.ts';
+import { engine } from '../../runtime.ts';
 import { BIAS, CAUSAL, DBIAS, MASK, MAX_HEAD_SIZE, WG, inputBindings, maskParams } from './shared.ts';
 import type { Call, Implementation } from './implementation.ts';
-
-// With fewer query rows than this per (batch, head), a workgroup of rows would leave most SIMD
-// lanes idle: the forward splits each row's keys into chunks of SPLIT_KEYS instead (the decode
-// step, Lq = 1). index.ts also reads it as what a decode step is.
-export const SPLIT_BELOW_ROWS = 8;
-const SPLIT_KEYS = 32;
 
 // The WGSL's copies of the numbers above, compared with these when each kernel is first used.
 const CONSTS = { consts: { WG, BIAS, MASK, CAUSAL, DBIAS, MAX_DH4: MAX_HEAD_SIZE / 4 } };
@@ -35,10 +30,11 @@ const backwardKVKernel = new Kernel('attention', 'backward_kv', CONSTS);
 
 type Saved = { q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor; bias?: Tensor; mask?: Tensor };
 
-/** Rows of q, and the forward's key chunks per row (1: not split). */
+/** Rows of q, the forward's key chunks per row (1: not split) and the keys in a chunk. */
 function layout({ c }: Call) {
+  const { splitBelowRows, splitKeys } = engine().adapterProfile.attention;
   const rows = c.batch * c.heads * c.lq;
-  return { rows, splits: c.lq < SPLIT_BELOW_ROWS ? Math.ceil(c.lk / SPLIT_KEYS) : 1 };
+  return { rows, splits: c.lq < splitBelowRows ? Math.ceil(c.lk / splitKeys) : 1, splitKeys };
 }
 
 /** The uniforms every kernel of attention.wgsl reads. */
@@ -46,6 +42,7 @@ function params(call: Call) {
   const { c, opts } = call;
   const { batch, heads, lq, lk, kvCapacity, dh } = c;
   const headsLast = opts.headsLast ?? false;
+  const { splits, splitKeys } = layout(call);
   return {
     batch,
     heads,
@@ -55,8 +52,8 @@ function params(call: Call) {
     batch_per_group: 1,
     scale: opts.scale ?? 1,
     ...maskParams(c, opts),
-    splits: layout(call).splits,
-    split_keys: SPLIT_KEYS,
+    splits,
+    split_keys: splitKeys,
     // in vec4s: [B,H,L,Dh] steps a head by a whole [L,Dh] block; [B,L,H,Dh] steps a row by H heads
     q_head_stride: headsLast ? dh / 4 : (lq * dh) / 4,
     q_row_stride: headsLast ? (heads * dh) / 4 : dh / 4,

@@ -2,7 +2,8 @@
 // masks, and gradients for q, k, v and the bias. This module is the op's front door: it checks
 // the inputs (check.ts), handles the cases no kernel needs to see (empty inputs, a head size the
 // vec4 kernels cannot read, a packed projection the fused kernels cannot read in place), picks an
-// implementation (attentionPath) and runs it (implementation.ts):
+// implementation (attentionPath, by the adapter profile's attention choices) and runs it
+// (implementation.ts):
 //
 //   fused.ts         kernels/attention.wgsl, streaming over keys; the scores are never stored
 //   subgroups.ts     kernels/attention_subgroups.wgsl, the same streaming sharing rows across a
@@ -10,61 +11,48 @@
 //   materialized.ts  the scores stored, the products on the matmul kernels
 //   unfused.ts       the same math from unfused ops, differentiated by autograd: the baseline
 //
-// The thresholds below pick among them; BENCHMARKS.md has the measurements behind them.
+// The thresholds that pick among them are the adapter profile's (engine/profile.ts); BENCHMARKS.md
+// has the measurements behind them.
 
 import { Tensor, fmtShape, zeros } from '../../tensor.ts';
 import { record } from '../../autograd.ts';
 import { concat, reshape, slice } from '../shape.ts';
-import { isSoftwareAdapter } from '../../policy.ts';
 import { engine } from '../../runtime.ts';
 import { check, describe, type AttentionOptions, type AttentionPath, type Checked, type PackedInputs, type TensorLike } from './check.ts';
 import { whole, type Part } from './shared.ts';
 import { run, type Implementation, type Saved } from './implementation.ts';
-import { SPLIT_BELOW_ROWS, fused } from './fused.ts';
-import { SUBGROUPS_UNAVAILABLE, subgroups, subgroupsPathAvailable } from './subgroups.ts';
+import { fused } from './fused.ts';
+import { SUBGROUPS_UNAVAILABLE, subgroups } from './subgroups.ts';
 import { materialized } from './materialized.ts';
 
 export type { AttentionOptions, AttentionPath, PackedInputs } from './check.ts';
-export { subgroupsPathAvailable } from './subgroups.ts';
 export { attentionUnfused } from './unfused.ts';
-
-// The most bytes the materialized path may spend on one [B, H, Lq, Lk] score tensor: on a
-// software adapter, in the CPU's memory; on a GPU, in its own, where the path also keeps the
-// probabilities and, in the backward, their gradient (about three times this).
-const MATERIALIZED_MAX_BYTES = 64 * 2 ** 20;
-const GPU_MATERIALIZED_MAX_BYTES = 256 * 2 ** 20;
-// The largest head the subgroups path takes: a lane keeps several Dh-wide rows in registers, and
-// larger heads spill them and run slower than materialized.
-const SUBGROUPS_MAX_HEAD_SIZE = 16;
-// The fewest (batch, head) pairs with which a decode step (fewer than SPLIT_BELOW_ROWS query
-// rows) takes the subgroups path: it runs one workgroup per pair, which keeps the CPU's driver
-// threads busy only given enough pairs; with fewer, the fused path splits each row's keys.
-const SUBGROUPS_MIN_DECODE_WORKGROUPS = 16;
 
 const IMPLEMENTATIONS: Record<AttentionPath, Implementation<Saved>> = { fused, subgroups, materialized };
 
 /**
- * Which implementation runs. On a real GPU the scores are materialized whenever they fit a
- * budget: that path is faster than the fused kernels there, forward and backward (their backward
- * is the slow part). Longer sequences take the fused kernels, which never store the scores, and
- * so do decode steps (the split path).
- * On a software adapter every lane of attention.wgsl loads the same k and v rows, one load per
- * lane, and runs far slower than the matmul kernels that share loads across a subgroup. There,
+ * Which implementation runs: the adapter profile's attention.path where it names one, else one by
+ * its rules. On a software adapter every lane of attention.wgsl loads the same k and v rows, one
+ * load per lane, and runs far slower than kernels that share loads across a subgroup: there
  * small heads take attention_subgroups.wgsl where the adapter has subgroups (decode steps too,
- * given enough batches and heads); otherwise the scores are materialized whenever they fit a
- * modest budget, and decode steps stay fused, on the split path.
+ * given enough batches and heads). Otherwise the scores are materialized whenever they fit the
+ * profile's budget: the products then run on the matmul kernels, which beat the fused kernels
+ * on either kind of adapter (on a GPU the fused kernels' backward is the slow part). Longer
+ * sequences take the fused kernels, which never store the scores, and so do decode steps (the
+ * split path).
  */
-function attentionPath(c: Checked, forced?: AttentionPath): AttentionPath {
-  if (forced === 'subgroups' && !subgroupsPathAvailable()) throw new Error(`attention: ${SUBGROUPS_UNAVAILABLE}`);
-  if (forced) return forced;
-  const scoresFit = (budget: number) => 4 * c.batch * c.heads * c.lq * c.lk <= Math.min(budget, engine().device.limits.maxStorageBufferBindingSize);
-  if (!isSoftwareAdapter()) return c.lq >= SPLIT_BELOW_ROWS && scoresFit(GPU_MATERIALIZED_MAX_BYTES) ? 'materialized' : 'fused';
-  const useSubgroups = c.dh <= SUBGROUPS_MAX_HEAD_SIZE && subgroupsPathAvailable();
+function attentionPath(c: Checked): AttentionPath {
+  const p = engine().adapterProfile;
+  const a = p.attention;
+  if (a.path === 'subgroups' && !p.supports.subgroupsAttention) throw new Error(`attention: ${SUBGROUPS_UNAVAILABLE}`);
+  if (a.path !== 'auto') return a.path;
+  const scoresFit = 4 * c.batch * c.heads * c.lq * c.lk <= Math.min(a.materializedMaxBytes, engine().device.limits.maxStorageBufferBindingSize);
+  const useSubgroups = a.subgroupsForSmallHeads && c.dh <= a.subgroupsMaxHeadSize;
   // A decode step: one workgroup per (batch, head) keeps the cores busy only if there are enough
   // of them; otherwise the split path spreads each row's keys over several.
-  if (c.lq < SPLIT_BELOW_ROWS) return useSubgroups && c.batch * c.heads >= SUBGROUPS_MIN_DECODE_WORKGROUPS ? 'subgroups' : 'fused';
+  if (c.lq < a.splitBelowRows) return useSubgroups && c.batch * c.heads >= a.subgroupsMinDecodeWorkgroups ? 'subgroups' : 'fused';
   if (useSubgroups) return 'subgroups';
-  return scoresFit(MATERIALIZED_MAX_BYTES) ? 'materialized' : 'fused';
+  return scoresFit ? 'materialized' : 'fused';
 }
 
 /** x [.., Dh] with zero columns appended up to `to`. */
@@ -79,6 +67,11 @@ function padLast(x: Tensor, to: number): Tensor {
  * at all yields zeros (and zero gradients).
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
+  return attentionOn(null, q, k, v, opts);
+}
+
+/** attention() on `path`, or where that is null on the one attentionPath() picks. */
+function attentionOn(path: AttentionPath | null, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
   const c = check(q, k, v, opts);
   const { bias, headsLast = false } = opts;
   if (q.size === 0 || c.lk === 0) {
@@ -86,11 +79,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const shapes = [q.shape, k.shape, v.shape, ...(bias ? [bias.shape] : [])];
     return record('attention', bias ? [q, k, v, bias] : [q, k, v], zeros(q.shape), () => shapes.map((s) => zeros(s)));
   }
-  const path = attentionPath(c, opts.path);
+  path ??= attentionPath(c);
   if (path !== 'materialized' && c.dh % 4 !== 0) {
-    // The streaming kernels read rows as vec4; zero columns leave every dot product and P v unchanged.
+    // The streaming kernels read rows as vec4; zero columns leave every dot product and P v
+    // unchanged. The padded call keeps the path picked here.
     const to = Math.ceil(c.dh / 4) * 4;
-    return slice(attention(padLast(q, to), padLast(k, to), padLast(v, to), { ...opts, path }), 3, 0, c.dh);
+    return slice(attentionOn(path, padLast(q, to), padLast(k, to), padLast(v, to), opts), 3, 0, c.dh);
   }
   const label = `attention${path === 'fused' ? '' : ` (${path})`} q ${fmtShape(q.shape)} k ${fmtShape(k.shape)}${describe(opts)}`;
   const parts = { q: whole(q, headsLast), k: whole(k, headsLast), v: whole(v, headsLast) };
@@ -121,10 +115,10 @@ export function packedAttention(inputs: PackedInputs, opts: Omit<AttentionOption
   // The checks see each block as the [B, L, H, Dh] tensor it stands for.
   const stand = (p: Part): TensorLike => (p.tensor === packed ? { shape: [B, L, H, D], dtype: packed.dtype, requiresGrad: packed.requiresGrad } : p.tensor);
   const c = check(stand(q), stand(k), stand(v), o);
-  const path = L === 0 || c.lq === 0 ? 'fused' : attentionPath(c, opts.path);
+  const path = L === 0 || c.lq === 0 ? 'fused' : attentionPath(c);
   if (path === 'fused' || (path === 'subgroups' && D % 4 !== 0)) {
     const take = (i: number) => reshape(slice(packed, 2, i, i + 1), [B, L, H, D]);
-    return attention('qkv' in inputs ? take(0) : inputs.q, take(blocks - 2), take(blocks - 1), { ...o, path });
+    return attentionOn(path, 'qkv' in inputs ? take(0) : inputs.q, take(blocks - 2), take(blocks - 1), o);
   }
   const label = `attention (${path}) ${'qkv' in inputs ? `qkv ${fmtShape(packed.shape)}` : `q ${fmtShape(inputs.q.shape)} kv ${fmtShape(packed.shape)}`}${describe(o)}`;
   return run(IMPLEMENTATIONS[path], { q, k, v }, true, o, c, label);

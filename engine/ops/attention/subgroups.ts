@@ -5,23 +5,22 @@
 // workgroup is one subgroup, each lane loads one row of the other side and subgroupBroadcast
 // hands it to the others, so no row is loaded twice.
 //
-// Chosen on software adapters with subgroups of 8+ lanes for small heads (index.ts): a lane keeps
-// several Dh-wide rows in registers, which larger heads outgrow. q, k and v are read where they
+// Chosen on software adapters with subgroups of 8+ lanes for small heads (index.ts, by the adapter
+// profile's attention choices): a lane keeps several Dh-wide rows in registers, which larger heads
+// outgrow. q, k and v are read where they
 // lie, so the blocks of a packed projection need no copies and their gradients are written into
 // one tensor. Dh must be a multiple of 4 (index.ts pads it).
 
 import { Kernel } from '../../kernel.ts';
 import { Tensor } from '../../tensor.ts';
 import { reshape, slice } from '../shape.ts';
-import { subgroupMinSize } from '../../policy.ts';
-import { engine } from '../../runtime.ts';
+import { SUBGROUPS_ATTENTION_STORAGE_BUFFERS, SUBGROUP_KERNEL_LANES } from '../../profile.ts';
 import { BIAS, CAUSAL, DBIAS, DBIAS_ACC, DBIAS_SUM, MASK, MAX_HEAD_SIZE, biasGrad, inputBindings, maskParams, optional, sumsBiasGrad, whole, type Part } from './shared.ts';
 import type { Call, Implementation } from './implementation.ts';
 
-// Lanes per workgroup: one subgroup of the smallest size the path accepts.
-const SUBGROUPS_WG = 8;
-// The storage buffers backward_q binds.
-const SUBGROUPS_STORAGE_BUFFERS = 12;
+// Lanes per workgroup: one subgroup of the smallest size the path accepts (the adapter profile
+// says which adapters have it, and whether they can bind backward_q's storage buffers).
+const SUBGROUPS_WG = SUBGROUP_KERNEL_LANES;
 // The most keys whose shared-bias gradient backward_q sums over the batch itself (a private
 // array per lane); longer rows store dS per batch for a reduce pass.
 const SUBGROUPS_MAX_SUM_KEYS = 256;
@@ -32,13 +31,8 @@ const forwardKernel = new Kernel('attention_subgroups', 'forward', CONSTS);
 const backwardQKernel = new Kernel('attention_subgroups', 'backward_q', CONSTS);
 const backwardKVKernel = new Kernel('attention_subgroups', 'backward_kv', CONSTS);
 
-/** Whether this device can run the 'subgroups' path. */
-export function subgroupsPathAvailable(): boolean {
-  return subgroupMinSize() >= 8 && engine().device.limits.maxStorageBuffersPerShaderStage >= SUBGROUPS_STORAGE_BUFFERS;
-}
-
-/** Why a forced 'subgroups' path cannot run here. */
-export const SUBGROUPS_UNAVAILABLE = `the subgroups path needs subgroups of at least 8 lanes and ${SUBGROUPS_STORAGE_BUFFERS} storage buffers per shader stage, which this device lacks`;
+/** Why a forced 'subgroups' path cannot run here (the profile's supports.subgroupsAttention). */
+export const SUBGROUPS_UNAVAILABLE = `the subgroups path needs subgroups of at least ${SUBGROUP_KERNEL_LANES} lanes and ${SUBGROUPS_ATTENTION_STORAGE_BUFFERS} storage buffers per shader stage, which this device lacks`;
 
 type Saved = { q: Tensor; k: Tensor; v: Tensor; out: Tensor; lse: Tensor; bias?: Tensor; mask?: Tensor };
 
