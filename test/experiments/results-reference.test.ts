@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { differences } from '../../experiments/runner.ts';
+import { differences } from '../../experiments/run-identity.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const reference = path.join(root, 'experiments/results-reference');
