@@ -1,5 +1,5 @@
 // One cell of a grid, with no file system: its data, tokenizer, model and trainer, and its test
-// evaluation. experiments/runner.ts adds the folders, checkpoints on disk and logs; the browser
+// evaluation. experiments/train-cell.ts adds the folders, checkpoints on disk and logs; the browser
 // page (web/) runs the same code in a worker, so both train and score a cell identically.
 
 import { countParameters, describeSize, sizeOf, withVocab, type PresetName } from '../model/config.ts';

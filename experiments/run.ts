@@ -8,7 +8,9 @@ import { optionHelp, parseNumber, parseOptions, UsageError } from '../util/args.
 import { endOutputQuietlyOnEpipe } from '../util/stdio.ts';
 import { GRID_NAMES, presetOf } from './grid.ts';
 import { resolveGrid } from './grid-file.ts';
-import { mergeRun, runGrid, type WorkerSpec } from './runner.ts';
+import { mergeRun } from './publish.ts';
+import { runGrid } from './runner.ts';
+import type { WorkerSpec } from './schedulers/workers.ts';
 import { parseShard } from './shard.ts';
 
 const OPTIONS = {

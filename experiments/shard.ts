@@ -1,16 +1,15 @@
-// A run split between independent processes (--shard I/N), such as the tasks of a Slurm job array
-// or a Kubernetes Indexed Job, that share nothing but a file system. No shard talks to another:
-// each computes the same run folder from the run's settings, owns a fixed share of the cells, and
-// after each of its cells rebuilds the run's results (and metrics.jsonl, which cells of a sharded
-// run write each to a file of its own) from the cells on disk, so that whichever shard finishes
-// the last cell leaves the tables complete.
+// The run folder of a run split between independent processes (--shard I/N), such as the tasks
+// of a Slurm job array or a Kubernetes Indexed Job, that share nothing but a file system. No shard
+// talks to another: each computes the same run folder from the run's settings (shardRunDir), and
+// keeps the files that only one process may write under names of its own: its lock, its clock,
+// the claims of its worker processes, and a metrics file per cell. Which cells a shard trains is
+// its scheduler's (schedulers/shards.ts); after each of them it publishes the whole run from the
+// cells on disk (publish.ts), so that whichever shard finishes the last cell leaves the tables
+// complete.
 
 import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Cell } from './grid.ts';
-import { readJson } from './run-folder.ts';
-import type { ResultRow } from './report/stats.ts';
 
 /** Shard `index` (1-based, as scheduler array indices usually are) of `count`. */
 export interface Shard {
@@ -29,10 +28,10 @@ export function parseShard(value: string): Shard {
 /** How logs name the shard, with a leading space; nothing for a run that is not split. */
 export const shardLabel = (shard: Shard | undefined) => (shard ? ` shard ${shard.index}/${shard.count}` : '');
 
-/** The cells a shard owns: every N-th from the I-th, a rule each shard applies alone. Taking
- *  turns rather than blocks spreads the larger models and later seeds over all shards. */
-export function ownedCells(cells: Cell[], shard: Shard | undefined): Cell[] {
-  return shard ? cells.filter((_, i) => i % shard.count === shard.index - 1) : cells;
+/** The lock a run command takes on the run folder (lockRun in run-folder.ts): each shard owns its
+ *  cells, so a shard locks only against a second process of the same shard. */
+export function lockFile(shard: Shard | undefined): string {
+  return shard ? `lock-shard${shard.index}of${shard.count}.json` : 'lock.json';
 }
 
 /** Where the worker processes of one shard (--jobs) claim cells: a folder per shard, because a
@@ -42,30 +41,9 @@ export function claimsDir(runDir: string, shard: Shard | undefined): string {
 }
 
 /** Where the wall-clock time of a run is kept (startClock in run-folder.ts): a file per shard,
- *  since each shard times itself and the shards' times are combined when read (wallTime). */
+ *  since each shard times itself and the shards' times are combined when read (wallTime in publish.ts). */
 export function clockFile(runDir: string, shard: Shard | undefined): string {
   return path.join(runDir, shard ? `time-shard${shard.index}of${shard.count}.json` : 'time.json');
-}
-
-/**
- * The wall-clock seconds a run has taken, as results.json reports them: its clock file's, or for
- * a run split into `shards` the longest shard's, since shards run side by side as the tasks of a
- * job array do (`shardWallSeconds` gives each shard's, whose sum is the run's time if they ran one
- * after another). Nothing for a run that was never timed (run folders from before clocks).
- */
-export async function wallTime(runDir: string, shards: number | undefined): Promise<{ wallSeconds?: number; shardWallSeconds?: Record<string, number> }> {
-  const read = async (file: string): Promise<number | undefined> => (await readJson(file))?.seconds;
-  if (!shards) {
-    const wallSeconds = await read(clockFile(runDir, undefined));
-    return wallSeconds === undefined ? {} : { wallSeconds };
-  }
-  const shardWallSeconds: Record<string, number> = {};
-  for (let index = 1; index <= shards; index++) {
-    const seconds = await read(clockFile(runDir, { index, count: shards }));
-    if (seconds !== undefined) shardWallSeconds[`${index}/${shards}`] = seconds;
-  }
-  const times = Object.values(shardWallSeconds);
-  return times.length === 0 ? {} : { wallSeconds: Math.max(...times), shardWallSeconds };
 }
 
 /**
@@ -105,57 +83,4 @@ async function createOnce(file: string, text: string): Promise<void> {
  *  overwrite each other. */
 export function metricsDir(runDir: string, cellDir: string, shard: Shard | undefined): string {
   return shard ? cellDir : runDir;
-}
-
-/** The metrics lines of every cell that has any, in the run's order; a line cut short by a killed
- *  process is left out. */
-export async function gatherMetrics(runDir: string, cells: Cell[]): Promise<string> {
-  const texts = await Promise.all(cells.map((c) => readFile(path.join(runDir, 'cells', c.id, 'metrics.jsonl'), 'utf8').catch(() => '')));
-  const whole = (line: string) => {
-    try {
-      JSON.parse(line);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return texts
-    .flatMap((t) => t.split('\n'))
-    .filter((l) => l.trim() && whole(l))
-    .map((l) => `${l}\n`)
-    .join('');
-}
-
-/** The finished cells of a run folder (those with a result.json), in the run's order. */
-export async function finishedCells(runDir: string, cells: Cell[]): Promise<{ cell: Cell; rows: ResultRow[] }[]> {
-  const read = async (c: Cell) => {
-    try {
-      return JSON.parse(await readFile(path.join(runDir, 'cells', c.id, 'result.json'), 'utf8')) as { cell: Cell; rows: ResultRow[] };
-    } catch {
-      return null;
-    }
-  };
-  return (await Promise.all(cells.map(read))).filter((r) => r !== null);
-}
-
-/**
- * Has `write` publish the rows of the finished cells, again until no cell finished while it wrote.
- * Several processes may publish at once and their writes land in any order, but the write that
- * lands last was followed by a look that found no cell it had missed, so it lags behind no cell
- * finished before it landed (a cell finished after it is published by the shard that trained it).
- */
-export async function publish(
-  runDir: string,
-  cells: Cell[],
-  write: (rows: ResultRow[], complete: boolean) => Promise<void>,
-): Promise<{ finished: number; complete: boolean }> {
-  for (;;) {
-    const done = await finishedCells(runDir, cells);
-    await write(
-      done.flatMap((d) => d.rows),
-      done.length === cells.length,
-    );
-    const finished = (await finishedCells(runDir, cells)).length;
-    if (finished === done.length) return { finished, complete: finished === cells.length };
-  }
 }

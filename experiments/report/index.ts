@@ -19,7 +19,7 @@ export interface Results {
   adapter: string;
   /** false while the grid is still running. */
   complete?: boolean;
-  /** Wall-clock time the run has taken so far (see runner.ts). */
+  /** Wall-clock time the run has taken so far (see publish.ts). */
   wallSeconds?: number;
   rows: readonly ResultRow[];
   /** Computed from the rows when results.json is written (statistics()). */

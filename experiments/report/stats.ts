@@ -3,7 +3,7 @@
 
 import { meanInterval, type Interval } from './inference.ts';
 
-/** One test-set evaluation of one trained cell (as experiments/runner.ts writes it). */
+/** One test-set evaluation of one trained cell (as experiments/train-cell.ts writes it). */
 export interface ResultRow {
   task: string;
   /** Where the model started: "scratch", or the pretrained model (folder or hf:...) as the grid

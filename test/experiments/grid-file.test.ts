@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { cellsOf, loadGrid, trainingOf } from '../../experiments/grid.ts';
-import { runIdentity } from '../../experiments/runner.ts';
+import { runIdentity } from '../../experiments/run-identity.ts';
 import { resolveGrid } from '../../experiments/grid-file.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'grid-file-'));

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GRID_NAMES, cellsOf, loadGrid, type Cell } from '../../experiments/grid.ts';
 import { withDriverThreads } from '../../engine/index.ts';
-import { cellTiming, claimOrder, runGrid } from '../../experiments/runner.ts';
+import { runGrid } from '../../experiments/runner.ts';
+import { claimOrder } from '../../experiments/schedulers/workers.ts';
+import { cellTiming } from '../../experiments/timing.ts';
 import { setupEngine } from '../helpers.ts';
 
 beforeAll(setupEngine);

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cellsOf, loadGrid } from '../../experiments/grid.ts';
 import type { ResultRow } from '../../experiments/report/stats.ts';
-import { clockFile, gatherMetrics, ownedCells, parseShard, publish, wallTime } from '../../experiments/shard.ts';
+import { gatherMetrics, publish, wallTime } from '../../experiments/publish.ts';
+import { ownedCells } from '../../experiments/schedulers/shards.ts';
+import { clockFile, parseShard } from '../../experiments/shard.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const grid = loadGrid('modsum');
