@@ -31,7 +31,7 @@ import { checkInits } from './pretrained.ts';
 import { finishedCells, publishRun, reportSpec, type Published } from './publish.ts';
 import { textReport } from './report/index.ts';
 import { findUnfinished, newRunDir, runIdentity, type RunConfig } from './run-identity.ts';
-import { lockRun, readJson, removeLeftovers, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
+import { fmtTime, lockRun, readJson, removeLeftovers, repairTornTail, startClock, writeAtomic, type Clock } from './run-folder.ts';
 import { chooseScheduler, type CellPlace, type RunCells, type SchedulerOptions } from './schedulers/index.ts';
 import { clockFile, lockFile, metricsDir, shardLabel, shardRunDir, type Shard } from './shard.ts';
 import { cellDir, trainCell } from './train-cell.ts';

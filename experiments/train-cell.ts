@@ -15,7 +15,7 @@ import { evalRecord, prepareCell, stepRecord, testCell } from './cell.ts';
 import { trainingOf, type Cell, type Grid, type GridPreset } from './grid.ts';
 import { cellCheckpoint } from './pretrained.ts';
 import type { ResultRow } from './report/stats.ts';
-import { readJson, repairTornTail, writeAtomic } from './run-folder.ts';
+import { fmtTime, readJson, repairTornTail, writeAtomic } from './run-folder.ts';
 
 /** A finished cell's result.json. */
 export interface CellResult {
