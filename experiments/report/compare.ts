@@ -56,6 +56,20 @@ export interface ModelComparison {
   exampleLevel?: BootstrapTest;
 }
 
+/** A pretrained starting point against training from scratch, at the same task, model, training
+ *  size and test set (the pretraining question: does pretraining change what explanations do?). */
+export interface InitComparison {
+  key: Record<string, FieldValue>;
+  explanation: string;
+  /** The pretrained starting point (a grid arm's init). */
+  init: string;
+  /** Per seed: accuracy from `init` minus accuracy from scratch, paired t across seeds; and the
+   *  paired bootstrap over test examples when both rows of every seed scored the same ones. */
+  accuracy: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest };
+  /** For an explained format: its gain over none from `init` minus its gain from scratch. */
+  gain?: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest };
+}
+
 export interface BreakdownRow {
   key: Record<string, FieldValue>;
   /** 'depth' or 'root'. */
@@ -74,6 +88,9 @@ export interface Statistics {
   /** Gains over `none` compared between model sizes, smaller against larger. Absent in results
    *  written before it was computed. */
   modelComparisons?: ModelComparison[];
+  /** Each pretrained starting point against scratch. Absent in results written before it was
+   *  computed. */
+  initComparisons?: InitComparison[];
   /** Right answers by depth and by root operator, pooled over seeds. */
   breakdown: BreakdownRow[];
   notes: string[];
@@ -86,6 +103,7 @@ export const STATISTICS_NOTES = [
   'Against none: the mean over seeds of each seed\'s accuracy difference (same seed, same test examples). Seed-level: paired t across seeds, n - 1 degrees of freedom; it counts the variation between training runs and is the conservative one. Example-level: paired bootstrap over test examples within each seed (10,000 resamples, percentile interval); it holds the trained models fixed, so it only measures the finite test set.',
   'Baselines need no trained model: majority, always the training split\'s most common answer; shortcut (ListOps), the root operator applied to its direct digits, nested expressions ignored (the majority answer where the root has none).',
   'Between model sizes: per seed, the explained format\'s gain over none at the smaller model minus its gain at the larger (every row of a seed scores the same test examples). Seed-level: paired t across seeds; example-level: paired bootstrap over test examples of that difference of differences, as above.',
+  'Pretrained against scratch: per seed, the accuracy from the pretrained model minus the accuracy from scratch, and for an explained format its gain over none from the pretrained model minus its gain from scratch. Seed-level: paired t across seeds; example-level: paired bootstrap over test examples, as above.',
 ];
 
 function outcomes(row: ResultRow): Uint8Array | null {
@@ -115,6 +133,70 @@ function compareRows(key: Record<string, FieldValue>, explanation: string, mine:
 }
 
 /**
+ * Per seed, the difference of two rows or of two differences of rows (`sides`: one row each, or
+ * [plus, minus] pairs), over the seeds that have them all: paired t across seeds, and the paired
+ * bootstrap over test examples when every row of a seed scored the same test set.
+ */
+function pairedOver(seeds: readonly number[], sides: (seed: number) => [ResultRow, ResultRow][] | null): { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest } | null {
+  const quads = seeds.flatMap((seed) => {
+    const q = sides(seed);
+    return q ? [{ seed, q }] : [];
+  });
+  if (quads.length === 0) return null;
+  const value = (q: [ResultRow, ResultRow][]) => q.reduce((sum, [plus, minus]) => sum + plus.accuracy - minus.accuracy, 0);
+  // Two sides: the first difference minus the second; one side: that difference alone.
+  const diff = (q: [ResultRow, ResultRow][]) => (q.length === 1 ? value(q) : value([q[0]]) - value([q[1]]));
+  const out: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest } = { seeds: quads.map((x) => x.seed), seedLevel: pairedT(quads.map(({ q }) => diff(q))) };
+  const rowsOf = (q: [ResultRow, ResultRow][]) => q.flat();
+  const paired = quads.every(({ q }) => rowsOf(q).every((r) => r.testSet !== undefined && r.testSet === q[0][0].testSet && outcomes(r)?.length === outcomes(q[0][0])?.length && outcomes(r) !== null));
+  if (paired) {
+    // Per example, each side's difference: values in -1..1.
+    const side = ([plus, minus]: [ResultRow, ResultRow]) => {
+      const [a, b] = [outcomes(plus)!, outcomes(minus)!];
+      return Int8Array.from(a, (x, n) => x - b[n]);
+    };
+    out.exampleLevel = pairedBootstrap(
+      quads.map(({ q }) => (q.length === 1 ? { a: outcomes(q[0][0])!, b: outcomes(q[0][1])! } : { a: side(q[0]), b: side(q[1]) })),
+      BOOTSTRAP,
+    );
+  }
+  return out;
+}
+
+/** Each pretrained starting point against scratch, per format, at the same task, model, training
+ *  size and test set; for explained formats also the gain over none, from each. */
+function initComparisons(rows: readonly ResultRow[]): InitComparison[] {
+  const out: InitComparison[] = [];
+  for (const setting of groupBy(rows, ['task', 'model', 'trainSize', 'test'])) {
+    const at = new Map(setting.rows.map((r) => [JSON.stringify([r.explanation, r.init, r.seed]), r]));
+    const row = (explanation: string, init: string, seed: number) => at.get(JSON.stringify([explanation, init, seed]));
+    const inits = [...new Set(setting.rows.map((r) => String(r.init)))].filter((i) => i !== 'scratch');
+    const formats = [...new Set(setting.rows.map((r) => r.explanation))];
+    const seeds = [...new Set(setting.rows.map((r) => r.seed))].sort((a, b) => a - b);
+    const both = (...pair: (ResultRow | undefined)[]) => (pair.every((r) => r !== undefined) ? (pair as [ResultRow, ResultRow]) : null);
+    for (const init of inits) {
+      for (const explanation of formats) {
+        const accuracy = pairedOver(seeds, (seed) => {
+          const p = both(row(explanation, init, seed), row(explanation, 'scratch', seed));
+          return p && [p];
+        });
+        if (!accuracy) continue;
+        const c: InitComparison = { key: setting.key, explanation, init, accuracy };
+        if (explanation !== PLAIN) {
+          const gain = pairedOver(seeds, (seed) => {
+            const [from, scratch] = [both(row(explanation, init, seed), row(PLAIN, init, seed)), both(row(explanation, 'scratch', seed), row(PLAIN, 'scratch', seed))];
+            return from && scratch && [from, scratch];
+          });
+          if (gain) c.gain = gain;
+        }
+        out.push(c);
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * For each explained format and each pair of model sizes at the same setting, the gain over
  * `none` at the smaller model minus the gain at the larger, on the seeds that have all four rows.
  */
@@ -130,29 +212,13 @@ function modelComparisons(rows: readonly ResultRow[]): ModelComparison[] {
     for (const explanation of formats) {
       for (let i = 0; i < models.length; i++) {
         for (let j = i + 1; j < models.length; j++) {
-          const quads = seeds.flatMap((seed) => {
-            const q = [row(explanation, models[i], seed), row(PLAIN, models[i], seed), row(explanation, models[j], seed), row(PLAIN, models[j], seed)];
-            return q.every((r) => r !== undefined) ? [{ seed, q: q as ResultRow[] }] : [];
+          const gain = pairedOver(seeds, (seed) => {
+            const [plus, minus] = [row(explanation, models[i], seed), row(PLAIN, models[i], seed)];
+            const [plus2, minus2] = [row(explanation, models[j], seed), row(PLAIN, models[j], seed)];
+            return plus && minus && plus2 && minus2 ? [[plus, minus], [plus2, minus2]] : null;
           });
-          if (quads.length === 0) continue;
-          const c: ModelComparison = {
-            key: setting.key,
-            explanation,
-            smaller: models[i],
-            larger: models[j],
-            seeds: quads.map((x) => x.seed),
-            seedLevel: pairedT(quads.map(({ q }) => q[0].accuracy - q[1].accuracy - (q[2].accuracy - q[3].accuracy))),
-          };
-          const lists = quads.map(({ q }) => q.map(outcomes));
-          const paired = quads.every(({ q }, k) => q.every((r) => r.testSet !== undefined && r.testSet === q[0].testSet) && lists[k].every((l) => l !== null && l.length === lists[k][0]!.length));
-          if (paired) {
-            // gain at the smaller model and at the larger, per example: values in -1..1
-            const gain = (a: Uint8Array, b: Uint8Array) => Int8Array.from(a, (x, n) => x - b[n]);
-            c.exampleLevel = pairedBootstrap(
-              lists.map((l) => ({ a: gain(l[0]!, l[1]!), b: gain(l[2]!, l[3]!) })),
-              BOOTSTRAP,
-            );
-          }
+          if (!gain) continue;
+          const c: ModelComparison = { key: setting.key, explanation, smaller: models[i], larger: models[j], ...gain };
           out.push(c);
         }
       }
@@ -226,5 +292,5 @@ export function statistics(given: readonly ResultRow[]): Statistics {
       }
     }
   }
-  return { cells, comparisons, baselineComparisons, modelComparisons: modelComparisons(rows), breakdown, notes: STATISTICS_NOTES };
+  return { cells, comparisons, baselineComparisons, modelComparisons: modelComparisons(rows), initComparisons: initComparisons(rows), breakdown, notes: STATISTICS_NOTES };
 }

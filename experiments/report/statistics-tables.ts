@@ -2,7 +2,7 @@
 // intervals, cells against the shortcut baseline, the baselines themselves, and accuracy by depth
 // and root operator. Markdown and terminal text share the cells.
 
-import { SETTING, STATISTICS_NOTES, type Comparison, type ModelComparison, type Statistics } from './compare.ts';
+import { SETTING, STATISTICS_NOTES, type Comparison, type InitComparison, type ModelComparison, type Statistics } from './compare.ts';
 import { FIELD_LABELS, percent, renderMarkdown, renderText, valueLabel, type TableCells } from './table.ts';
 import { varyingFields, type FieldValue, type KeyField } from './stats.ts';
 
@@ -60,6 +60,29 @@ function modelComparisonCells(list: readonly ModelComparison[], params: Readonly
       c.exampleLevel ? range(c.exampleLevel.low, c.exampleLevel.high) : '–',
       c.exampleLevel ? formatP(c.exampleLevel.p) : '–',
       String(c.seeds.length),
+    ]),
+  };
+}
+
+function initComparisonCells(list: readonly InitComparison[], params: ReadonlyMap<string, number>): TableCells {
+  const fields = varyingFields(list.map((c) => c.key) as Record<KeyField, FieldValue>[], ['task', 'model', 'trainSize', 'test']);
+  const example = (t?: { low: number; high: number }) => (t ? range(t.low, t.high) : '–');
+  return {
+    header: [...fields.map((f) => FIELD_LABELS[f]), 'explanation', 'pretrained', 'pretrained minus scratch (points)', 'seed-level 95 % CI', 'p (paired t)', 'example-level 95 % CI', 'gain over none, pretrained minus scratch (points)', 'seed-level 95 % CI', 'p (paired t)', 'example-level 95 % CI', 'seeds'],
+    keyColumns: fields.length + 2,
+    lines: list.map((c) => [
+      ...keyCells(c.key, fields, params),
+      c.explanation,
+      c.init,
+      points(c.accuracy.seedLevel.mean),
+      range(c.accuracy.seedLevel.low, c.accuracy.seedLevel.high),
+      formatP(c.accuracy.seedLevel.p),
+      example(c.accuracy.exampleLevel),
+      c.gain ? points(c.gain.seedLevel.mean) : '–',
+      c.gain ? range(c.gain.seedLevel.low, c.gain.seedLevel.high) : '–',
+      c.gain ? formatP(c.gain.seedLevel.p) : '–',
+      example(c.gain?.exampleLevel),
+      String(c.accuracy.seeds.length),
     ]),
   };
 }
@@ -129,6 +152,13 @@ export function statisticsSections(s: Statistics, params: ReadonlyMap<string, nu
       title: 'Between model sizes: the gain over none at the smaller model minus the gain at the larger',
       cells: modelComparisonCells(s.modelComparisons, params),
       note: s.notes[3] ?? STATISTICS_NOTES[3],
+    });
+  }
+  if (s.initComparisons && s.initComparisons.length > 0) {
+    out.push({
+      title: 'Pretrained against scratch: the accuracy, and the gain over none, from the pretrained model minus from scratch',
+      cells: initComparisonCells(s.initComparisons, params),
+      note: s.notes[4] ?? STATISTICS_NOTES[4],
     });
   }
   const baselines = baselineCells(s, params);

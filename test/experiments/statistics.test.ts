@@ -105,6 +105,37 @@ describe('statistics of a run', () => {
     expect(md).toMatch(/\| long \| tiny \(1k\) \| xs \(5k\) \| [+−]\d+\.\d \| \[/);
   });
 
+  it('compares a pretrained start against scratch: the accuracy per format and the gain over none', () => {
+    // from scratch medium gains about 30 points; from the pretrained model about 10
+    const pre = { init: 'experiments/pretrained/m' };
+    const runs = [1, 2, 3].flatMap((seed) => [
+      row('none', seed, outcomeString(300, 0.3, r)),
+      row('medium', seed, outcomeString(300, 0.6, r)),
+      row('none', seed, outcomeString(300, 0.5, r), pre),
+      row('medium', seed, outcomeString(300, 0.6, r), pre),
+    ]);
+    const all = statistics([...runs, row('medium', 4, '1100', pre)]).initComparisons!;
+    expect(all.map((c) => [c.explanation, c.init, c.accuracy.seeds])).toEqual([
+      ['none', pre.init, [1, 2, 3]],
+      ['medium', pre.init, [1, 2, 3]],
+    ]);
+    const acc = (e: string, init: string | undefined, seed: number) => runs.find((x) => x.explanation === e && x.init === init && x.seed === seed)!.accuracy;
+    const none = all[0];
+    expect(none.gain).toBeUndefined();
+    expect(none.accuracy.seedLevel).toEqual(pairedT([1, 2, 3].map((seed) => acc('none', pre.init, seed) - acc('none', undefined, seed))));
+    expect(none.accuracy.exampleLevel!.mean).toBeCloseTo(none.accuracy.seedLevel.mean, 12);
+    const medium = all[1];
+    const byHand = [1, 2, 3].map((seed) => acc('medium', pre.init, seed) - acc('none', pre.init, seed) - (acc('medium', undefined, seed) - acc('none', undefined, seed)));
+    expect(medium.gain!.seedLevel).toEqual(pairedT(byHand));
+    expect(medium.gain!.exampleLevel!.mean).toBeCloseTo(medium.gain!.seedLevel.mean, 12);
+    expect(medium.gain!.exampleLevel!.high).toBeLessThan(-0.1);
+    // no pretrained rows: nothing to compare
+    expect(statistics(rows).initComparisons).toEqual([]);
+    const md = buildReport({ grid: 'g', preset: 'p', adapter: 'a', rows: runs }, [], { rows: ['init'], columns: 'explanation' })['table.md'];
+    expect(md).toContain('Pretrained against scratch: the accuracy, and the gain over none, from the pretrained model minus from scratch');
+    expect(md).toMatch(/\| medium \| experiments\/pretrained\/m \| [+−]\d+\.\d \| \[/);
+  });
+
   it('gives each cell its interval and its baselines', () => {
     const none = s.cells.find((c) => c.key.explanation === 'none')!;
     expect(none.accuracy.n).toBe(3);
