@@ -17,46 +17,37 @@ export { FlatLayout, segmentLength } from './flat.ts';
 
 // Every op is exported guarded (engine/tensor.ts guarded()): one that throws after allocating,
 // outside any tidy(), frees what it made. Only here, at the public boundary, so an op calling ops
-// pays for one guard, not one per call. test/engine/op-failure.test.ts checks none is missed.
-import * as tensorOps from './tensor.ts';
-import * as elementwise from './ops/elementwise.ts';
-import * as reduce from './ops/reduce.ts';
-import * as shape from './ops/shape.ts';
-import * as softmaxOps from './ops/softmax.ts';
-import * as norm from './ops/norm.ts';
-import * as embeddingOps from './ops/embedding.ts';
-import * as crossEntropyOps from './ops/cross_entropy.ts';
-import * as dropoutOps from './ops/dropout.ts';
-import * as feedForwardOps from './ops/feed_forward.ts';
-import * as matmulOps from './ops/matmul.ts';
-import * as attentionOps from './ops/attention/index.ts';
-import * as adamw from './ops/adamw.ts';
-import * as clip from './ops/clip.ts';
+// pays for one guard, not one per call. The ops are those registered in engine/ops/index.ts;
+// test/engine/op-failure.test.ts checks that each is exported here, guarded, and nothing else.
+import { OP_MODULES } from './ops/index.ts';
 import { guarded } from './tensor.ts';
 
-export const full = guarded(tensorOps.full);
-export const zeros = guarded(tensorOps.zeros);
-export const ones = guarded(tensorOps.ones);
+const ops = guardAll(OP_MODULES);
+export const { full, zeros, ones } = ops.tensor;
 export const { stridedMap, neg, exp, log, sqrt, rsqrt, relu, gelu, tanh, reciprocal, addScalar, mulScalar, powScalar, copy, add, sub, mul, div, pow, maximum, gt, lt, eq, where, maskedFill, expand, onesLike } =
-  guardAll(elementwise);
-export const { sum, mean, max, sumTo } = guardAll(reduce);
-export const { reshape, permute, transpose, slice, concat, writeSlice } = guardAll(shape);
-export const { softmax, logSoftmax } = guardAll(softmaxOps);
-export const { layerNorm, rmsNorm } = guardAll(norm);
-export const { embedding } = guardAll(embeddingOps);
-export const { crossEntropy } = guardAll(crossEntropyOps);
-export const { dropout } = guardAll(dropoutOps);
-export const { feedForward } = guardAll(feedForwardOps);
-export const { matmul } = guardAll(matmulOps);
-export const { attention, packedAttention } = guardAll(attentionOps);
-export const { adamwUpdate } = guardAll(adamw);
-export const { clipStats } = guardAll(clip);
+  ops.elementwise;
+export const { sum, mean, max, sumTo } = ops.reduce;
+export const { reshape, permute, transpose, slice, concat, writeSlice } = ops.shape;
+export const { softmax, logSoftmax } = ops.softmax;
+export const { layerNorm, rmsNorm } = ops.norm;
+export const { embedding } = ops.embedding;
+export const { crossEntropy } = ops.crossEntropy;
+export const { dropout } = ops.dropout;
+export const { feedForward } = ops.feedForward;
+export const { matmul } = ops.matmul;
+export const { attention, packedAttention } = ops.attention;
+export const { adamwUpdate } = ops.adamw;
+export const { clipStats } = ops.clip;
+export { OP_NAMES } from './ops/index.ts';
 
-/** A module's functions, each guarded; its other exports as they are. */
-function guardAll<M extends object>(module: M): M {
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(module)) out[name] = typeof value === 'function' ? guarded(value as (...args: unknown[]) => unknown) : value;
-  return out as M;
+/** Each registered module with its functions guarded. */
+function guardAll<R extends Record<string, object>>(registry: R): R {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [key, module] of Object.entries(registry)) {
+    out[key] = {};
+    for (const [name, value] of Object.entries(module)) out[key][name] = typeof value === 'function' ? guarded(value as (...args: unknown[]) => unknown) : value;
+  }
+  return out as R;
 }
 
 import { engine } from './runtime.ts';
