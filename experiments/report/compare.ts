@@ -65,9 +65,9 @@ export interface InitComparison {
   init: string;
   /** Per seed: accuracy from `init` minus accuracy from scratch, paired t across seeds; and the
    *  paired bootstrap over test examples when both rows of every seed scored the same ones. */
-  accuracy: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest };
+  accuracy: PairedDifference;
   /** For an explained format: its gain over none from `init` minus its gain from scratch. */
-  gain?: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest };
+  gain?: PairedDifference;
 }
 
 export interface BreakdownRow {
@@ -113,50 +113,46 @@ function outcomes(row: ResultRow): Uint8Array | null {
 
 function compareRows(key: Record<string, FieldValue>, explanation: string, mine: readonly ResultRow[], theirs: readonly ResultRow[]): Comparison | null {
   const bySeed = new Map(theirs.map((r) => [r.seed, r]));
-  const pairs = mine.filter((r) => bySeed.has(r.seed)).map((r) => ({ a: r, b: bySeed.get(r.seed)! }));
-  if (pairs.length === 0) return null;
-  const c: Comparison = {
-    key,
-    explanation,
-    against: PLAIN,
-    seeds: pairs.map((p) => p.a.seed),
-    seedLevel: pairedT(pairs.map((p) => p.a.accuracy - p.b.accuracy)),
-  };
-  const lists = pairs.map((p) => ({ a: outcomes(p.a), b: outcomes(p.b), same: p.a.testSet !== undefined && p.a.testSet === p.b.testSet }));
-  if (lists.every((l) => l.a && l.b && l.same && l.a.length === l.b.length)) {
-    c.exampleLevel = pairedBootstrap(
-      lists.map((l) => ({ a: l.a!, b: l.b! })),
-      BOOTSTRAP,
-    );
-  }
-  return c;
+  const mineBySeed = new Map(mine.map((r) => [r.seed, r]));
+  const d = pairedOver(
+    mine.map((r) => r.seed),
+    (seed) => (bySeed.has(seed) ? [[mineBySeed.get(seed)!, bySeed.get(seed)!]] : null),
+  );
+  return d && { key, explanation, against: PLAIN, ...d };
+}
+
+/** One seed's rows, explained (or pretrained) first: [plus, minus]. */
+type Pair = [ResultRow, ResultRow];
+
+/** A difference paired on seeds, and on test examples where it can be. */
+interface PairedDifference {
+  seeds: number[];
+  seedLevel: PairedTest;
+  exampleLevel?: BootstrapTest;
 }
 
 /**
- * Per seed, the difference of two rows or of two differences of rows (`sides`: one row each, or
- * [plus, minus] pairs), over the seeds that have them all: paired t across seeds, and the paired
- * bootstrap over test examples when every row of a seed scored the same test set.
+ * Per seed, plus minus minus of one pair of rows, or the first pair's difference minus the
+ * second's (a difference of differences), over the seeds `sides` gives rows for: paired t across
+ * seeds, and the paired bootstrap over test examples when every row of a seed scored the same
+ * test set.
  */
-function pairedOver(seeds: readonly number[], sides: (seed: number) => [ResultRow, ResultRow][] | null): { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest } | null {
-  const quads = seeds.flatMap((seed) => {
+function pairedOver(seeds: readonly number[], sides: (seed: number) => Pair[] | null): PairedDifference | null {
+  const found = seeds.flatMap((seed) => {
     const q = sides(seed);
     return q ? [{ seed, q }] : [];
   });
-  if (quads.length === 0) return null;
-  const value = (q: [ResultRow, ResultRow][]) => q.reduce((sum, [plus, minus]) => sum + plus.accuracy - minus.accuracy, 0);
-  // Two sides: the first difference minus the second; one side: that difference alone.
-  const diff = (q: [ResultRow, ResultRow][]) => (q.length === 1 ? value(q) : value([q[0]]) - value([q[1]]));
-  const out: { seeds: number[]; seedLevel: PairedTest; exampleLevel?: BootstrapTest } = { seeds: quads.map((x) => x.seed), seedLevel: pairedT(quads.map(({ q }) => diff(q))) };
-  const rowsOf = (q: [ResultRow, ResultRow][]) => q.flat();
-  const paired = quads.every(({ q }) => rowsOf(q).every((r) => r.testSet !== undefined && r.testSet === q[0][0].testSet && outcomes(r)?.length === outcomes(q[0][0])?.length && outcomes(r) !== null));
+  if (found.length === 0) return null;
+  const gap = ([plus, minus]: Pair) => plus.accuracy - minus.accuracy;
+  const diff = (q: Pair[]) => (q.length === 1 ? gap(q[0]) : gap(q[0]) - gap(q[1]));
+  const out: PairedDifference = { seeds: found.map((f) => f.seed), seedLevel: pairedT(found.map((f) => diff(f.q))) };
+  const lists = found.map(({ q }) => q.flat().map(outcomes));
+  const paired = found.every(({ q }, k) => q.flat().every((r) => r.testSet !== undefined && r.testSet === q[0][0].testSet) && lists[k].every((l) => l !== null && l.length === lists[k][0]!.length));
   if (paired) {
-    // Per example, each side's difference: values in -1..1.
-    const side = ([plus, minus]: [ResultRow, ResultRow]) => {
-      const [a, b] = [outcomes(plus)!, outcomes(minus)!];
-      return Int8Array.from(a, (x, n) => x - b[n]);
-    };
+    // Two pairs: each pair's difference per example, values in -1..1.
+    const perExample = (a: Uint8Array, b: Uint8Array) => Int8Array.from(a, (x, n) => x - b[n]);
     out.exampleLevel = pairedBootstrap(
-      quads.map(({ q }) => (q.length === 1 ? { a: outcomes(q[0][0])!, b: outcomes(q[0][1])! } : { a: side(q[0]), b: side(q[1]) })),
+      lists.map((l) => (l.length === 2 ? { a: l[0]!, b: l[1]! } : { a: perExample(l[0]!, l[1]!), b: perExample(l[2]!, l[3]!) })),
       BOOTSTRAP,
     );
   }
