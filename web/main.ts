@@ -11,13 +11,17 @@ import { countParameters, withVocab } from '../model/config.ts';
 import type { CheckpointFiles } from '../model/checkpoint.ts';
 import type { Progress } from '../training/trainer.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { COMPARED, COMPARISON_DEFAULTS, EXPLANATIONS, HUB_MODELS, MODELS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, stepsOf, type RunSettings } from './settings.ts';
+import { COMPARED, COMPARISON_DEFAULTS, EXPLANATIONS, HUB_MODELS, MODELS, PRETRAIN_STEPS, SCALES, TASKS, checkSettings, gridDefaults, presetFor, pretrainedLabel, stepsOf, type RunSettings } from './settings.ts';
 import { packTar, unpackTar } from './tar.ts';
 
 interface Run {
   id: number;
   settings: RunSettings;
-  mode: 'train' | 'evaluate';
+  mode: 'train' | 'evaluate' | 'pretrain';
+  /** The pretrained model it fine-tunes, as its rows name it. */
+  init?: string;
+  /** What a finished pretraining restored of its held-out texts. */
+  note?: string;
   /** Its place in a comparison (1-based), if it is one of the comparison's runs. */
   arm?: { index: number; count: number };
   status: 'running' | 'paused' | 'stopping' | 'done' | 'failed';
@@ -39,6 +43,8 @@ const buttons = {
   stop: $<HTMLButtonElement>('stop'),
   continue: $<HTMLButtonElement>('continue'),
   evaluate: $<HTMLButtonElement>('evaluate'),
+  pretrain: $<HTMLButtonElement>('pretrain'),
+  comparePretrained: $<HTMLButtonElement>('compare-pretrained'),
   results: $<HTMLButtonElement>('download-results'),
   metrics: $<HTMLButtonElement>('download-metrics'),
 };
@@ -47,10 +53,14 @@ const status = $('status');
 const runs: Run[] = [];
 let current: Run | null = null;
 /** The comparison's runs still to start after the current one; Stop and failures drop them. */
-let pending: { settings: RunSettings; arm: NonNullable<Run['arm']> }[] = [];
+let pending: { settings: RunSettings; arm: NonNullable<Run['arm']>; from?: CheckpointFiles; init?: string }[] = [];
 let adapter = '';
 let gpuReady = false;
 let loaded: CheckpointFiles | null = null;
+/** The model the last pretraining made (or a loaded .tar with a pretraining.json), and its rows' name for it. */
+let pretrained: { files: CheckpointFiles; label: string } | null = null;
+const pretrainSteps = $<HTMLInputElement>('pretrain-steps');
+pretrainSteps.value = String(PRETRAIN_STEPS);
 
 const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
 const send = (m: ToWorker) => worker.postMessage(m);
@@ -129,36 +139,61 @@ function updateButtons(): void {
   buttons.start.disabled = !gpuReady || busy;
   buttons.continue.disabled = !gpuReady || busy || !loaded;
   buttons.evaluate.disabled = !gpuReady || busy || !loaded;
-  buttons.pause.disabled = !current || current.mode !== 'train' || current.status === 'stopping';
+  buttons.pretrain.disabled = !gpuReady || busy;
+  buttons.comparePretrained.disabled = !gpuReady || busy || !pretrained;
+  buttons.pause.disabled = !current || current.mode === 'evaluate' || current.status === 'stopping';
   buttons.pause.textContent = current?.status === 'paused' ? 'Resume' : 'Pause';
-  buttons.stop.disabled = !current || current.mode !== 'train' || current.status === 'stopping';
+  buttons.stop.disabled = !current || current.mode === 'evaluate' || current.status === 'stopping';
   buttons.results.disabled = !runs.some((r) => r.rows.length > 0);
   buttons.metrics.disabled = !runs.some((r) => r.metrics.length > 0);
 }
 
-/** "Run 3" or, in a comparison, "Run 3 · medium, arm 2 of 2". */
-const runName = (r: Run) => (r.arm ? `Run ${r.id} · ${r.settings.explanation}, arm ${r.arm.index} of ${r.arm.count}` : `Run ${r.id}`);
+/** "Run 3", "Run 3 · pretraining" or, in a comparison, "Run 3 · medium, arm 2 of 2". */
+const runName = (r: Run) =>
+  r.mode === 'pretrain' ? `Run ${r.id} · pretraining` : r.arm ? `Run ${r.id} · ${r.settings.explanation}${r.init ? ' from the pretrained model' : ''}, arm ${r.arm.index} of ${r.arm.count}` : `Run ${r.id}`;
 
-function start(settings: RunSettings, mode: Run['mode'], o: { from?: CheckpointFiles; arm?: Run['arm'] } = {}): void {
-  const run: Run = { id: runs.length + 1, settings, mode, arm: o.arm, status: 'running', metrics: [], rows: [] };
+function addRun(settings: RunSettings, mode: Run['mode'], o: { arm?: Run['arm']; init?: string } = {}): Run {
+  const run: Run = { id: runs.length + 1, settings, mode, arm: o.arm, init: o.init, status: 'running', metrics: [], rows: [] };
   runs.push(run);
   current = run;
+  return run;
+}
+
+function start(settings: RunSettings, mode: 'train' | 'evaluate', o: { from?: CheckpointFiles; arm?: Run['arm']; init?: string } = {}): void {
+  const run = addRun(settings, mode, o);
   status.textContent = mode === 'train' ? `${runName(run)}: preparing data and model…` : `${runName(run)}: evaluating the checkpoint…`;
-  send({ type: 'start', id: run.id, settings, mode, from: o.from, hubEndpoint });
+  send({ type: 'start', id: run.id, settings, mode, from: o.from, init: o.init, hubEndpoint });
   renderAll();
 }
 
-/** Trains the form's settings once per compared explanation, one run after the other. */
-function compare(): void {
+/** Trains the form's settings once per compared explanation, one run after the other; with
+ *  `from`, each fine-tunes that pretrained model. */
+function compare(from?: { files: CheckpointFiles; label: string }): void {
   const s = readForm();
-  const [first, ...rest] = COMPARED.map((explanation, i) => ({ settings: { ...s, explanation }, arm: { index: i + 1, count: COMPARED.length } }));
+  const [first, ...rest] = COMPARED.map((explanation, i) => ({ settings: { ...s, explanation }, arm: { index: i + 1, count: COMPARED.length }, ...(from && { from: from.files, init: from.label }) }));
   pending = rest;
-  start(first.settings, 'train', { arm: first.arm });
+  start(first.settings, 'train', first);
 }
 
-buttons.compare.addEventListener('click', compare);
+/** Pretrains a fresh model of the form's size on its task's sources (web/worker.ts). */
+function startPretraining(): void {
+  const steps = Number(pretrainSteps.value);
+  if (!Number.isInteger(steps) || steps < 1) {
+    status.textContent = `Pretraining steps must be a whole number of at least 1, not "${pretrainSteps.value}".`;
+    return;
+  }
+  const run = addRun(readForm(), 'pretrain');
+  status.textContent = `${runName(run)}: drawing the task's sources and corrupting their spans…`;
+  send({ type: 'pretrain', id: run.id, settings: run.settings, steps });
+  renderAll();
+}
+
+buttons.compare.addEventListener('click', () => compare());
+buttons.comparePretrained.addEventListener('click', () => compare(pretrained!));
+buttons.pretrain.addEventListener('click', startPretraining);
 buttons.start.addEventListener('click', () => start(readForm(), 'train'));
-buttons.continue.addEventListener('click', () => start(readForm(), 'train', { from: loaded! }));
+// A loaded pretrained model fine-tunes under its own name, as Compare from the pretrained model does.
+buttons.continue.addEventListener('click', () => start(readForm(), 'train', { from: loaded!, ...(pretrained?.files === loaded && { init: pretrained.label }) }));
 buttons.evaluate.addEventListener('click', () => start(readForm(), 'evaluate', { from: loaded! }));
 buttons.pause.addEventListener('click', () => {
   if (!current) return;
@@ -175,7 +210,7 @@ buttons.stop.addEventListener('click', () => {
   // Stop ends the whole comparison: the run under way is still tested, the rest never start.
   const dropped = pending.length ? `; ${pending.map((p) => p.settings.explanation).join(', ')} will not run` : '';
   pending = [];
-  current.stopping = `stopping after this step, then testing${dropped}`;
+  current.stopping = current.mode === 'pretrain' ? 'stopping after this step; the model keeps the weights of that step' : `stopping after this step, then testing${dropped}`;
   status.textContent = `${runName(current)}: ${current.stopping}…`;
   renderAll();
 });
@@ -187,9 +222,11 @@ $<HTMLInputElement>('checkpoint-file').addEventListener('change', async (ev) => 
     const files = unpackTar(new Uint8Array(await file.arrayBuffer()));
     if (!files['model.safetensors']) throw new Error('no model.safetensors in it');
     loaded = files;
+    // A model folder from pretraining (this page's or `npm run pretrain`'s, packed) can be compared from.
+    if (files['pretraining.json']) pretrained = { files, label: pretrainedLabel(JSON.parse(new TextDecoder().decode(files['pretraining.json']))) };
     // A checkpoint from this page names its settings; the form takes them so the data match.
     if (files['run.json']) writeForm(checkSettings(JSON.parse(new TextDecoder().decode(files['run.json'])), readForm()));
-    const kind = files['trainer.json'] ? 'a training checkpoint (continues exactly)' : 'model weights (training restarts from them)';
+    const kind = files['trainer.json'] ? 'a training checkpoint (continues exactly)' : files['pretraining.json'] ? 'a pretrained model (Compare from the pretrained model fine-tunes it)' : 'model weights (training restarts from them)';
     status.textContent = `Loaded ${file.name}: ${kind}; files ${Object.keys(files).join(', ')}.`;
   } catch (e) {
     loaded = null;
@@ -259,6 +296,11 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     }
     case 'eval':
       run.metrics.push(m.record);
+      if (run.mode === 'pretrain') {
+        status.textContent = `${runName(run)}: step ${m.record.step} · held-out texts whose corrupted spans it restores exactly: ${percent(m.record.valAccuracy!)}`;
+        scheduleRender();
+        return;
+      }
       renderSamples(m.samples, `Validation at step ${m.record.step} of run ${run.id}, ${run.settings.explanation} explanations (accuracy ${percent(m.record.valAccuracy!)})`);
       scheduleRender();
       return;
@@ -276,8 +318,20 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       }
       renderSamples(m.samples, `Test set of run ${run.id}, ${run.settings.explanation} explanations`);
       const next = pending.shift();
-      if (next) start(next.settings, 'train', { arm: next.arm });
+      if (next) start(next.settings, 'train', next);
       else renderAll();
+      return;
+    }
+    case 'pretrained': {
+      const info = JSON.parse(new TextDecoder().decode(m.files['pretraining.json']));
+      pretrained = { files: m.files, label: pretrainedLabel(info) };
+      run.checkpoint = m.files;
+      run.status = 'done';
+      run.note = m.validationAccuracy === null ? 'not validated' : `spans restored ${percent(m.validationAccuracy)}`;
+      current = null;
+      const stopped = info.complete ? '' : ` (stopped before its ${info.settings.steps})`;
+      status.textContent = `${runName(run)} done: ${m.steps} steps${stopped} in ${fmtSeconds(m.seconds)}, ${run.note} of held-out texts. "Compare from the pretrained model" fine-tunes it with and without explanations.`;
+      renderAll();
       return;
     }
     case 'failed':
@@ -304,7 +358,10 @@ send({ type: 'init' });
 
 // ---- drawing ---------------------------------------------------------------------------------
 
-const styles = seriesStyles([...EXPLANATIONS]);
+/** A run from a pretrained model draws as its own series beside the same explanation's runs from scratch. */
+const FROM_PRETRAINED = ' (pretrained)';
+const styles = seriesStyles([...EXPLANATIONS, 'pretraining', ...EXPLANATIONS.map((e) => e + FROM_PRETRAINED)]);
+const seriesOf = (r: MetricRecord): MetricRecord => (r.init && r.init !== 'scratch' ? { ...r, explanation: r.explanation + FROM_PRETRAINED } : r);
 let frameQueued = false;
 
 /** Charts and the runs table redraw at most once a frame however fast steps arrive. */
@@ -323,17 +380,19 @@ function renderCharts(): void {
   const shown = current ?? runs.at(-1);
   const s = shown?.settings ?? readForm();
   const peers = runs.filter((r) => r.settings.task === s.task && r.settings.model === s.model && r.settings.trainSize === s.trainSize && r.settings.scale === s.scale);
-  const records = peers.flatMap((r) => r.metrics);
+  const records = peers.flatMap((r) => r.metrics.map(seriesOf));
   const subtitle = `${taskLabel(s.task)} · model ${s.model} · ${s.trainSize} training examples · setting ${s.scale}`;
   const chance = presetFor(s).chance;
   const draw = (id: string, metric: 'loss' | 'valAccuracy', title: string, empty: string) => {
     const el = $(id);
-    if (!records.some((r) => r[metric] !== undefined)) {
+    // Pretraining's validation restores spans, not answers: it stays off the accuracy chart.
+    const shown = metric === 'valAccuracy' ? records.filter((r) => r.explanation !== 'pretraining') : records;
+    if (!shown.some((r) => r[metric] !== undefined)) {
       el.innerHTML = `<p class="placeholder">${empty}</p>`;
       return;
     }
     const reference = metric === 'valAccuracy' && chance !== undefined ? { value: chance, label: `chance ${Number((chance * 100).toFixed(1))} %` } : undefined;
-    el.innerHTML = lineChart(records, { title, subtitle, metric, series: 'explanation', logY: metric === 'loss', reference, styles });
+    el.innerHTML = lineChart(shown, { title, subtitle, metric, series: 'explanation', logY: metric === 'loss', reference, styles });
   };
   draw('loss-chart', 'loss', 'Training loss', 'The training loss appears here from the first step.');
   draw('accuracy-chart', 'valAccuracy', 'Validation accuracy during training', 'Validation accuracy appears here after the first evaluation.');
@@ -370,7 +429,8 @@ function renderComparison(): void {
     renderStatistics([]);
     return;
   }
-  const spec: TableSpec = { rows: ['task', 'model', 'trainSize', ...(new Set(rows.map((r) => r.test)).size > 1 ? ['test'] : [])], columns: 'explanation' };
+  const several = (field: 'test' | 'init') => (new Set(rows.map((r) => r[field])).size > 1 ? [field] : []);
+  const spec: TableSpec = { rows: ['task', ...several('init'), 'model', 'trainSize', ...several('test')], columns: 'explanation' };
   const t = tableCells(rows, spec);
   table.replaceChildren(cellsRow('th', t.header), ...t.lines.map((l) => cellsRow('td', l)));
   renderStatistics(rows);
@@ -411,18 +471,20 @@ function renderRuns(): void {
       const s = r.settings;
       const steps = r.rows[0]?.steps ?? r.progress?.step ?? 0;
       const seconds = r.rows[0]?.seconds ?? r.progress?.elapsedSeconds ?? 0;
-      const accuracy = r.rows.map((x) => `${x.test} ${percent(x.accuracy)}`).join(', ') || (r.error ? `error: ${r.error}` : '…');
+      const accuracy = r.rows.map((x) => `${x.test} ${percent(x.accuracy)}`).join(', ') || r.note || (r.error ? `error: ${r.error}` : '…');
       let link: string | Node = '';
       if (r.checkpoint) {
         const b = document.createElement('button');
         b.type = 'button';
         b.textContent = 'Download .tar';
         const files = r.checkpoint;
-        b.addEventListener('click', () => download(`run${r.id}-${s.task}-${s.explanation}-${s.model}-n${s.trainSize}-seed${s.seed}.tar`, packTar(files), 'application/x-tar'));
+        const name = r.mode === 'pretrain' ? `run${r.id}-pretrained-${s.task}-${s.model}-seed${s.seed}.tar` : `run${r.id}-${s.task}-${s.explanation}-${s.model}-n${s.trainSize}-seed${s.seed}.tar`;
+        b.addEventListener('click', () => download(name, packTar(files), 'application/x-tar'));
         link = b;
       }
-      const label = r.mode === 'evaluate' ? `${r.status} (evaluated)` : r.status;
-      return cellsRow('td', [String(r.id), taskLabel(s.task), s.explanation, s.model, String(s.trainSize), String(s.seed), s.scale, label, String(steps), fmtSeconds(seconds), accuracy, link]);
+      const label = r.mode === 'evaluate' ? `${r.status} (evaluated)` : r.mode === 'pretrain' ? `${r.status} (pretraining)` : r.status;
+      const model = r.init ? `${s.model}, ${r.init}` : s.model;
+      return cellsRow('td', [String(r.id), taskLabel(s.task), r.mode === 'pretrain' ? 'pretraining' : s.explanation, model, String(s.trainSize), String(s.seed), s.scale, label, String(steps), fmtSeconds(seconds), accuracy, link]);
     }),
   );
 }

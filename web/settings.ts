@@ -8,6 +8,7 @@ import { EXPLANATION_FORMATS, type ExplanationFormat } from '../experiments/task
 import type { TaskName } from '../experiments/tasks/dataset.ts';
 import type { PresetName } from '../model/config.ts';
 import { isHubRef } from '../model/hub-ref.ts';
+import { pretrainSettings, PRETRAIN_DEFAULTS, type PretrainSettings } from '../experiments/pretrain/settings.ts';
 import { stepCounts } from '../training/schedule.ts';
 
 export interface RunSettings {
@@ -39,7 +40,8 @@ export const SCALES: readonly { name: string; label: string }[] = [
 ];
 
 // ListOps-30 has no grid of its own: it trains like ListOps, with its own value range.
-const gridOf = (task: TaskName) => loadGrid(task === 'modsum' ? 'modsum' : 'explanations');
+const gridNameOf = (task: TaskName) => (task === 'modsum' ? 'modsum' : 'explanations');
+const gridOf = (task: TaskName) => loadGrid(gridNameOf(task));
 
 /** The grid preset behind a run, with the run's task and, if given, its evaluation interval. */
 export function presetFor(s: Pick<RunSettings, 'task' | 'scale'> & { evalEvery?: number }): GridPreset {
@@ -90,10 +92,11 @@ export const COMPARISON_DEFAULTS: RunSettings = {
   evalEvery: Math.ceil(stepsOf({ ...COMPARISON, explanation: 'medium', trainSize: comparisonSize }) / 5),
 };
 
-/** The cell a run trains, with its grid arm's training settings, as `npm run experiment` trains it. */
-export function cellOf(s: RunSettings): Cell {
+/** The cell a run trains, with its grid arm's training settings, as `npm run experiment` trains it;
+ *  `init` names the pretrained model it starts from. */
+export function cellOf(s: RunSettings, init?: string): Cell {
   const training = armFor(s)?.training;
-  return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed, ...(training && { training }) });
+  return makeCell({ task: s.task, explanation: s.explanation, model: s.model, trainSize: s.trainSize, seed: s.seed, ...(init && { init }), ...(training && { training }) });
 }
 
 /** Settings from untrusted input (URL parameters, a loaded run.json), each field checked; missing or invalid ones take the fallback's. */
@@ -112,4 +115,24 @@ export function checkSettings(input: Record<string, unknown>, fallback: RunSetti
     seed: int('seed'),
     evalEvery: int('evalEvery'),
   };
+}
+
+/** Steps of a pretraining started from the page, unless its field says otherwise: the command line's default. */
+export const PRETRAIN_STEPS: number = PRETRAIN_DEFAULTS.steps;
+
+/**
+ * What the page's Pretrain trains, as `npm run pretrain -- --model M --grid G --preset P --steps N
+ * --seed S` would: a fresh model of the form's size on the sources of its task and setting (the
+ * grid's preset, whose fine-tuning seeds' validation and test sources are held out), seeded by
+ * the form's seed. A Hub model is pretrained already: it has no size to start afresh.
+ */
+export function pretrainingOf(s: RunSettings, steps: number): PretrainSettings {
+  if (!(MODELS as readonly string[]).includes(s.model)) throw new Error(`pretraining starts a fresh model of one of the sizes ${MODELS.join(', ')}; ${s.model} is pretrained already`);
+  return pretrainSettings({ grid: gridNameOf(s.task), presetName: s.scale, preset: presetFor(s), model: s.model as PresetName }, { steps, seed: s.seed });
+}
+
+/** The init a pretrained model's runs carry in their rows: its size, steps and seed, from its pretraining.json. */
+export function pretrainedLabel(info: { settings?: { model?: string; seed?: number }; result?: { steps?: number } }): string {
+  const model = info.settings?.model ?? 'model';
+  return `pretrained ${model}, ${info.result?.steps ?? '?'} steps, seed ${info.settings?.seed ?? '?'}`;
 }

@@ -1,16 +1,18 @@
 // The training worker: the engine, the model and the trainer live here, off the page's thread,
 // so the page stays responsive while the GPU (or the CPU behind a software adapter) is busy.
-// One run at a time; the page queues nothing and disables Start while a run is going.
+// One run at a time, a fine-tuning or a pretraining; the page queues nothing and disables its
+// buttons while a run is going.
 
 import * as E from '../engine/index.ts';
 import { evalRecord, prepareCell, samplesOf, stepRecord, testCell } from '../experiments/cell.ts';
-import type { CheckpointFiles } from '../model/checkpoint.ts';
+import { dataOf, describeData, describeRun, finishedInfo, startPretraining } from '../experiments/pretrain/session.ts';
+import { modelFiles, type CheckpointFiles } from '../model/checkpoint.ts';
 import { isHubRef, parseHubRef } from '../model/hub-ref.ts';
 import { readTrainerState } from '../training/checkpoint-state.ts';
 import type { CheckpointStore } from '../training/trainer.ts';
 import { hubModelInBrowser } from './hub.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { cellOf, presetFor, type RunSettings } from './settings.ts';
+import { cellOf, presetFor, pretrainingOf, type RunSettings } from './settings.ts';
 
 const post = (m: FromWorker) => self.postMessage(m);
 
@@ -48,13 +50,17 @@ async function init(): Promise<void> {
   }
 }
 
-async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate', from?: CheckpointFiles, hubEndpoint?: string): Promise<void> {
-  const preset = presetFor(settings);
-  const cell = cellOf(settings);
-  const log = (line: string) => post({ type: 'log', id, line });
-  // A pause or stop pressed after the last step of the previous run must not carry over.
+/** A pause or stop pressed after the last step of the previous run must not carry over. */
+function freshControls(): void {
   stopRequested = false;
   resume();
+}
+
+async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate', from?: CheckpointFiles, init?: string, hubEndpoint?: string): Promise<void> {
+  const preset = presetFor(settings);
+  const cell = cellOf(settings, init);
+  const log = (line: string) => post({ type: 'log', id, line });
+  freshControls();
   // A loaded checkpoint wins over the model it was fine-tuned from.
   const pretrained = !from && isHubRef(settings.model) ? await hubModelInBrowser(parseHubRef(settings.model), { endpoint: hubEndpoint, log }) : undefined;
   const prepared = prepareCell(preset, cell, from ?? pretrained);
@@ -96,6 +102,46 @@ async function run(id: number, settings: RunSettings, mode: 'train' | 'evaluate'
   }
 }
 
+/**
+ * Pretrains as `npm run pretrain` does (experiments/pretrain/session.ts), with its checkpoints in
+ * memory: Pause holds it between steps, Stop ends it with the weights of its last step, which
+ * pretraining.json then calls incomplete. Its curves are the series "pretraining".
+ */
+async function pretrainRun(id: number, settings: RunSettings, steps: number): Promise<void> {
+  const log = (line: string) => post({ type: 'log', id, line });
+  freshControls();
+  const s = pretrainingOf(settings, steps);
+  const data = dataOf(s, presetFor(settings));
+  log(describeData(s, data));
+  const session = startPretraining(s, data);
+  const { model, trainer } = session;
+  log(describeRun(s, session));
+  const key = { cell: `pretraining-${s.model}-seed${s.seed}`, explanation: 'pretraining', model: s.model, trainSize: settings.trainSize, seed: s.seed };
+  let validationAccuracy: number | null = null;
+  try {
+    const result = await trainer.run({
+      store: memoryStore(),
+      shouldStop: () => stopRequested,
+      onProgress: async (p) => {
+        post({ type: 'progress', id, progress: p, record: { ...key, step: p.step, loss: p.loss, tokensPerSecond: p.tokensPerSecond } });
+        await paused?.promise;
+      },
+      onEval: (r) => {
+        validationAccuracy = r.valAccuracy;
+        post({ type: 'eval', id, record: { ...key, step: r.step, valAccuracy: r.valAccuracy }, samples: [] });
+      },
+    });
+    // The final weights (not the best validation's), as the command line keeps them.
+    const files = await modelFiles(model, data.tokenizer);
+    const info = { ...finishedInfo(s, session, result, validationAccuracy), complete: result.steps === s.steps };
+    files['pretraining.json'] = new TextEncoder().encode(JSON.stringify(info, null, 2));
+    post({ type: 'pretrained', id, files, steps: result.steps, seconds: result.seconds, validationAccuracy });
+  } finally {
+    trainer.optimizer.dispose();
+    model.dispose();
+  }
+}
+
 self.onmessage = (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   switch (m.type) {
@@ -103,7 +149,10 @@ self.onmessage = (ev: MessageEvent<ToWorker>) => {
       void init();
       break;
     case 'start':
-      run(m.id, m.settings, m.mode, m.from, m.hubEndpoint).catch((e) => post({ type: 'failed', id: m.id, message: (e as Error).message }));
+      run(m.id, m.settings, m.mode, m.from, m.init, m.hubEndpoint).catch((e) => post({ type: 'failed', id: m.id, message: (e as Error).message }));
+      break;
+    case 'pretrain':
+      pretrainRun(m.id, m.settings, m.steps).catch((e) => post({ type: 'failed', id: m.id, message: (e as Error).message }));
       break;
     case 'pause':
       pause();

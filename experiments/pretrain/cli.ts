@@ -6,32 +6,30 @@
 import process from 'node:process';
 import { optionHelp, parseOptions, UsageError } from '../../util/args.ts';
 import { endOutputQuietlyOnEpipe } from '../../util/stdio.ts';
-import { T5_SPAN_CORRUPTION } from '../../training/span-corruption.ts';
 import { presetOf } from '../grid.ts';
 import { resolveGrid } from '../grid-file.ts';
-import { pretrain, type PretrainSettings } from './run.ts';
+import { pretrain } from './run.ts';
+import { GRID_OF_TASK, PRETRAIN_DEFAULTS, pretrainSettings, type PretrainSettings } from './settings.ts';
 
 const MODELS = ['tiny', 'xs', 's', 'm'] as const;
 const TASKS = ['listops', 'modsum'] as const;
-/** The grid each task's pretraining follows unless --grid says another. */
-const GRID_OF_TASK = { listops: 'explanations', modsum: 'modsum' } as const;
 
 const OPTIONS = {
   model: { type: 'string', required: true, choices: MODELS, help: `model size: ${MODELS.join(' | ')}` },
   task: { type: 'string', choices: TASKS, help: `whose sources: ${TASKS.join(' | ')} (default listops); picks the grid (${Object.entries(GRID_OF_TASK).map(([t, g]) => `${t}: ${g}`).join(', ')})` },
   grid: { type: 'string', help: 'the fine-tuning grid whose task options the sources follow: a name or a grid file (default: the task\'s)' },
   preset: { type: 'string', help: 'its preset (default quick)' },
-  steps: { type: 'int', min: 1, help: 'optimizer steps (default 2000)' },
-  seed: { type: 'int', min: 0, help: 'seed of the sources, the corruption, the initialization and the batch order (default 1)' },
+  steps: { type: 'int', min: 1, help: `optimizer steps (default ${PRETRAIN_DEFAULTS.steps})` },
+  seed: { type: 'int', min: 0, help: `seed of the sources, the corruption, the initialization and the batch order (default ${PRETRAIN_DEFAULTS.seed})` },
   out: { type: 'string', help: 'output folder (default results/pretrain/<grid>-<preset>-<model>-seed<seed>)' },
   lr: { type: 'number', min: Number.MIN_VALUE, help: "peak learning rate, warmed up, then decayed linearly to 0 (default: the preset's)" },
   'batch-size': { type: 'int', min: 1, help: "texts per step (default: the preset's)" },
   'warmup-steps': { type: 'int', min: 0, help: 'steps of linear warmup (default 100, at most a tenth of the steps)' },
-  sources: { type: 'int', min: 1, help: 'sources in the pool, corrupted anew on every pass (default 20000)' },
-  'validation-size': { type: 'int', min: 1, help: 'held-out sources whose span restoration is validated (default 200)' },
-  'held-out-seeds': { type: 'int', min: 0, help: 'never draw the validation and test sources of fine-tuning seeds 1..N (default 20)' },
+  sources: { type: 'int', min: 1, help: `sources in the pool, corrupted anew on every pass (default ${PRETRAIN_DEFAULTS.sources})` },
+  'validation-size': { type: 'int', min: 1, help: `held-out sources whose span restoration is validated (default the preset's validation size, at most ${PRETRAIN_DEFAULTS.validationSize})` },
+  'held-out-seeds': { type: 'int', min: 0, help: `never draw the validation and test sources of fine-tuning seeds 1..N (default ${PRETRAIN_DEFAULTS.heldOutSeeds})` },
   'eval-every': { type: 'int', min: 0, help: 'steps between validations (default a fifth of the run; 0: at the end only)' },
-  'checkpoint-every': { type: 'int', min: 1, help: 'steps between checkpoints (default 100)' },
+  'checkpoint-every': { type: 'int', min: 1, help: `steps between checkpoints (default ${PRETRAIN_DEFAULTS.checkpointEvery})` },
   overwrite: { type: 'flag', help: 'start over, replacing what --out holds' },
 } as const;
 
@@ -48,33 +46,22 @@ async function main(argv: string[]): Promise<number> {
   const preset = presetOf(grid, presetName);
   const wanted = task === 'listops' ? ['listops', 'listops30'] : ['modsum'];
   if (o.task !== undefined && !wanted.includes(preset.task)) throw new UsageError(`--task ${o.task}, but grid ${grid.name} preset ${presetName} is a ${preset.task} grid`);
-  const steps = o.steps ?? 2000;
-  const seed = o.seed ?? 1;
-  const settings: PretrainSettings = {
-    grid: grid.name,
-    preset: presetName,
-    task: preset.task,
-    taskOptions: preset.taskOptions,
-    ...(preset.trainOptions && { trainOptions: preset.trainOptions }),
-    model: o.model as PretrainSettings['model'],
-    steps,
-    seed,
-    lr: o.lr ?? preset.training.lr,
-    warmupSteps: o['warmup-steps'] ?? Math.min(100, Math.floor(steps / 10)),
-    batchSize: o['batch-size'] ?? preset.training.batchSize,
-    // T5 pretrained without weight decay; here it would also shrink the rows of the vocabulary
-    // that only fine-tuning uses (explanation words) below a fresh model's.
-    weightDecay: 0,
-    maxGradNorm: preset.training.maxGradNorm,
-    ...(preset.training.dropout !== undefined && { dropout: preset.training.dropout }),
-    sources: o.sources ?? 20000,
-    validationSize: o['validation-size'] ?? 200,
-    heldOutSeeds: o['held-out-seeds'] ?? 20,
-    noiseDensity: T5_SPAN_CORRUPTION.noiseDensity,
-    meanSpanLength: T5_SPAN_CORRUPTION.meanSpanLength,
-    evalEvery: o['eval-every'] ?? Math.max(1, Math.round(steps / 5)),
-    checkpointEvery: o['checkpoint-every'] ?? 100,
-  };
+  const settings = pretrainSettings(
+    { grid: grid.name, presetName, preset, model: o.model as PretrainSettings['model'] },
+    {
+      steps: o.steps,
+      seed: o.seed,
+      lr: o.lr,
+      warmupSteps: o['warmup-steps'],
+      batchSize: o['batch-size'],
+      sources: o.sources,
+      validationSize: o['validation-size'],
+      heldOutSeeds: o['held-out-seeds'],
+      evalEvery: o['eval-every'],
+      checkpointEvery: o['checkpoint-every'],
+    },
+  );
+  const { steps, seed } = settings;
   if (settings.warmupSteps >= steps) throw new UsageError(`--warmup-steps ${settings.warmupSteps} must be below --steps ${steps}`);
   const out = o.out ?? `results/pretrain/${grid.name}-${presetName}-${o.model}-seed${seed}`;
   // The first signal stops at the next step with a checkpoint; a terminal's Ctrl-C reaches this

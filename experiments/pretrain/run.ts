@@ -1,5 +1,5 @@
-// A pretraining run in its output folder (Node and Deno): the data (data.ts), a fresh model, the
-// project's trainer with span-corrupted examples made afresh every epoch, and the folder:
+// A pretraining run in its output folder (Node and Deno): the data, model and trainer of
+// session.ts (which the browser page's worker shares), and the folder:
 //   pretraining.json   the settings, written first; at the end `complete` and what the run did
 //   metrics.jsonl      one line per step (step, loss, lr, gradNorm, tokensPerSecond) and per
 //                      validation (step, valAccuracy: held-out texts whose spans came back exactly)
@@ -19,41 +19,15 @@ import process from 'node:process';
 import * as E from '../../engine/index.ts';
 import { readCheckpointDir, writeCheckpointDir } from '../../model/checkpoint-dir.ts';
 import { modelFiles } from '../../model/checkpoint.ts';
-import { countParameters, withVocab, type PresetName } from '../../model/config.ts';
-import { T5 } from '../../model/t5.ts';
-import { Trainer, type CheckpointStore } from '../../training/trainer.ts';
+import type { CheckpointStore } from '../../training/trainer.ts';
 import { onFile, fsReason } from '../../util/fs-errors.ts';
 import type { GridPreset } from '../grid.ts';
 import { lineChart, type MetricRecord } from '../report/index.ts';
 import { clearLeftovers, differences, fmtTime, lockRun, readJson, writeAtomic } from '../run-folder.ts';
-import { pretrainData, PRETRAIN_SEED_OFFSET } from './data.ts';
+import { dataOf, describeData, describeRun, finishedInfo, startPretraining } from './session.ts';
+import type { PretrainSettings } from './settings.ts';
 
-export interface PretrainSettings {
-  /** The fine-tuning grid and preset whose task options the sources follow. */
-  grid: string;
-  preset: string;
-  task: string;
-  taskOptions: Record<string, unknown>;
-  trainOptions?: Record<string, unknown>;
-  model: PresetName;
-  steps: number;
-  seed: number;
-  lr: number;
-  warmupSteps: number;
-  batchSize: number;
-  weightDecay: number;
-  maxGradNorm: number;
-  /** Over the model preset's, when set. */
-  dropout?: number;
-  /** Sources in the pool, validation sources, fine-tuning seeds held out. */
-  sources: number;
-  validationSize: number;
-  heldOutSeeds: number;
-  noiseDensity: number;
-  meanSpanLength: number;
-  evalEvery: number;
-  checkpointEvery: number;
-}
+export type { PretrainSettings } from './settings.ts';
 
 export interface PretrainOptions {
   settings: PretrainSettings;
@@ -156,46 +130,12 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainResult> {
 async function train(o: PretrainOptions, out: string, log: (l: string) => void): Promise<PretrainResult> {
   const s = o.settings;
   const t0 = performance.now();
-  const data = pretrainData({
-    preset: o.preset,
-    seed: s.seed,
-    sources: s.sources,
-    validation: s.validationSize,
-    heldOutSeeds: s.heldOutSeeds,
-    corruption: { noiseDensity: s.noiseDensity, meanSpanLength: s.meanSpanLength },
-  });
-  const tokenizer = data.tokenizer;
-  log(
-    `pretraining data: ${s.sources.toLocaleString('en-US')} ${s.task} sources of preset ${s.grid}/${s.preset} (${new Set(data.sourceTexts).size.toLocaleString('en-US')} distinct), ${s.validationSize} held out for validation, ` +
-      `${data.heldOut.toLocaleString('en-US')} validation and test sources of fine-tuning seeds 1-${s.heldOutSeeds} never drawn (${data.skipped} draws skipped); ` +
-      `vocabulary ${tokenizer.vocabSize} (${tokenizer.sentinels} sentinel${tokenizer.sentinels === 1 ? '' : 's'}); ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
+  const data = dataOf(s, o.preset);
+  log(`${describeData(s, data)}; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   await E.initEngine();
-  const config = withVocab(s.model, tokenizer.vocabSize);
-  if (s.dropout !== undefined) config.dropoutRate = s.dropout;
-  const model = T5.init(config, s.seed);
-  const perEpoch = Math.ceil(s.sources / s.batchSize);
-  const trainer = new Trainer(
-    model,
-    tokenizer,
-    data.epoch(0),
-    data.validation,
-    data.parse,
-    {
-      batchSize: s.batchSize,
-      maxEpochs: Math.ceil(s.steps / perEpoch),
-      maxSteps: s.steps,
-      schedule: { type: 'linear', lr: s.lr, warmupSteps: s.warmupSteps, totalSteps: 0 },
-      weightDecay: s.weightDecay,
-      maxGradNorm: s.maxGradNorm,
-      evalEvery: s.evalEvery,
-      patience: 0,
-      checkpointEvery: s.checkpointEvery,
-      maxNewTokens: data.longestTarget + 4,
-      seed: s.seed,
-    },
-    { epochData: (epoch) => data.epoch(epoch) },
-  );
+  const session = startPretraining(s, data);
+  const { model, trainer } = session;
+  const tokenizer = data.tokenizer;
   const checkpointDir = path.join(out, 'checkpoint');
   const store: CheckpointStore = {
     save: (_, files) => writeCheckpointDir(checkpointDir, files),
@@ -209,7 +149,7 @@ async function train(o: PretrainOptions, out: string, log: (l: string) => void):
   }
   const metricsFile = path.join(out, 'metrics.jsonl');
   await writeAtomic(metricsFile, resumed ? await metricsUpTo(metricsFile, trainer.step) : '');
-  log(`model ${s.model}: ${countParameters(config).toLocaleString('en-US')} parameters; ${s.steps} steps of batch ${s.batchSize} (${perEpoch} a pass over the pool, corrupted anew each pass)${resumed ? `; resumed at step ${trainer.step}` : ''}`);
+  log(`${describeRun(s, session)}${resumed ? `; resumed at step ${trainer.step}` : ''}`);
 
   let lastPrint = 0;
   const result = await trainer.run({
@@ -247,28 +187,7 @@ async function train(o: PretrainOptions, out: string, log: (l: string) => void):
   if (metrics.some((m) => m.valAccuracy !== undefined)) {
     await writeAtomic(path.join(out, 'validation.svg'), lineChart(metrics, { title: 'Held-out texts whose corrupted spans the model restores exactly', subtitle, metric: 'valAccuracy', series: 'model' }));
   }
-  const info = {
-    complete: true,
-    settings: s,
-    result: {
-      steps: result.steps,
-      seconds: result.seconds,
-      finalLoss: result.finalLoss,
-      validationAccuracy: (await lastValidation(metricsFile)) ?? null,
-      params: countParameters(config),
-      vocabSize: tokenizer.vocabSize,
-      sentinels: tokenizer.sentinels,
-      adapter: E.describeAdapter(E.engine().adapter),
-    },
-    data: {
-      what: 'sources of the task generator only (no answers, no explanations), corrupted anew each pass over the pool; see experiments/pretrain/data.ts',
-      seedStreams: `Rng(deriveSeed(${PRETRAIN_SEED_OFFSET} + seed, stream))`,
-      distinctSources: new Set(data.sourceTexts).size,
-      heldOutFineTuningSources: data.heldOut,
-      heldOutSeeds: `1-${s.heldOutSeeds}`,
-      skippedDraws: data.skipped,
-    },
-  };
+  const info = finishedInfo(s, session, result, (await lastValidation(metricsFile)) ?? null);
   await rm(checkpointDir, { recursive: true, force: true });
   await writeAtomic(path.join(out, 'pretraining.json'), JSON.stringify(info, null, 2));
   log(`wrote ${out}: config.json, model.safetensors, tokenizer.json (a model folder for --init, --checkpoint or a grid arm's init), metrics.jsonl, loss.svg; ${fmtTime(result.seconds)} of training`);

@@ -1,16 +1,26 @@
 // The page end to end in real headless Chromium: the static build served by a plain file
 // server, the default one-click comparison (none against medium explanations) at the tiny size,
-// a tiny ListOps run with medium explanations trained in the page's worker, its curves, samples
+// a tiny model pretrained in the page's worker (against the command line's) and the comparison
+// fine-tuned from it, a tiny ListOps run with medium explanations trained in the page's worker, its curves, samples
 // and result row, pause/resume/stop, the downloads, a checkpoint loaded back and evaluated, and
 // the message where the browser offers no WebGPU adapter. Screenshots go to test-results/.
 
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { loadGrid, presetOf } from '../../experiments/grid.ts';
+import { pretrainSettings } from '../../experiments/pretrain/settings.ts';
+import { readSafetensors } from '../../model/safetensors.ts';
 import { unpackTar } from '../../web/tar.ts';
 import { launch, screenshotPath, useBuiltSite } from './browser.ts';
 
 const site = useBuiltSite();
+const root = path.resolve(import.meta.dirname, '../..');
+/** A pretraining short enough for the software adapter in a browser. */
+const PRETRAIN_STEPS_HERE = 4;
 
 // 48 examples in batches of 8: six steps in one epoch, validated after steps 3 and 6.
 const SETTINGS = 'task=listops&explanation=medium&model=tiny&scale=tiny&trainSize=48&seed=1&evalEvery=3';
@@ -117,6 +127,65 @@ describe('the experiment page in Chromium', () => {
     const results = JSON.parse(await downloadText(page, '#download-results'));
     expect(results).toMatchObject({ preset: 'tiny', complete: true });
     expect(results.rows.map((r: { explanation: string }) => r.explanation)).toEqual(['none', 'medium']);
+  });
+
+  it('pretrains a tiny model in its worker as the command line does, then compares from it: the pretrained runs beside the scratch ones, set against them', async () => {
+    // The comparison above (runs 1 and 2, from scratch) stays on the page.
+    await page.fill('#pretrain-steps', String(PRETRAIN_STEPS_HERE));
+    await page.click('#pretrain');
+    await page.waitForFunction(() => /Run 3 · pretraining (done|failed)/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 120_000 });
+    expect(await page.textContent('#status')).toMatch(new RegExp(`^Run 3 · pretraining done: ${PRETRAIN_STEPS_HERE} steps in \\d+ s, spans restored \\d+\\.\\d% of held-out texts\\.`));
+    const row = await page.$$eval('#runs tr:nth-child(4) td', (tds) => tds.map((td) => td.textContent ?? ''));
+    expect([row[0], row[2], row[3], row[7]]).toEqual(['3', 'pretraining', 'tiny', 'done (pretraining)']);
+    expect(await page.textContent('#loss-chart')).toContain('pretraining');
+    expect(await page.textContent('#accuracy-chart')).not.toContain('pretraining');
+
+    // Its model folder: the settings `npm run pretrain` gives the same grid, preset, model, steps
+    // and seed, the same tokenizer and weights' names, and the same losses.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#runs tr:nth-child(4) button')]);
+    const files = unpackTar(new Uint8Array(readFileSync(await download.path())));
+    expect(Object.keys(files).sort()).toEqual(['config.json', 'model.safetensors', 'pretraining.json', 'tokenizer.json']);
+    const info = JSON.parse(new TextDecoder().decode(files['pretraining.json']));
+    const tinyPreset = presetOf(loadGrid('explanations'), 'tiny');
+    expect(info.settings).toEqual(pretrainSettings({ grid: 'explanations', presetName: 'tiny', preset: tinyPreset, model: 'tiny' }, { steps: PRETRAIN_STEPS_HERE, seed: 1 }));
+    expect(info).toMatchObject({ complete: true, result: { steps: PRETRAIN_STEPS_HERE } });
+    const out = mkdtempSync(path.join(tmpdir(), 'page-pretrain-'));
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'experiments/pretrain/cli.ts', '--model', 'tiny', '--grid', 'explanations', '--preset', 'tiny', '--steps', String(PRETRAIN_STEPS_HERE), '--seed', '1', '--out', out], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(new TextDecoder().decode(files['tokenizer.json'])).toBe(readFileSync(path.join(out, 'tokenizer.json'), 'utf8'));
+    expect(JSON.parse(new TextDecoder().decode(files['config.json']))).toEqual(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')));
+    expect(readSafetensors(files['model.safetensors'], 'page').names().sort()).toEqual(readSafetensors(readFileSync(path.join(out, 'model.safetensors')), 'cli').names().sort());
+    // The same losses step by step, up to float rounding: Chromium's adapter is not Node's.
+    const losses = (lines: { loss?: number }[]) => lines.filter((l) => l.loss !== undefined).map((l) => l.loss!);
+    const cliLosses = losses(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+    const pageLosses = losses((await downloadText(page, '#download-metrics')).trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.explanation === 'pretraining'));
+    expect(pageLosses).toHaveLength(PRETRAIN_STEPS_HERE);
+    pageLosses.forEach((l, i) => expect(Math.abs(l - cliLosses[i]) / cliLosses[i]).toBeLessThan(1e-3));
+
+    await page.click('#compare-pretrained');
+    await page.waitForFunction(() => /Comparison done|failed/.test(document.getElementById('status')!.textContent ?? ''), null, { timeout: 240_000 });
+    expect(await page.textContent('#status')).toMatch(/^Comparison done, test accuracy: none \d+\.\d% after 6 steps; medium \d+\.\d% after 6 steps\.$/);
+    await page.screenshot({ path: screenshotPath('web-pretrained.png'), fullPage: true });
+    const label = `pretrained tiny, ${PRETRAIN_STEPS_HERE} steps, seed 1`;
+    const rows = await page.$$eval('#runs tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+    expect(rows.map((r) => [r[0], r[2], r[3], r[7]])).toEqual([
+      ['1', 'none', 'tiny', 'done'],
+      ['2', 'medium', 'tiny', 'done'],
+      ['3', 'pretraining', 'tiny', 'done (pretraining)'],
+      ['4', 'none', `tiny, ${label}`, 'done'],
+      ['5', 'medium', `tiny, ${label}`, 'done'],
+    ]);
+    // The results table gets a line per starting point; the statistics set pretrained against scratch.
+    expect(await page.$$eval('#comparison tr', (trs) => trs.length)).toBe(3);
+    expect(await page.textContent('#statistics')).toContain('Pretrained against scratch');
+    for (const chart of ['#loss-chart', '#accuracy-chart']) expect(await page.textContent(chart)).toContain('medium (pretrained)');
+    const results = JSON.parse(await downloadText(page, '#download-results'));
+    expect(results.rows.map((r: { init: string; explanation: string }) => [r.init, r.explanation])).toEqual([
+      ['scratch', 'none'],
+      ['scratch', 'medium'],
+      [label, 'none'],
+      [label, 'medium'],
+    ]);
   });
 
   it('trains a tiny ListOps run with medium explanations: the loss falls, a result row and samples appear', async () => {
