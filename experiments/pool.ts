@@ -64,8 +64,10 @@ async function poolRuns(dirs: readonly string[], warn: (l: string) => void = () 
   const rows = runs.flatMap((r) => r.rows);
   const metrics = (await Promise.all(dirs.map((d) => readMetrics(path.join(d, 'metrics.jsonl'), warn)))).flat();
   const seeds = [...owner.keys()].sort((a, b) => a - b);
-  const from = runs.map((r, i) => `${path.basename(dirs[i])} (seeds ${seedsOf(r)[0]}-${seedsOf(r).at(-1)})`).join(', ');
-  const description = `${first.config.settings.description} Pooled: the runs ${from}, the same settings on seeds ${seeds[0]}-${seeds.at(-1)}.`;
+  const from = runs.map((r, i) => `${path.basename(dirs[i])} (seeds ${seedRanges(seedsOf(r))})`).join(', ');
+  const description = `${first.config.settings.description} Pooled: the runs ${from}, the same settings on seeds ${seedRanges(seeds)}.`;
+  // firstSeed and seeds name a range; seeds with gaps between them are listed.
+  const gaps = seeds.at(-1)! - seeds[0] + 1 !== seeds.length;
   const results = {
     grid: first.grid,
     preset: first.preset,
@@ -74,11 +76,23 @@ async function poolRuns(dirs: readonly string[], warn: (l: string) => void = () 
     // The runs' wall times added up: the compute the pooled table rests on, not one run's time.
     wallSeconds: runs.reduce((s, r) => s + (r.wallSeconds ?? 0), 0),
     pooled: runs.map((r, i) => ({ dir: path.basename(dirs[i]), firstSeed: r.config.firstSeed, seeds: r.config.seeds, wallSeconds: r.wallSeconds })),
-    config: { ...first.config, seeds: seeds.length, firstSeed: seeds[0], settings: { ...first.config.settings, description } },
+    config: { ...first.config, seeds: seeds.length, firstSeed: seeds[0], ...(gaps && { seedList: seeds }), settings: { ...first.config.settings, description } },
     rows,
     statistics: statistics(rows),
   };
   return { results, metrics, description };
+}
+
+/** Sorted seeds as ranges: `11-18, 31-36`. */
+function seedRanges(seeds: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seeds.length; ) {
+    let j = i;
+    while (j + 1 < seeds.length && seeds[j + 1] === seeds[j] + 1) j++;
+    parts.push(i === j ? String(seeds[i]) : `${seeds[i]}-${seeds[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -90,7 +104,8 @@ async function main(argv: string[]): Promise<void> {
   await writeAtomic(path.join(o.out, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m) + '\n').join(''));
   for (const [name, content] of Object.entries(report)) await writeAtomic(path.join(o.out, name), content);
   await writeAtomic(path.join(o.out, 'results.json'), JSON.stringify(results, null, 2));
-  console.log(`pooled ${results.rows.length} rows of ${positionals.length} runs (seeds ${results.config.firstSeed}-${results.config.firstSeed + results.config.seeds - 1}): ${path.join(o.out, 'table.md')}`);
+  const seeds = [...new Set(results.rows.map((r) => r.seed))].sort((a, b) => a - b);
+  console.log(`pooled ${results.rows.length} rows of ${positionals.length} runs (seeds ${seedRanges(seeds)}): ${path.join(o.out, 'table.md')}`);
 }
 
 try {

@@ -28,6 +28,16 @@ it('pools two runs of the same settings into one report over all their seeds, th
   expect(readJson(path.join(runs, 'runs/pooled-seeds-11-18/results.json'))).toEqual(pooled);
 });
 
+it('names seeds with gaps between them as ranges, and lists them', () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'pool-'));
+  const r = pool(first, path.join(runs, 'runs/seeds-31-36'), '--out', out);
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stdout).toContain('pooled 40 rows of 2 runs (seeds 11-14, 31-36)');
+  const pooled = readJson(path.join(out, 'results.json'));
+  expect(pooled.config).toMatchObject({ seeds: 10, firstSeed: 11, seedList: [11, 12, 13, 14, 31, 32, 33, 34, 35, 36] });
+  expect(readFileSync(path.join(out, 'table.md'), 'utf8')).toContain('the same settings on seeds 11-14, 31-36.');
+});
+
 it('refuses runs that share seeds or ran other settings', () => {
   const out = mkdtempSync(path.join(tmpdir(), 'pool-'));
   expect(pool(first, first, '--out', out).stderr).toContain(`seed 11 is in both ${first} and ${first}; pooled runs must not share seeds`);
