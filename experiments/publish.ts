@@ -47,9 +47,19 @@ export async function publish(
  * The wall-clock seconds a run has taken, as results.json reports them: its clock file's, or for
  * a run split into `shards` the longest shard's, since shards run side by side as the tasks of a
  * job array do (`shardWallSeconds` gives each shard's, whose sum is the run's time if they ran one
- * after another). Nothing for a run that was never timed (run folders from before clocks).
+ * after another). Without clock files, what results.json said before; nothing for a run that was
+ * never timed (run folders from before clocks).
  */
 export async function wallTime(runDir: string, shards: number | undefined): Promise<{ wallSeconds?: number; shardWallSeconds?: Record<string, number> }> {
+  const clocked = await clockedTime(runDir, shards);
+  if (clocked.wallSeconds !== undefined) return clocked;
+  // A folder copied without its clock files (a committed reference run) keeps the time it reported.
+  const before = await readJson(path.join(runDir, 'results.json'));
+  if (typeof before?.wallSeconds !== 'number') return {};
+  return { wallSeconds: before.wallSeconds, ...(before.shardWallSeconds && { shardWallSeconds: before.shardWallSeconds }) };
+}
+
+async function clockedTime(runDir: string, shards: number | undefined): Promise<{ wallSeconds?: number; shardWallSeconds?: Record<string, number> }> {
   const read = async (file: string): Promise<number | undefined> => (await readJson(file))?.seconds;
   if (!shards) {
     const wallSeconds = await read(clockFile(runDir, undefined));

@@ -1,7 +1,7 @@
 // A run split between independent processes (--shard I/N) into one --out: the split itself, the
 // publishing of results while shards finish, two shards at once, and a shard killed and resumed.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -174,5 +174,15 @@ describe('shards as processes into one --out', () => {
     expect(results.complete).toBe(true);
     expect(rowKeys(results.rows)).toEqual(allRowKeys);
     expectShardTimes(results);
+
+    // A copy without its clock files (as the committed reference runs are kept) merges to the
+    // times its results.json gave, not to none.
+    const copy = mkdtempSync(path.join(tmpdir(), 'merge-copy-'));
+    cpSync(dir, copy, { recursive: true });
+    for (const f of readdirSync(copy)) if (/^time.*\.json$/.test(f)) rmSync(path.join(copy, f));
+    const remerged = await experiment(['modsum', '--merge', copy]);
+    expect(remerged.code, remerged.stderr).toBe(0);
+    expect(resultsOf(copy).wallSeconds).toBe(results.wallSeconds);
+    expect(resultsOf(copy).shardWallSeconds).toEqual(results.shardWallSeconds);
   }, 120_000);
 });
